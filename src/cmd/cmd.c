@@ -1,0 +1,85 @@
+/*
+ * cmd: subcommand table, `ivory --help` and `ivory version`.
+ */
+#include "cmd/cmd.h"
+#include "util/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("ivory %s (build %s)\n", IVORY_VERSION, IVORY_GITREV);
+    return 0;
+}
+
+static const struct command commands[] = {
+    {"serve", cmd_serve, "run the API server, scheduler and runner (embedded default: SQLite + local warehouse)"},
+    {"runner", cmd_runner, "run only the runner (claims due connectors from the shared store)"},
+    {"migrate", cmd_migrate, "apply the store's schema migrations and exit"},
+    {"tenant", cmd_tenant, "tenant create --slug SLUG [--id UUID]: create a tenant, print its id and a dev token"},
+    {"config", cmd_config, "config encrypt|decrypt: AES-256-GCM envelope of a tap config (stdin -> stdout)"},
+    {"target-iceberg", cmd_target_iceberg, "target-iceberg --config FILE: Singer target writing Iceberg tables"},
+    {"table", cmd_table, "table show --config FILE NAMESPACE.TABLE: print the rows of an Iceberg table"},
+    {"expr", cmd_expr, "expr 'EXPRESSION' [--value JSON] [--row JSON]: evaluate a transform expression"},
+    {"version", cmd_version, "print the version"},
+};
+
+static void print_help(FILE *out)
+{
+    fprintf(out, "usage: ivory <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-15s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nconfiguration comes from IVORY_* environment variables; see docs/configuration.md\n");
+}
+
+int cmd_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ivory: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+int cmd_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ivory: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cmd_dispatch(int argc, char **argv)
+{
+    log_set_level_from_env();
+    if (argc < 2) {
+        print_help(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        print_help(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "--version"))
+        return cmd_version(0, NULL);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(commands[i].name, name))
+            return commands[i].run(argc - 1, argv + 1);
+    return cmd_usage_error("unknown command '%s' (see 'ivory --help')", name);
+}

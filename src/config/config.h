@@ -1,0 +1,42 @@
+/*
+ * config: the process configuration, read once from the environment
+ * (CONTRACT §11 names). One table declares every option, its default and its
+ * bounds; serve, runner and the CLI receive a `const struct iv_config *`.
+ */
+#ifndef IVORY_CONFIG_H
+#define IVORY_CONFIG_H
+
+#include "util/util.h"
+
+struct iv_config {
+    char *db_url;               /* IVORY_DB */
+    char *listen;               /* IVORY_LISTEN host:port */
+    char *jwt_secret;           /* IVORY_JWT_SECRET (HS256) */
+    char *jwt_public_key;       /* IVORY_JWT_PUBLIC_KEY: PEM file path */
+    char *jwt_jwks;             /* IVORY_JWT_JWKS: JWKS file path */
+    char *jwt_algs;             /* IVORY_JWT_ALGS comma list, or NULL = derived from keys */
+    char *jwt_issuer;           /* IVORY_JWT_ISSUER */
+    char *jwt_audience;         /* IVORY_JWT_AUDIENCE */
+    char *master_key_b64;       /* IVORY_MASTER_KEY (else generated into data dir) */
+    char *config_key_b64;       /* IVORY_CONFIG_KEY */
+    char *tap_path;             /* IVORY_TAP_PATH */
+    double poll_interval_s;     /* IVORY_POLL_INTERVAL */
+    double first_run_delay_s;   /* IVORY_FIRST_RUN_DELAY */
+    char *api_url;              /* IVORY_API_URL (default: http://<listen>) */
+    char *data_dir;             /* IVORY_DATA_DIR */
+    size_t max_body_bytes;      /* IVORY_MAX_BODY_BYTES, default 1 MiB */
+    double run_timeout_s;       /* IVORY_RUN_TIMEOUT, default 6 h */
+    size_t max_line_bytes;      /* IVORY_MAX_LINE_BYTES, default 16 MiB */
+    int max_concurrent_runs;    /* IVORY_MAX_CONCURRENT_RUNS, default 4 */
+    int max_runs_per_tenant;    /* IVORY_MAX_RUNS_PER_TENANT, default 2 */
+    double shutdown_grace_s;    /* IVORY_SHUTDOWN_GRACE, default 30 */
+    char *meltano_project;      /* IVORY_MELTANO_PROJECT */
+    int http_threads;           /* IVORY_HTTP_THREADS, default = cores */
+};
+
+/* Fills cfg from the environment. On a bad value returns IV_EINVAL with e->msg
+ * naming the variable. cfg owns its strings; release with config_release. */
+int config_load(struct iv_config *cfg, struct iv_err *e);
+void config_release(struct iv_config *cfg);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * crypto: everything that touches keys. JWT verification (libjwt), HMAC-SHA256
+ * webhook signatures with constant-time comparison, the AES-256-GCM envelope
+ * for tap configs (CONTRACT §8), sealing secrets at rest with the master key,
+ * and master-key loading/generation.
+ *
+ * Nothing here logs key material; error messages never include secrets.
+ */
+#ifndef IVORY_CRYPTO_H
+#define IVORY_CRYPTO_H
+
+#include "util/util.h"
+
+/* ---- JWT ----------------------------------------------------------------- */
+struct jwt_verifier;   /* opaque; thread-safe for concurrent verify calls */
+
+struct jwt_verifier_config {
+    const char *hs256_secret;     /* IVORY_JWT_SECRET */
+    const char *public_key_path;  /* PEM (RSA or EC public key) */
+    const char *jwks_path;        /* JWKS file (RSA / EC P-256 keys, optional kid) */
+    const char *algs;             /* comma list allow-list; NULL = what the keys support */
+    const char *issuer;           /* required iss when non-NULL */
+    const char *audience;         /* required aud (string or array member) when non-NULL */
+    int leeway_s;                 /* exp/nbf leeway, default 30 */
+};
+/* Fails (IV_EINVAL, message) when no key is configured or a file is unreadable. */
+int jwt_verifier_new(struct jwt_verifier **out, const struct jwt_verifier_config *cfg,
+                     struct iv_err *e);
+void jwt_verifier_free(struct jwt_verifier *v);
+
+struct jwt_claims {
+    char sub[256];
+    char tenant_slug[64];         /* "" when absent */
+    bool is_admin;                /* claim "role": "admin" */
+    int64_t exp;
+};
+/* Verifies signature, alg allow-list (never "none"), exp (required), nbf, iss, aud.
+ * Returns IV_OK or IV_EAUTH with e->msg saying why (for logs, not for clients). */
+int jwt_verify(const struct jwt_verifier *v, const char *token, struct jwt_claims *out,
+               struct iv_err *e);
+/* Dev tokens for `ivory tenant create` and tests: HS256, exp = now + ttl_s.
+ * Caller frees. extra_json: optional object of extra claims (e.g. {"role":"admin"}). */
+char *jwt_sign_hs256(const char *secret, const char *sub, int64_t ttl_s, const char *extra_json);
+
+/* ---- HMAC webhook signature (CONTRACT §7) --------------------------------- */
+/* Returns a new header value "t=<t>,v1=<hex>" (caller frees). */
+char *webhook_sign(const uint8_t *secret, size_t secret_len, int64_t t, const void *body,
+                   size_t body_len);
+/* Checks header against each secret (several may be active during rotation) and
+ * every v1= value in the header; timestamp must be within tolerance_s of now.
+ * Constant-time comparison. Returns true only on a valid match. */
+bool webhook_verify(const char *header, const uint8_t *const *secrets, const size_t *secret_lens,
+                    int nsecrets, const void *body, size_t body_len, int64_t now,
+                    int tolerance_s);
+void hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                 uint8_t out[32]);
+bool ct_equal(const void *a, const void *b, size_t n);
+
+/* ---- AES-256-GCM envelope "v1:" + base64(nonce12 || ct || tag16) ----------- */
+/* key: 32 bytes. Caller frees the returned string. */
+char *envelope_encrypt(const uint8_t key[32], const void *plain, size_t plain_len);
+/* Caller frees *plain_out (NUL-terminated). IV_EINVAL: malformed; IV_EAUTH: wrong key/tampered. */
+int envelope_decrypt(const uint8_t key[32], const char *envelope, uint8_t **plain_out,
+                     size_t *plain_len, struct iv_err *e);
+/* Shape check only (prefix, base64, length >= 12 + 16): the API has no key. */
+bool envelope_shape_ok(const char *envelope);
+/* Decodes a base64 32-byte key (IVORY_CONFIG_KEY / IVORY_MASTER_KEY). */
+int key_from_base64(const char *b64, uint8_t key[32], struct iv_err *e);
+
+/* ---- master key: secrets at rest ------------------------------------------- */
+/* From IVORY_MASTER_KEY (b64) if set, else <data_dir>/master.key (created 0600
+ * with 32 random bytes on first use). */
+int master_key_load(const char *b64_or_null, const char *data_dir, uint8_t key[32],
+                    struct iv_err *e);
+/* seal = envelope_encrypt with the master key; unseal = decrypt. */
+char *secret_seal(const uint8_t master[32], const void *plain, size_t n);
+int secret_unseal(const uint8_t master[32], const char *sealed, uint8_t **plain_out,
+                  size_t *n_out, struct iv_err *e);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * files: durable file writes and bounded reads.
+ *
+ * file_write_atomic() is the only way Ivory creates a file that another
+ * process may read: temp name in the same directory, write, fsync, rename,
+ * fsync the directory. A crash leaves either the old file or the new one.
+ */
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fsync_dir_of(const char *path)
+{
+    char *copy = xstrdup(path);
+    char *dir = dirname(copy);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = IV_OK;
+    if (fd < 0 || fsync(fd) < 0)
+        rc = IV_EIO;
+    if (fd >= 0)
+        close(fd);
+    free(copy);
+    return rc;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t n, int mode, struct iv_err *e)
+{
+    int rc = IV_OK, fd = -1;
+    char rnd[37];
+    uuid_v4(rnd);
+    char *tmp = xasprintf("%s.tmp-%s", path, rnd);
+    const char *step = "open";
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode ? mode : 0644);
+    if (fd < 0)
+        goto fail;
+    step = "write";
+    const char *p = data;
+    size_t left = n;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    step = "fsync";
+    if (fsync(fd) < 0)
+        goto fail;
+    close(fd);
+    fd = -1;
+    step = "rename";
+    if (rename(tmp, path) < 0)
+        goto fail;
+    fsync_dir_of(path);
+    free(tmp);
+    return IV_OK;
+fail:
+    rc = iv_err_set(e, IV_EIO, "%s('%s') failed: %s", step, tmp, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+int file_read_all(const char *path, size_t max, char **out, size_t *len_out, struct iv_err *e)
+{
+    FILE *f = fopen(path, "rbe");
+    if (!f)
+        return iv_err_set(e, errno == ENOENT ? IV_ENOTFOUND : IV_EIO, "cannot open '%s': %s",
+                          path, strerror(errno));
+    struct buf b;
+    buf_init(&b, max);
+    char chunk[65536];
+    size_t got;
+    int rc = IV_OK;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (buf_append(&b, chunk, got)) {
+            rc = iv_err_set(e, IV_ETOOBIG, "file '%s' is larger than %zu bytes", path, max);
+            break;
+        }
+    }
+    if (!rc && ferror(f))
+        rc = iv_err_set(e, IV_EIO, "cannot read '%s': %s", path, strerror(errno));
+    fclose(f);
+    if (rc) {
+        buf_release(&b);
+        return rc;
+    }
+    *out = buf_detach(&b, len_out);
+    return IV_OK;
+}
+
+int mkdir_p(const char *path, int mode)
+{
+    char *p = xstrdup(path);
+    int rc = IV_OK;
+    for (char *s = p + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, mode) < 0 && errno != EEXIST) {
+                rc = IV_EIO;
+                break;
+            }
+            *s = '/';
+        }
+    }
+    if (!rc && mkdir(p, mode) < 0 && errno != EEXIST)
+        rc = IV_EIO;
+    free(p);
+    return rc;
+}
