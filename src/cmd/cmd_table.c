@@ -1,11 +1,150 @@
 /*
- * cmd_table: placeholder until its issue lands; the owner replaces this file.
+ * cmd_table: `ivory table show --config FILE NAMESPACE.TABLE` — what a table
+ * holds, from its metadata alone: the current schema, the snapshot list (with
+ * the Singer STATE and run id each commit recorded) and the row count of the
+ * current snapshot (its summary's total-records). Rows themselves are read
+ * with an independent reader (see tests/e2e/lib/iceberg_read.mjs); this stays
+ * a small inspection tool. FILE is the same JSON config `ivory target-iceberg`
+ * takes (catalog_type, warehouse, catalog_uri, catalog_name).
  */
 #include "cmd/cmd.h"
+#include "lake/lake.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *strip_file_uri(const char *p)
+{
+    return strncmp(p, "file://", 7) == 0 ? p + 7 : p;
+}
+
+/* Builds the printed view from the metadata JSON (new reference). */
+static json_t *table_view(const char *name, struct lake_table *t, const json_t *md)
+{
+    json_t *out = json_object();
+    json_object_set_new(out, "table", json_string(name));
+    json_object_set_new(out, "location", json_string(lake_table_location(t)));
+    json_object_set_new(out, "metadata_location", json_string(lake_table_metadata_location(t)));
+    int64_t cur = lake_table_current_snapshot_id(t);
+    json_object_set_new(out, "current_snapshot_id", cur >= 0 ? json_integer(cur) : json_null());
+    json_object_set_new(out, "schema", lake_schema_to_json(lake_table_schema(t)));
+
+    json_t *snaps = json_array();
+    json_int_t rows = 0;
+    size_t i;
+    const json_t *s;
+    json_array_foreach(json_object_get(md, "snapshots"), i, s) {
+        const json_t *sum = json_object_get(s, "summary");
+        json_t *v = json_object();
+        json_object_set(v, "snapshot_id", json_object_get(s, "snapshot-id"));
+        json_t *parent = json_object_get(s, "parent-snapshot-id");
+        json_object_set_new(v, "parent_snapshot_id", parent ? json_incref(parent) : json_null());
+        json_object_set(v, "timestamp_ms", json_object_get(s, "timestamp-ms"));
+        const char *op = json_str(sum, "operation");
+        json_object_set_new(v, "operation", op ? json_string(op) : json_null());
+        const char *added = json_str(sum, "added-records");
+        const char *total = json_str(sum, "total-records");
+        json_object_set_new(v, "added_records", json_integer(added ? strtoll(added, NULL, 10) : 0));
+        json_object_set_new(v, "total_records", json_integer(total ? strtoll(total, NULL, 10) : 0));
+        const char *st = json_str(sum, "ivory.state");
+        json_t *stj = st ? json_loads(st, JSON_DECODE_ANY, NULL) : NULL;
+        json_object_set_new(v, "state", stj ? stj : json_null());
+        const char *rid = json_str(sum, "ivory.run-id");
+        json_object_set_new(v, "run_id", rid ? json_string(rid) : json_null());
+        if (json_integer_value(json_object_get(s, "snapshot-id")) == cur)
+            rows = total ? strtoll(total, NULL, 10) : 0;
+        json_array_append_new(snaps, v);
+    }
+    json_object_set_new(out, "row_count", json_integer(rows));
+    json_object_set_new(out, "snapshots", snaps);
+    return out;
+}
+
+static int table_show(const char *config_path, const char *qualified)
+{
+    json_error_t je;
+    json_t *cfg = NULL, *md = NULL, *view = NULL;
+    struct lake_catalog *cat = NULL;
+    struct lake_table *t = NULL;
+    struct iv_err e = {0};
+    char *ns = NULL, *text = NULL;
+    int rc = 1;
+
+    const char *dot = strrchr(qualified, '.');
+    if (!dot || dot == qualified || !dot[1]) {
+        rc = cmd_usage_error("table show: expected NAMESPACE.TABLE, got '%s'", qualified);
+        goto out;
+    }
+    ns = xstrndup(qualified, (size_t)(dot - qualified));
+    cfg = json_load_file(config_path, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(cfg)) {
+        rc = cmd_fail("table show: config %s: %s", config_path, cfg ? "not a JSON object" : je.text);
+        goto out;
+    }
+    struct lake_catalog_config cc = {
+        .type = json_str(cfg, "catalog_type"),
+        .warehouse = json_str(cfg, "warehouse"),
+        .uri = json_str(cfg, "catalog_uri"),
+        .catalog_name = json_str(cfg, "catalog_name"),
+    };
+    if (lake_catalog_open(&cat, &cc, &e)) {
+        rc = cmd_fail("table show: %s", e.msg);
+        goto out;
+    }
+    if (lake_table_load(cat, ns, dot + 1, &t, &e)) {
+        rc = cmd_fail("table show: %s: %s", qualified, e.msg);
+        goto out;
+    }
+    size_t len;
+    if (file_read_all(strip_file_uri(lake_table_metadata_location(t)), (size_t)1 << 30, &text,
+                      &len, &e)) {
+        rc = cmd_fail("table show: %s: %s", qualified, e.msg);
+        goto out;
+    }
+    md = json_loadb(text, len, 0, &je);
+    if (!md) {
+        rc = cmd_fail("table show: %s: metadata is not JSON: %s", qualified, je.text);
+        goto out;
+    }
+    view = table_view(qualified, t, md);
+    char *s = json_dumps(view, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+    rc = 0;
+out:
+    if (view)
+        json_decref(view);
+    if (md)
+        json_decref(md);
+    if (cfg)
+        json_decref(cfg);
+    free(text);
+    free(ns);
+    if (t)
+        lake_table_close(t);
+    if (cat)
+        lake_catalog_close(cat);
+    return rc;
+}
 
 int cmd_table(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cmd_fail("'table' is not built yet");
+    /* argv[0] = "table" */
+    if (argc < 2 || strcmp(argv[1], "show") != 0)
+        return cmd_usage_error("usage: table show --config FILE NAMESPACE.TABLE");
+    const char *config = NULL, *name = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (argv[i][0] != '-' && !name)
+            name = argv[i];
+        else
+            return cmd_usage_error("table show: unexpected argument '%s'", argv[i]);
+    }
+    if (!config || !name)
+        return cmd_usage_error("usage: table show --config FILE NAMESPACE.TABLE");
+    return table_show(config, name);
 }

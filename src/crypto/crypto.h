@@ -21,9 +21,14 @@ struct jwt_verifier_config {
     const char *algs;             /* comma list allow-list; NULL = what the keys support */
     const char *issuer;           /* required iss when non-NULL */
     const char *audience;         /* required aud (string or array member) when non-NULL */
-    int leeway_s;                 /* exp/nbf leeway, default 30 */
+    int leeway_s;                 /* exp/nbf leeway s: 0 = default 30, < 0 = none */
 };
-/* Fails (IV_EINVAL, message) when no key is configured or a file is unreadable. */
+/* Fails (IV_EINVAL, message) when no key is configured or a file is unreadable.
+ * Also fails when algs names 'none', an unknown alg, or an alg with no key of its
+ * family, and on RSA keys < 2048 bits or EC keys not on P-256. JWKS: keys with
+ * use != "sig" or an unsupported kty are skipped; a malformed RSA/EC key fails.
+ * Default allow-list: HS256 with a secret, RS256 with an RSA key, ES256 with an
+ * EC key. *out: free with jwt_verifier_free. cfg strings are copied. */
 int jwt_verifier_new(struct jwt_verifier **out, const struct jwt_verifier_config *cfg,
                      struct iv_err *e);
 void jwt_verifier_free(struct jwt_verifier *v);
@@ -35,6 +40,9 @@ struct jwt_claims {
     int64_t exp;
 };
 /* Verifies signature, alg allow-list (never "none"), exp (required), nbf, iss, aud.
+ * The header alg picks the key family before libjwt runs (HS* only with the
+ * secret, RS* only with RSA keys, ES256 only with EC keys); a header kid selects
+ * JWKS keys with that kid. `sub` is required. Thread-safe (v is read-only).
  * Returns IV_OK or IV_EAUTH with e->msg saying why (for logs, not for clients). */
 int jwt_verify(const struct jwt_verifier *v, const char *token, struct jwt_claims *out,
                struct iv_err *e);
@@ -47,7 +55,9 @@ char *jwt_sign_hs256(const char *secret, const char *sub, int64_t ttl_s, const c
 char *webhook_sign(const uint8_t *secret, size_t secret_len, int64_t t, const void *body,
                    size_t body_len);
 /* Checks header against each secret (several may be active during rotation) and
- * every v1= value in the header; timestamp must be within tolerance_s of now.
+ * every v1= value in the header; t must be within tolerance_s of now, in the past
+ * or the future (CONTRACT: 300). Malformed header (element without '=', repeated
+ * or non-numeric t, v1 not 64 hex, no v1) -> false. Other schemes are ignored.
  * Constant-time comparison. Returns true only on a valid match. */
 bool webhook_verify(const char *header, const uint8_t *const *secrets, const size_t *secret_lens,
                     int nsecrets, const void *body, size_t body_len, int64_t now,
@@ -69,7 +79,9 @@ int key_from_base64(const char *b64, uint8_t key[32], struct iv_err *e);
 
 /* ---- master key: secrets at rest ------------------------------------------- */
 /* From IVORY_MASTER_KEY (b64) if set, else <data_dir>/master.key (created 0600
- * with 32 random bytes on first use). */
+ * with 32 random bytes on first use). The file holds base64 + newline; it is
+ * written to a temp file and link()ed into place, so concurrent first starts
+ * agree on one key. A key file readable by group/others is refused. */
 int master_key_load(const char *b64_or_null, const char *data_dir, uint8_t key[32],
                     struct iv_err *e);
 /* seal = envelope_encrypt with the master key; unseal = decrypt. */

@@ -27,11 +27,16 @@ struct pqw_options {
     size_t row_group_bytes;     /* target row group size, default 128 MiB */
     const char *created_by;     /* e.g. "ivory version 0.1.0 (build abc)" */
     const char *iceberg_schema_json; /* written as footer KV "iceberg.schema" when set */
+    bool no_dictionary;         /* true: PLAIN only (default: dictionary for string/binary) */
 };
 
 /* Per-column results, in the units Iceberg manifests need. Bounds use
  * Iceberg single-value serialisation (decimal: minimal two's complement),
- * absent (len 0, has_bounds false) when the column holds only nulls/NaN. */
+ * absent (len 0, has_bounds false) when the column holds only nulls/NaN.
+ * Strings/binary longer than 16 bytes: lower = 16-byte prefix (cut on a UTF-8
+ * boundary), upper = prefix with its last character/byte incremented; if no
+ * prefix can be incremented the exact max is used, and if that is longer
+ * than 64 bytes both bounds are dropped (has_bounds false). uuid/fixed exact. */
 struct pqw_column_stats {
     int field_id;
     int64_t compressed_size;    /* total_compressed_size of all chunks incl. headers */

@@ -1,0 +1,20 @@
+-- bench.lua — wrk script: optional bearer token and POST body from the environment, and a
+-- machine-readable summary line (requests/s, p50/p99 latency, HTTP >= 400 count (no per-response Lua hook, so wrk stays fast)).
+local token = os.getenv("BENCH_TOKEN")
+local body_file = os.getenv("BENCH_BODY")
+if token and #token > 0 then wrk.headers["Authorization"] = "Bearer " .. token end
+if body_file and #body_file > 0 then
+    local f = assert(io.open(body_file, "rb"))
+    wrk.method = "POST"
+    wrk.body = f:read("*a")
+    f:close()
+    wrk.headers["Content-Type"] = "application/json"
+end
+
+function done(summary, latency, requests)
+    local secs = summary.duration / 1e6
+    io.write(string.format("RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f requests=%d http_errors=%d errors=%d\n",
+        summary.requests / secs, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+        summary.requests, summary.errors.status,
+        summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# bench/api/run.sh — API throughput figures (printed, never asserted). Starts `ivory serve`
+# (release build, SQLite store in a temp dir) with 100 connectors registered, measures with wrk:
+#   1. authenticated GET /v1/admin/connectors (the list of 100)
+#   2. nginx (Debian, temp config, current user, another free port) serving a static file of
+#      the same size as that list response: the ceiling for "an HTTP server answering N bytes"
+#   3. authenticated POST /v1/admin/connectors (fixed body; duplicates allowed)
+# and prints requests/s, p99 and the ivory/nginx ratio.
+# Knobs: BENCH_DURATION (default 10s), BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_N (100).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+DUR="${BENCH_DURATION:-10s}"; CONNS="${BENCH_CONNECTIONS:-50}"; THREADS="${BENCH_THREADS:-2}"
+N="${BENCH_N:-100}"
+for c in wrk nginx node; do command -v "$c" >/dev/null || { echo "bench: $c not found (./dev.sh installs it)" >&2; exit 1; }; done
+make -s ivory
+
+T="$(mktemp -d /tmp/ivory-bench.XXXXXX)"
+IVORY_PID=""; NGINX_PID=""
+cleanup() {
+    [ -n "$IVORY_PID" ] && kill "$IVORY_PID" 2>/dev/null && wait "$IVORY_PID" 2>/dev/null
+    [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+wait_http() { for _ in $(seq 1 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not answer" >&2; return 1; }
+
+IPORT="$(free_port)"; SECRET="$(openssl rand -hex 32)"
+IVORY_DATA_DIR="$T/data" IVORY_DB="sqlite:$T/data/ivory.db" IVORY_LISTEN="127.0.0.1:$IPORT" \
+IVORY_JWT_SECRET="$SECRET" IVORY_POLL_INTERVAL=86400 IVORY_LOG_LEVEL=warn \
+    ./ivory serve 2>"$T/ivory.log" &
+IVORY_PID=$!
+mkdir -p "$T/data"
+wait_http "http://127.0.0.1:$IPORT/healthz" || { cat "$T/ivory.log" >&2; exit 1; }
+node bench/api/setup.mjs "http://127.0.0.1:$IPORT" "$SECRET" "$N" "$T"
+SIZE="$(stat -c %s "$T/list.json")"
+
+NPORT="$(free_port)"
+mkdir -p "$T/www" "$T/nginx"
+cp "$T/list.json" "$T/www/connectors.json"
+chmod 755 "$T" "$T/www"; chmod 644 "$T/www/connectors.json"
+USER_LINE=""; [ "$(id -u)" -eq 0 ] && USER_LINE="user $(id -un) $(id -gn);"
+cat >"$T/nginx/nginx.conf" <<NGX
+$USER_LINE
+daemon off;
+worker_processes auto;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $T/nginx/body; proxy_temp_path $T/nginx/proxy;
+    fastcgi_temp_path $T/nginx/fastcgi; uwsgi_temp_path $T/nginx/uwsgi; scgi_temp_path $T/nginx/scgi;
+    default_type application/json;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$NPORT; root $T/www; }
+}
+NGX
+nginx -p "$T/nginx" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" &
+NGINX_PID=$!
+wait_http "http://127.0.0.1:$NPORT/connectors.json" || { cat "$T/nginx/error.log" >&2; exit 1; }
+
+bench() { # label url [body-file]
+    local out
+    out="$(BENCH_TOKEN="$(cat "$T/token")" BENCH_BODY="${3:-}" \
+        wrk -t"$THREADS" -c"$CONNS" -d"$DUR" -s bench/api/bench.lua "$2" | grep '^RESULT')"
+    printf '%-44s %s\n' "$1" "${out#RESULT }" >&2
+    echo "$out"
+}
+echo "bench: wrk -t$THREADS -c$CONNS -d$DUR on $(nproc) cores; list response $SIZE bytes ($N connectors)" >&2
+G="$(bench "ivory GET /v1/admin/connectors" "http://127.0.0.1:$IPORT/v1/admin/connectors")"
+S="$(bench "nginx static file ($SIZE bytes)" "http://127.0.0.1:$NPORT/connectors.json" "")"
+P="$(bench "ivory POST /v1/admin/connectors" "http://127.0.0.1:$IPORT/v1/admin/connectors" "$T/post.json")"
+
+field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<<"$1"; }
+echo
+printf 'GET  list (auth, %d connectors): %8s req/s  p99 %s ms\n' "$N" "$(field "$G" rps)" "$(field "$G" p99_ms)"
+printf 'POST register (auth):            %8s req/s  p99 %s ms\n' "$(field "$P" rps)" "$(field "$P" p99_ms)"
+printf 'nginx static (%d bytes):        %8s req/s  p99 %s ms\n' "$SIZE" "$(field "$S" rps)" "$(field "$S" p99_ms)"
+awk -v g="$(field "$G" rps)" -v s="$(field "$S" rps)" 'BEGIN { printf "ratio ivory GET / nginx static: %.3f\n", g / s }'
+for x in "$G" "$P"; do
+    [ "$(field "$x" http_errors)" = "0" ] || echo "warning: HTTP errors during the run: $x" >&2
+done

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# dev.sh — the newcomer's front door. Two commands on a fresh Debian 12 machine:
+#
+#   ./dev.sh run    install what is missing, build, start `ivory serve` on the embedded
+#                   default (SQLite under ./var, a dev JWT secret persisted in ./var)
+#   ./dev.sh test   install what is missing, build, run every test (C unit tests under
+#                   ASan/UBSan, the end-to-end suite, the bounded fuzz run when clang is
+#                   present), starting every service the tests need (a throwaway PostgreSQL
+#                   cluster) and stopping it at exit. Exits non-zero if anything failed.
+#
+# It owns the install step because machines are not kept: whatever the project needs, this
+# script must install (CI runs `.ci/run` -> `./dev.sh test` in a fresh clone as root).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+
+DEB_PACKAGES=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev
+    libsqlite3-dev sqlite3 libpq-dev libssl-dev libcurl4-openssl-dev libzstd-dev libsnappy-dev
+    zlib1g-dev libcmocka-dev python3-croniter nodejs npm postgresql wrk nginx-light clang)
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+say()  { printf '==> %s\n' "$*"; }
+warn() { printf 'dev.sh: %s\n' "$*" >&2; }
+die()  { warn "$*"; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else die "need root to run: $* (install sudo or run as root)"; fi
+}
+
+# A package counts as present when dpkg says installed. nodejs/npm also count as present when
+# the commands exist: NodeSource's nodejs bundles npm, and Debian's npm package would conflict.
+pkg_missing() {
+    local p="$1"
+    case "$p" in
+        nodejs) command -v node >/dev/null 2>&1 && return 1 ;;
+        npm)    command -v npm >/dev/null 2>&1 && return 1 ;;
+        nginx-light) command -v nginx >/dev/null 2>&1 && return 1 ;;
+    esac
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && return 1
+    return 0
+}
+
+install_deps() {
+    local missing=() p
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        warn "not a Debian system: skipping package installation (need: ${DEB_PACKAGES[*]})"
+    else
+        for p in "${DEB_PACKAGES[@]}"; do pkg_missing "$p" && missing+=("$p"); done
+        if [ "${#missing[@]}" -gt 0 ]; then
+            say "installing Debian packages: ${missing[*]}"
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+                || die "apt-get update failed"
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                "${missing[@]}" </dev/null || die "apt-get install failed: ${missing[*]}"
+        fi
+    fi
+    # npm ci when node_modules is missing or older than the lock file.
+    if [ ! -f node_modules/.package-lock.json ] \
+        || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+        say "npm ci (test-only Node packages)"
+        npm ci --no-audit --no-fund </dev/null || die "npm ci failed"
+    fi
+}
+
+build() {
+    say "make"
+    make -j"$(nproc 2>/dev/null || echo 2)" || die "build failed"
+}
+
+# ---- run ------------------------------------------------------------------------------------
+cmd_run() {
+    install_deps
+    build
+    export IVORY_DATA_DIR="${IVORY_DATA_DIR:-$ROOT/var}"
+    mkdir -p "$IVORY_DATA_DIR"
+    export IVORY_DB="${IVORY_DB:-sqlite:$IVORY_DATA_DIR/ivory.db}"
+    export IVORY_LISTEN="${IVORY_LISTEN:-127.0.0.1:8080}"
+    local secret_file="$IVORY_DATA_DIR/dev-jwt-secret" token_env=""
+    if [ -z "${IVORY_JWT_SECRET:-}" ] && [ -z "${IVORY_JWT_PUBLIC_KEY:-}" ] \
+        && [ -z "${IVORY_JWT_JWKS:-}" ]; then
+        if [ ! -s "$secret_file" ]; then
+            (umask 077; openssl rand -hex 32 >"$secret_file") || die "cannot write $secret_file"
+            say "generated a dev JWT secret in $secret_file"
+        fi
+        IVORY_JWT_SECRET="$(cat "$secret_file")"
+        export IVORY_JWT_SECRET
+        token_env="IVORY_JWT_SECRET=\$(cat $secret_file) "
+    fi
+    cat <<EOF
+==> starting ivory serve on http://$IVORY_LISTEN  (store: $IVORY_DB)
+    health:     curl http://$IVORY_LISTEN/healthz
+    dev token:  ${token_env}IVORY_DB=$IVORY_DB ./ivory tenant create --slug acme
+                (prints JSON with id, slug and token; use it as: Authorization: Bearer <token>)
+    stop:       Ctrl-C
+EOF
+    exec ./ivory serve
+}
+
+# ---- test -----------------------------------------------------------------------------------
+PG_TMP=""
+PG_USER_RUN=()
+
+free_port() {
+    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+pg_start() {
+    if [ ! -x "$PG_BIN/initdb" ]; then
+        warn "PostgreSQL binaries not found in $PG_BIN: tests that need PostgreSQL will skip"
+        return 0
+    fi
+    PG_TMP="$(mktemp -d /tmp/ivory-pg.XXXXXX)"
+    if [ "$(id -u)" -eq 0 ]; then
+        # initdb refuses to run as root: run the cluster as the postgres user.
+        getent passwd postgres >/dev/null || useradd --system --home-dir /nonexistent postgres
+        chown postgres "$PG_TMP"
+        PG_USER_RUN=(runuser -u postgres --)
+    fi
+    local port; port="$(free_port)"
+    "${PG_USER_RUN[@]}" "$PG_BIN/initdb" -D "$PG_TMP/data" -U ivory --auth=trust -E UTF8 \
+        >"$PG_TMP/initdb.log" 2>&1 || { cat "$PG_TMP/initdb.log" >&2; die "initdb failed"; }
+    "${PG_USER_RUN[@]}" "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/pg.log" -w -t 60 \
+        -o "-p $port -k $PG_TMP -c listen_addresses=127.0.0.1 -c fsync=off" start \
+        >/dev/null || { cat "$PG_TMP/pg.log" >&2; die "pg_ctl start failed"; }
+    "${PG_USER_RUN[@]}" "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U ivory ivory_test \
+        || die "createdb failed"
+    export IVORY_TEST_PG_URL="postgresql://ivory@127.0.0.1:$port/ivory_test"
+    say "PostgreSQL test cluster on 127.0.0.1:$port (IVORY_TEST_PG_URL=$IVORY_TEST_PG_URL)"
+}
+
+pg_stop() {
+    [ -n "$PG_TMP" ] || return 0
+    if [ -f "$PG_TMP/data/postmaster.pid" ]; then
+        "${PG_USER_RUN[@]}" "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w stop >/dev/null 2>&1
+    fi
+    rm -rf "$PG_TMP"
+    PG_TMP=""
+}
+
+cmd_test() {
+    install_deps
+    build
+    trap pg_stop EXIT
+    trap 'exit 130' INT TERM
+    pg_start
+
+    local failed=() passed=() t0 t1
+    t0=$(date +%s)
+    say "make unit (C unit tests, ASan + UBSan)"
+    if make -j"$(nproc 2>/dev/null || echo 2)" unit; then passed+=(unit); else failed+=(unit); fi
+
+    say "make e2e (node --test tests/e2e/)"
+    if make e2e; then passed+=(e2e); else failed+=(e2e); fi
+
+    if [ -f tests/fuzz/Makefile ]; then
+        if command -v clang >/dev/null 2>&1; then
+            say "make -C tests/fuzz run (bounded fuzzing)"
+            if make -C tests/fuzz run; then passed+=(fuzz); else failed+=(fuzz); fi
+        else
+            warn "clang not found: fuzz run skipped"
+        fi
+    fi
+    t1=$(date +%s)
+    pg_stop
+    echo
+    if [ "${#failed[@]}" -eq 0 ]; then
+        echo "dev.sh test: ALL STEPS PASSED (${passed[*]}) in $((t1 - t0)) s"
+        return 0
+    fi
+    echo "dev.sh test: FAILED steps: ${failed[*]} (passed: ${passed[*]:-none}) in $((t1 - t0)) s"
+    return 1
+}
+
+usage() {
+    cat <<'EOF'
+usage: ./dev.sh run | test
+  run    install missing packages, build, start `ivory serve` (SQLite under ./var)
+  test   install missing packages, build, run unit + e2e (+ fuzz) tests
+EOF
+}
+
+case "${1:-}" in
+    run)  cmd_run ;;
+    test) cmd_test ;;
+    -h|--help|help) usage ;;
+    *) usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,131 @@
+/*
+ * api_int.h: what the api/ files share: the request context handlers work
+ * on, the route table and router, validation helpers and error replies.
+ * Handlers never see libmicrohttpd: the glue in server.c fills the context
+ * and turns the reply into an MHD response, so handlers and the router can be
+ * unit-tested without a socket.
+ */
+#ifndef IVORY_API_INT_H
+#define IVORY_API_INT_H
+
+#include "api/api.h"
+#include "crypto/crypto.h"
+
+#include <jansson.h>
+
+/* ---- routing ----------------------------------------------------------------- */
+#define API_MAX_PARAMS 4
+#define API_PARAM_MAX 256
+
+struct api_params {
+    int n;
+    char name[API_MAX_PARAMS][32];
+    char value[API_MAX_PARAMS][API_PARAM_MAX];
+};
+/* Borrowed value of a path parameter, or NULL. */
+const char *api_param(const struct api_params *p, const char *name);
+
+enum api_auth {
+    API_AUTH_NONE = 0,     /* /healthz, /readyz */
+    API_AUTH_JWT = 1,      /* Bearer token, tenant = sub */
+    API_AUTH_WEBHOOK = 2,  /* HMAC signature checked by the handler */
+};
+enum { API_F_JSON_BODY = 1 << 0 };   /* requires Content-Type application/json + object body */
+
+struct api_ctx;
+typedef void (*api_handler)(struct api_ctx *c);
+
+struct api_route {
+    const char *method;
+    const char *pattern;      /* literal segments and {name} segments */
+    api_handler fn;
+    enum api_auth auth;
+    unsigned flags;
+};
+
+/* Matches method + path against the table. Returns the route and fills p, or
+ * NULL with *status = 404 (no pattern matches the path) or 405 (the path
+ * matches under other methods; allow receives "GET, POST" style list). */
+const struct api_route *api_route_match(const struct api_route *routes, size_t n,
+                                        const char *method, const char *path,
+                                        struct api_params *p, char *allow, size_t allow_len,
+                                        int *status);
+
+extern const struct api_route api_routes[];
+extern const size_t api_routes_count;
+
+/* ---- request context ------------------------------------------------------------ */
+struct api_server_state {
+    const struct iv_config *cfg;
+    struct store *store;
+    struct jwt_verifier *jwt;
+    uint8_t master_key[32];
+};
+
+struct api_ctx {
+    const struct api_server_state *srv;
+    const char *method, *path;
+    struct api_params params;
+    /* query lookup: borrowed value or NULL */
+    const char *(*query)(void *qctx, const char *key);
+    void *qctx;
+    const char *header_signature;     /* X-Ivory-Signature, borrowed */
+    const char *body;                 /* raw body, borrowed, NUL-terminated */
+    size_t body_len;
+    json_t *json;                     /* parsed body object (API_F_JSON_BODY), borrowed */
+    struct jwt_claims claims;         /* API_AUTH_JWT */
+    /* reply, owned by the context until the glue sends it */
+    int status;
+    json_t *reply;                    /* NULL = empty body */
+    bool www_authenticate;
+    char allow[64];
+};
+
+/* Sets the reply (takes ownership of body; NULL = no body). */
+void api_reply(struct api_ctx *c, int status, json_t *body);
+/* {"error": code, "detail": detail[, "field": field]}; field may be NULL. */
+void api_error(struct api_ctx *c, int status, const char *code, const char *field,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* 500 with a generic detail; the real reason (e) is logged, never sent. */
+void api_internal(struct api_ctx *c, const char *what, const struct iv_err *e);
+const char *api_query(struct api_ctx *c, const char *key);
+
+/* ---- JSON helpers ------------------------------------------------------------------ */
+json_t *api_time_or_null(int64_t ms);           /* ISO-8601 UTC, or null */
+json_t *api_str_or_null(const char *s);
+json_t *api_json_text_or_null(const char *text); /* parses stored JSON text */
+
+/* ---- validation (pure functions, unit-tested) --------------------------------------- */
+bool api_valid_source_system(const char *s);    /* ^[a-z][a-z0-9_]{0,62}$ */
+bool api_valid_tap_name(const char *s);         /* ^[a-z0-9][a-z0-9._-]{0,127}$ */
+bool api_valid_destination_table(const char *s);/* ^[a-z_][a-z0-9_]{0,127}$ */
+bool api_valid_tap_version(const char *s);      /* ^[A-Za-z0-9._+-]{1,64}$ */
+bool api_valid_slug(const char *s);             /* ^[a-z0-9-]{3,48}$ */
+bool api_valid_connector_type(const char *s);   /* meltano|airbyte|fivetran|custom */
+bool api_valid_catalog_type(const char *s);     /* rest|hive|glue|sql|hadoop */
+bool api_valid_catalog_name(const char *s);     /* ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ */
+bool api_valid_meltano_env(const char *s);      /* ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$ */
+bool api_valid_warehouse(const char *s);        /* file:///... or s3://bucket[/...] */
+bool api_valid_storage_prefix(const char *s);   /* relative path, no '..' segment */
+/* Parses "1".."200" (digits only). */
+bool api_parse_limit(const char *s, int *out);
+/* First key of obj not in allowed (NULL-terminated list), or NULL. Borrowed. */
+const char *api_unknown_field(const json_t *obj, const char *const *allowed);
+
+/* ---- handlers ------------------------------------------------------------------------ */
+void api_h_healthz(struct api_ctx *c);
+void api_h_readyz(struct api_ctx *c);
+void api_h_connector_create(struct api_ctx *c);
+void api_h_connector_list(struct api_ctx *c);
+void api_h_connector_get(struct api_ctx *c);
+void api_h_connector_delete(struct api_ctx *c);
+void api_h_connector_trigger(struct api_ctx *c);
+void api_h_connector_pause(struct api_ctx *c);
+void api_h_connector_resume(struct api_ctx *c);
+void api_h_connector_runs(struct api_ctx *c);
+void api_h_catalog_upsert(struct api_ctx *c);
+void api_h_catalog_list(struct api_ctx *c);
+void api_h_catalog_delete(struct api_ctx *c);
+void api_h_webhook(struct api_ctx *c);
+
+#endif

@@ -1,0 +1,246 @@
+/*
+ * catalogs.c: the tenant lakehouse catalog endpoints (CONTRACT §4), tenant
+ * creation on first provisioning (token claim `tenant_slug`), and the health
+ * endpoints. An admin token (role=admin) may act on any tenant; any other
+ * token only on the tenant equal to its `sub` (else 403). The S3 secret is
+ * sealed with the master key on the way in and never returned.
+ */
+#include "api/api_int.h"
+
+#include <string.h>
+
+void api_h_healthz(struct api_ctx *c)
+{
+    api_reply(c, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void api_h_readyz(struct api_ctx *c)
+{
+    struct iv_err e = {0};
+    if (store_ping(c->srv->store, &e) != IV_OK) {
+        log_error("readyz: store unreachable: %s", e.msg);
+        api_reply(c, 503, json_pack("{s:s, s:s}", "error", "store_unavailable", "detail",
+                                    "The control-plane store is not reachable."));
+        return;
+    }
+    api_reply(c, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+static bool may_act_on(struct api_ctx *c, const char *tenant_id)
+{
+    if (c->claims.is_admin || !strcmp(c->claims.sub, tenant_id))
+        return true;
+    api_error(c, 403, "forbidden", NULL, "This token may not manage another tenant's catalogs.");
+    return false;
+}
+
+static json_t *catalog_view(const struct store_catalog *k, const char *slug)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(k->id));
+    json_object_set_new(j, "tenant_id", json_string(k->tenant_id));
+    json_object_set_new(j, "tenant_slug", json_string(slug));
+    json_object_set_new(j, "catalog_name", json_string(k->catalog_name));
+    json_object_set_new(j, "catalog_type", json_string(k->catalog_type));
+    json_object_set_new(j, "catalog_uri", api_str_or_null(k->catalog_uri));
+    json_object_set_new(j, "warehouse", json_string(k->warehouse));
+    json_object_set_new(j, "storage_prefix", json_string(k->storage_prefix));
+    json_object_set_new(j, "s3_endpoint", api_str_or_null(k->s3_endpoint));
+    json_object_set_new(j, "s3_access_key_id", api_str_or_null(k->s3_access_key_id));
+    json_object_set_new(j, "has_s3_secret_key", json_boolean(k->s3_secret_key_enc != NULL));
+    json_t *meta = api_json_text_or_null(k->metadata);
+    json_object_set_new(j, "metadata", json_is_object(meta) ? meta : json_object());
+    if (!json_is_object(meta))
+        json_decref(meta);
+    json_object_set_new(j, "active", json_boolean(k->active));
+    json_object_set_new(j, "created_at", api_time_or_null(k->created_at));
+    json_object_set_new(j, "updated_at", api_time_or_null(k->updated_at));
+    return j;
+}
+
+/* Reads an optional string field (null = absent); 422 on another type. */
+static bool opt_str(struct api_ctx *c, const char *key, const char **out)
+{
+    json_t *v = json_object_get(c->json, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_string(v) || strlen(json_string_value(v)) > 1024) {
+        api_error(c, 422, "validation_error", key, "%s must be a string.", key);
+        return false;
+    }
+    *out = json_string_value(v);
+    if (!**out)
+        *out = NULL;
+    return true;
+}
+
+void api_h_catalog_upsert(struct api_ctx *c)
+{
+    static const char *const allowed[] = {
+        "catalog_name", "catalog_type", "catalog_uri", "warehouse", "storage_prefix",
+        "s3_endpoint", "s3_access_key_id", "s3_secret_key_enc", "metadata", "active", NULL};
+    const char *tenant_id = api_param(&c->params, "tenant_id");
+    if (!may_act_on(c, tenant_id))
+        return;
+    const char *unknown = api_unknown_field(c->json, allowed);
+    if (unknown) {
+        api_error(c, 422, "validation_error", unknown, "Unknown field '%s'.", unknown);
+        return;
+    }
+    const char *name, *type, *uri, *wh, *prefix, *endpoint, *key_id, *secret;
+    if (!opt_str(c, "catalog_name", &name) || !opt_str(c, "catalog_type", &type) ||
+        !opt_str(c, "catalog_uri", &uri) || !opt_str(c, "warehouse", &wh) ||
+        !opt_str(c, "storage_prefix", &prefix) || !opt_str(c, "s3_endpoint", &endpoint) ||
+        !opt_str(c, "s3_access_key_id", &key_id) || !opt_str(c, "s3_secret_key_enc", &secret))
+        return;
+    if (!name)
+        name = "ivory-lakehouse";
+    if (!api_valid_catalog_name(name)) {
+        api_error(c, 422, "validation_error", "catalog_name",
+                  "catalog_name must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$.");
+        return;
+    }
+    if (!api_valid_catalog_type(type)) {
+        api_error(c, 422, "validation_error", "catalog_type",
+                  "catalog_type must be one of rest, hive, glue, sql, hadoop.");
+        return;
+    }
+    if (!uri && strcmp(type, "hadoop") != 0) {
+        api_error(c, 422, "validation_error", "catalog_uri",
+                  "catalog_uri is required for a %s catalog.", type);
+        return;
+    }
+    if (!wh || !api_valid_warehouse(wh)) {
+        api_error(c, 422, "validation_error", "warehouse",
+                  "warehouse is required and must be a file:/// or s3://bucket/ URI.");
+        return;
+    }
+    if (!prefix || !api_valid_storage_prefix(prefix)) {
+        api_error(c, 422, "validation_error", "storage_prefix",
+                  "storage_prefix is required: a relative path without '.' or '..' segments.");
+        return;
+    }
+    json_t *meta = json_object_get(c->json, "metadata");
+    if (meta && !json_is_null(meta) && !json_is_object(meta)) {
+        api_error(c, 422, "validation_error", "metadata", "metadata must be a JSON object.");
+        return;
+    }
+    json_t *act = json_object_get(c->json, "active");
+    if (act && !json_is_boolean(act)) {
+        api_error(c, 422, "validation_error", "active", "active must be a boolean.");
+        return;
+    }
+
+    /* The tenant: existing, or created now from the token's tenant_slug. */
+    struct iv_err e = {0};
+    struct store_tenant t;
+    int rc = store_tenant_get(c->srv->store, tenant_id, &t, &e);
+    if (rc == IV_ENOTFOUND) {
+        const char *slug = c->claims.tenant_slug;
+        if (!slug[0] || strcmp(c->claims.sub, tenant_id) != 0) {
+            api_error(c, 404, "not_found", NULL,
+                      "Tenant not found; create it with 'ivory tenant create' or provision with "
+                      "a token carrying tenant_slug.");
+            return;
+        }
+        if (!api_valid_slug(slug)) {
+            api_error(c, 422, "validation_error", "tenant_slug",
+                      "The token's tenant_slug must match ^[a-z0-9-]{3,48}$.");
+            return;
+        }
+        rc = store_tenant_create(c->srv->store, tenant_id, slug, &t, &e);
+        if (rc == IV_ECONFLICT) {
+            /* A concurrent first provisioning may have won the race. */
+            if (store_tenant_get(c->srv->store, tenant_id, &t, NULL) != IV_OK) {
+                api_error(c, 409, "conflict", "tenant_slug",
+                          "The tenant slug '%s' is taken.", slug);
+                return;
+            }
+            rc = IV_OK;
+        } else if (rc == IV_OK) {
+            log_info("tenant %s created on first catalog provisioning (slug %s)", tenant_id,
+                     slug);
+        }
+    }
+    if (rc < 0) {
+        api_internal(c, "tenant lookup", &e);
+        return;
+    }
+
+    char *meta_text = meta && json_is_object(meta) ? json_dumps_compact(meta) : NULL;
+    char *sealed = secret ? secret_seal(c->srv->master_key, secret, strlen(secret)) : NULL;
+    struct store_catalog in = {
+        .catalog_name = (char *)name, .catalog_type = (char *)type, .catalog_uri = (char *)uri,
+        .warehouse = (char *)wh, .storage_prefix = (char *)prefix,
+        .s3_endpoint = (char *)endpoint, .s3_access_key_id = (char *)key_id,
+        .s3_secret_key_enc = sealed, .metadata = meta_text,
+        .active = act ? json_is_true(act) : true,
+    };
+    struct store_catalog out = {0};
+    bool created = false;
+    rc = (secret && !sealed) ? iv_err_set(&e, IV_EIO, "sealing the s3 secret failed")
+                             : store_catalog_upsert(c->srv->store, tenant_id, &in, &created, &out,
+                                                    &e);
+    free(meta_text);
+    free(sealed);
+    if (rc < 0) {
+        api_internal(c, "catalog upsert", &e);
+        return;
+    }
+    api_reply(c, created ? 201 : 200, catalog_view(&out, t.slug));
+    store_catalog_release(&out);
+}
+
+void api_h_catalog_list(struct api_ctx *c)
+{
+    const char *tenant_id = api_param(&c->params, "tenant_id");
+    if (!may_act_on(c, tenant_id))
+        return;
+    struct iv_err e = {0};
+    struct store_tenant t;
+    int rc = store_tenant_get(c->srv->store, tenant_id, &t, &e);
+    if (rc == IV_ENOTFOUND) {
+        api_reply(c, 200, json_pack("{s:[], s:i}", "catalogs", "count", 0));
+        return;
+    }
+    struct store_catalog *v = NULL;
+    size_t n = 0;
+    if (rc == IV_OK)
+        rc = store_catalog_list(c->srv->store, tenant_id, &v, &n, &e);
+    if (rc < 0) {
+        api_internal(c, "catalog list", &e);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, catalog_view(&v[i], t.slug));
+    store_catalogs_free(v, n);
+    api_reply(c, 200, json_pack("{s:o, s:I}", "catalogs", arr, "count", (json_int_t)n));
+}
+
+void api_h_catalog_delete(struct api_ctx *c)
+{
+    const char *tenant_id = api_param(&c->params, "tenant_id");
+    const char *name = api_param(&c->params, "catalog_name");
+    if (!may_act_on(c, tenant_id))
+        return;
+    struct iv_err e = {0};
+    struct store_tenant t;
+    int rc = store_tenant_get(c->srv->store, tenant_id, &t, &e);
+    if (rc == IV_OK)
+        rc = store_catalog_deactivate(c->srv->store, tenant_id, name, &e);
+    struct store_catalog out = {0};
+    if (rc == IV_OK)
+        rc = store_catalog_get(c->srv->store, tenant_id, name, &out, &e);
+    if (rc == IV_ENOTFOUND) {
+        api_error(c, 404, "not_found", NULL, "Catalog not found.");
+        return;
+    }
+    if (rc < 0) {
+        api_internal(c, "catalog deactivate", &e);
+        return;
+    }
+    api_reply(c, 200, catalog_view(&out, t.slug));
+    store_catalog_release(&out);
+}

@@ -1,0 +1,394 @@
+/*
+ * connectors.c: the connector endpoints of CONTRACT §5 and their JSON views.
+ * The tenant is always the token's `sub`; the store filters every query by
+ * it, so another tenant's connector is indistinguishable from a missing one
+ * (404). The webhook secret leaves the server once, in the 201 of register;
+ * config_encrypted never leaves it.
+ */
+#include "api/api_int.h"
+#include "sched/sched.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define WEBHOOK_PATH "/v1/etl/meltano/webhook"
+
+static const char *tenant_of(struct api_ctx *c)
+{
+    return c->claims.sub;
+}
+
+/* Maps a store error to a reply; returns true when it replied. */
+static bool store_failed(struct api_ctx *c, int rc, const struct iv_err *e, const char *what)
+{
+    if (rc == IV_OK)
+        return false;
+    if (rc == IV_ENOTFOUND)
+        api_error(c, 404, "not_found", NULL, "Connector not found.");
+    else if (rc == IV_ECONFLICT)
+        api_error(c, 409, "conflict", NULL, "%s", e->msg);
+    else
+        api_internal(c, what, e);
+    return true;
+}
+
+/* ---- views -------------------------------------------------------------------------- */
+
+static json_t *connector_summary(const struct store_connector *k)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(k->id));
+    json_object_set_new(j, "source_system", json_string(k->source_system));
+    json_object_set_new(j, "tap_name", json_string(k->tap_name));
+    json_object_set_new(j, "connector_type", json_string(k->connector_type));
+    json_object_set_new(j, "destination_catalog", json_string(k->destination_catalog));
+    json_object_set_new(j, "iomete_namespace", json_string(k->iomete_namespace));
+    json_object_set_new(j, "iomete_table", json_string(k->destination_table));
+    json_object_set_new(j, "sync_schedule", json_string(k->sync_schedule));
+    json_object_set_new(j, "status", json_string(store_conn_status_name(k->status)));
+    json_object_set_new(j, "consecutive_failures", json_integer(k->consecutive_failures));
+    json_object_set_new(j, "rows_total", json_integer(k->rows_total));
+    json_object_set_new(j, "last_synced_at", api_time_or_null(k->last_synced_at));
+    json_object_set_new(j, "next_run_at", api_time_or_null(k->next_run_at));
+    json_object_set_new(j, "last_run_status", api_str_or_null(k->last_run_status));
+    json_object_set_new(j, "last_run_rows",
+                        k->has_last_run ? json_integer(k->last_run_rows) : json_null());
+    json_object_set_new(j, "last_run_rows_loaded",
+                        k->has_last_run ? json_integer(k->last_run_rows_loaded) : json_null());
+    json_object_set_new(j, "last_run_at",
+                        k->has_last_run ? api_time_or_null(k->last_run_at) : json_null());
+    json_object_set_new(j, "last_error", api_str_or_null(k->last_error));
+    return j;
+}
+
+static json_t *connector_detail(const struct store_connector *k)
+{
+    json_t *j = connector_summary(k);
+    json_object_set_new(j, "destination_table", json_string(k->destination_table));
+    json_object_set_new(j, "tap_version", api_str_or_null(k->tap_version));
+    json_object_set_new(j, "meltano_environment", json_string(k->meltano_environment));
+    json_object_set_new(j, "has_config", json_boolean(k->config_encrypted != NULL));
+    json_object_set_new(j, "webhook_url", json_string(WEBHOOK_PATH));
+    json_object_set_new(j, "mapping_count", json_integer(k->mapping_count));
+    json_object_set_new(j, "run_count", json_integer(k->run_count));
+    json_object_set_new(j, "total_rows_loaded_iomete", json_integer(k->total_rows_loaded));
+    json_object_set_new(j, "tap_state", api_json_text_or_null(k->tap_state));
+    json_object_set_new(j, "followup_queued", json_boolean(k->followup_queued));
+    json_object_set_new(j, "created_at", api_time_or_null(k->created_at));
+    json_object_set_new(j, "updated_at", api_time_or_null(k->updated_at));
+    return j;
+}
+
+static json_t *run_view(const struct store_run *r)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(r->id));
+    json_object_set_new(j, "status", json_string(r->status));
+    json_object_set_new(j, "trigger", api_str_or_null(r->trigger));
+    json_object_set_new(j, "rows_synced", json_integer(r->rows_synced));
+    json_object_set_new(j, "rows_loaded", json_integer(r->rows_loaded));
+    json_object_set_new(j, "transform_errors", json_integer(r->transform_errors));
+    json_object_set_new(j, "iomete_table", api_str_or_null(r->iomete_table));
+    json_object_set_new(j, "started_at", api_time_or_null(r->started_at));
+    json_object_set_new(j, "completed_at", api_time_or_null(r->completed_at));
+    if (r->completed_at != STORE_NULL_TIME && r->started_at != STORE_NULL_TIME) {
+        int64_t d = r->completed_at - r->started_at;
+        json_object_set_new(j, "duration_s", json_integer(d > 0 ? (d + 500) / 1000 : 0));
+    } else {
+        json_object_set_new(j, "duration_s", json_null());
+    }
+    json_object_set_new(j, "error_msg", api_str_or_null(r->error_msg));
+    return j;
+}
+
+/* ---- register ------------------------------------------------------------------------ */
+
+/* A field that must be a string when present; NULL when absent or null.
+ * Replies 422 and returns false on a wrong type. */
+static bool opt_string(struct api_ctx *c, const char *key, const char **out, bool nullable)
+{
+    json_t *v = json_object_get(c->json, key);
+    *out = NULL;
+    if (!v || (json_is_null(v) && nullable))
+        return true;
+    if (!json_is_string(v)) {
+        api_error(c, 422, "validation_error", key, "%s must be a string%s.", key,
+                  nullable ? " or null" : "");
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+static bool req_string(struct api_ctx *c, const char *key, const char **out)
+{
+    if (!opt_string(c, key, out, false))
+        return false;
+    if (!*out || !**out) {
+        api_error(c, 422, "validation_error", key, "%s is required.", key);
+        return false;
+    }
+    return true;
+}
+
+void api_h_connector_create(struct api_ctx *c)
+{
+    static const char *const allowed[] = {
+        "source_system", "tap_name", "destination_catalog", "destination_table",
+        "sync_schedule", "config_encrypted", "tap_version", "connector_type",
+        "meltano_environment", NULL};
+    const char *unknown = api_unknown_field(c->json, allowed);
+    if (unknown) {
+        api_error(c, 422, "validation_error", unknown, "Unknown field '%s'.", unknown);
+        return;
+    }
+    const char *source_system, *tap_name, *dest_catalog, *dest_table, *schedule, *config,
+        *tap_version, *ctype, *menv;
+    if (!req_string(c, "source_system", &source_system) || !req_string(c, "tap_name", &tap_name) ||
+        !req_string(c, "destination_catalog", &dest_catalog) ||
+        !req_string(c, "destination_table", &dest_table) ||
+        !opt_string(c, "sync_schedule", &schedule, false) ||
+        !opt_string(c, "config_encrypted", &config, true) ||
+        !opt_string(c, "tap_version", &tap_version, true) ||
+        !opt_string(c, "connector_type", &ctype, false) ||
+        !opt_string(c, "meltano_environment", &menv, false))
+        return;
+    if (!schedule)
+        schedule = "0 2 * * *";
+    if (!ctype)
+        ctype = "meltano";
+    if (!menv)
+        menv = "prod";
+
+    if (!api_valid_source_system(source_system)) {
+        api_error(c, 422, "validation_error", "source_system",
+                  "source_system must match ^[a-z][a-z0-9_]{0,62}$.");
+        return;
+    }
+    if (!api_valid_tap_name(tap_name)) {
+        api_error(c, 422, "validation_error", "tap_name",
+                  "tap_name must match ^[a-z0-9][a-z0-9._-]{0,127}$.");
+        return;
+    }
+    if (!api_valid_destination_table(dest_table)) {
+        api_error(c, 422, "validation_error", "destination_table",
+                  "destination_table must match ^[a-z_][a-z0-9_]{0,127}$.");
+        return;
+    }
+    if (!api_valid_catalog_name(dest_catalog)) {
+        api_error(c, 422, "validation_error", "destination_catalog",
+                  "destination_catalog is not an active catalog of this tenant.");
+        return;
+    }
+    struct cron_expr cron;
+    struct iv_err e = {0};
+    if (strlen(schedule) > 128 || cron_parse(schedule, &cron, &e) != IV_OK) {
+        api_error(c, 422, "validation_error", "sync_schedule",
+                  "sync_schedule is not a valid cron expression: %s.",
+                  e.msg[0] ? e.msg : "too long");
+        return;
+    }
+    if (!api_valid_connector_type(ctype)) {
+        api_error(c, 422, "validation_error", "connector_type",
+                  "connector_type must be one of meltano, airbyte, fivetran, custom.");
+        return;
+    }
+    if (config && !envelope_shape_ok(config)) {
+        api_error(c, 422, "validation_error", "config_encrypted",
+                  "config_encrypted must be a v1: AES-256-GCM envelope (see the docs).");
+        return;
+    }
+    if (tap_version && !api_valid_tap_version(tap_version)) {
+        api_error(c, 422, "validation_error", "tap_version",
+                  "tap_version must match ^[A-Za-z0-9._+-]{1,64}$.");
+        return;
+    }
+    if (!api_valid_meltano_env(menv)) {
+        api_error(c, 422, "validation_error", "meltano_environment",
+                  "meltano_environment must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$.");
+        return;
+    }
+
+    struct store_tenant t;
+    int rc = store_tenant_get(c->srv->store, tenant_of(c), &t, &e);
+    if (rc == IV_ENOTFOUND) {
+        api_error(c, 422, "validation_error", "destination_catalog",
+                  "destination_catalog '%s' is not an active catalog of this tenant.",
+                  dest_catalog);
+        return;
+    }
+    if (rc < 0) {
+        api_internal(c, "tenant lookup", &e);
+        return;
+    }
+    char ns[80];
+    store_tenant_namespace(t.slug, ns);
+    char id[37];
+    uuid_v4(id);
+    uint8_t raw[32];
+    random_bytes(raw, sizeof raw);
+    char *secret_hex = hex_encode(raw, sizeof raw);
+    memset(raw, 0, sizeof raw);
+    /* The HMAC key is the hex text exactly as returned to the client. */
+    char *sealed = secret_seal(c->srv->master_key, secret_hex, strlen(secret_hex));
+    int64_t next = now_ms() + (int64_t)(c->srv->cfg->first_run_delay_s * 1000.0);
+
+    struct store_connector k = {
+        .id = id, .tenant_id = (char *)tenant_of(c), .source_system = (char *)source_system,
+        .tap_name = (char *)tap_name, .connector_type = (char *)ctype,
+        .destination_catalog = (char *)dest_catalog, .destination_table = (char *)dest_table,
+        .iomete_namespace = ns, .sync_schedule = (char *)schedule,
+        .config_encrypted = (char *)config, .tap_version = (char *)tap_version,
+        .meltano_environment = (char *)menv, .webhook_secret_enc = sealed,
+        .next_run_at = next,
+    };
+    rc = sealed ? store_connector_create(c->srv->store, &k, &e)
+                : iv_err_set(&e, IV_EIO, "sealing the webhook secret failed");
+    if (rc == IV_EINVAL) {
+        api_error(c, 422, "validation_error", "destination_catalog",
+                  "destination_catalog '%s' is not an active catalog of this tenant.",
+                  dest_catalog);
+    } else if (rc < 0) {
+        api_internal(c, "connector create", &e);
+    } else {
+        json_t *j = json_object();
+        json_object_set_new(j, "id", json_string(id));
+        json_object_set_new(j, "source_system", json_string(source_system));
+        json_object_set_new(j, "tap_name", json_string(tap_name));
+        json_object_set_new(j, "iomete_namespace", json_string(ns));
+        json_object_set_new(j, "iomete_table", json_string(dest_table));
+        json_object_set_new(j, "webhook_secret", json_string(secret_hex));
+        json_object_set_new(j, "webhook_url", json_string(WEBHOOK_PATH));
+        json_object_set_new(j, "next_run_at", api_time_or_null(next));
+        json_object_set_new(j, "status", json_string("active"));
+        api_reply(c, 201, j);
+        log_info("connector %s registered for tenant %s (%s -> %s.%s)", id, tenant_of(c),
+                 tap_name, ns, dest_table);
+    }
+    memset(secret_hex, 0, strlen(secret_hex));
+    free(secret_hex);
+    free(sealed);
+}
+
+/* ---- list / get -------------------------------------------------------------------------- */
+
+void api_h_connector_list(struct api_ctx *c)
+{
+    const char *status = api_query(c, "status");
+    enum store_conn_status st;
+    if (status && store_conn_status_parse(status, &st) != IV_OK) {
+        api_error(c, 422, "validation_error", "status",
+                  "status must be one of active, paused, error.");
+        return;
+    }
+    struct store_connector *v = NULL;
+    size_t n = 0;
+    struct iv_err e = {0};
+    int rc = store_connector_list(c->srv->store, tenant_of(c), status, &v, &n, &e);
+    if (rc < 0) {
+        api_internal(c, "connector list", &e);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, connector_summary(&v[i]));
+    store_connectors_free(v, n);
+    api_reply(c, 200, json_pack("{s:o, s:I}", "connectors", arr, "count", (json_int_t)n));
+}
+
+void api_h_connector_get(struct api_ctx *c)
+{
+    struct store_connector k;
+    struct iv_err e = {0};
+    int rc = store_connector_get(c->srv->store, tenant_of(c), api_param(&c->params, "id"), &k,
+                                 &e);
+    if (store_failed(c, rc, &e, "connector get"))
+        return;
+    api_reply(c, 200, connector_detail(&k));
+    store_connector_release(&k);
+}
+
+/* ---- state changes --------------------------------------------------------------------------- */
+
+void api_h_connector_trigger(struct api_ctx *c)
+{
+    const char *id = api_param(&c->params, "id");
+    struct store_conn_change ch;
+    struct iv_err e = {0};
+    int rc = store_connector_trigger(c->srv->store, tenant_of(c), id, now_ms(), &ch, &e);
+    if (rc == IV_ECONFLICT) {
+        api_error(c, 409, "conflict", NULL,
+                  "The connector is %s; resume it before triggering a sync.",
+                  strstr(e.msg, "error") ? "in error" : "paused");
+        return;
+    }
+    if (store_failed(c, rc, &e, "connector trigger"))
+        return;
+    const char *msg = ch.followup
+                          ? "A sync is running; one follow-up sync will start when it finishes."
+                          : "Sync queued; the runner picks it up on its next poll.";
+    api_reply(c, 202, json_pack("{s:s, s:s, s:s, s:s}", "connector_id", id, "source_system",
+                                ch.source_system, "status", "queued", "message", msg));
+}
+
+void api_h_connector_pause(struct api_ctx *c)
+{
+    const char *id = api_param(&c->params, "id");
+    struct store_conn_change ch;
+    struct iv_err e = {0};
+    int rc = store_connector_pause(c->srv->store, tenant_of(c), id, &ch, &e);
+    if (store_failed(c, rc, &e, "connector pause"))
+        return;
+    api_reply(c, 200, json_pack("{s:s, s:s}", "connector_id", id, "status",
+                                store_conn_status_name(ch.status)));
+}
+
+void api_h_connector_resume(struct api_ctx *c)
+{
+    const char *id = api_param(&c->params, "id");
+    struct store_connector k;
+    struct iv_err e = {0};
+    int rc = store_connector_get(c->srv->store, tenant_of(c), id, &k, &e);
+    if (store_failed(c, rc, &e, "connector get"))
+        return;
+    int64_t next_s = cron_next_text(k.sync_schedule, now_s());
+    store_connector_release(&k);
+    struct store_conn_change ch;
+    rc = store_connector_resume(c->srv->store, tenant_of(c), id,
+                                next_s > 0 ? next_s * 1000 : STORE_NULL_TIME, &ch, &e);
+    if (store_failed(c, rc, &e, "connector resume"))
+        return;
+    api_reply(c, 200, json_pack("{s:s, s:s}", "connector_id", id, "status",
+                                store_conn_status_name(ch.status)));
+}
+
+void api_h_connector_delete(struct api_ctx *c)
+{
+    struct iv_err e = {0};
+    int rc = store_connector_delete(c->srv->store, tenant_of(c), api_param(&c->params, "id"), &e);
+    if (store_failed(c, rc, &e, "connector delete"))
+        return;
+    api_reply(c, 204, NULL);
+}
+
+void api_h_connector_runs(struct api_ctx *c)
+{
+    int limit = 50;
+    const char *ls = api_query(c, "limit");
+    if (ls && !api_parse_limit(ls, &limit)) {
+        api_error(c, 422, "validation_error", "limit", "limit must be an integer from 1 to 200.");
+        return;
+    }
+    struct store_run *v = NULL;
+    size_t n = 0;
+    struct iv_err e = {0};
+    int rc = store_run_list(c->srv->store, tenant_of(c), api_param(&c->params, "id"), limit, &v,
+                            &n, &e);
+    if (store_failed(c, rc, &e, "run list"))
+        return;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, run_view(&v[i]));
+    store_runs_free(v, n);
+    api_reply(c, 200, json_pack("{s:o, s:I}", "runs", arr, "count", (json_int_t)n));
+}

@@ -1,0 +1,100 @@
+/*
+ * router.c: the route table and the matcher. Routes are data: one row per
+ * (method, pattern) with its handler, auth kind and body flags. Patterns are
+ * split on '/', `{name}` segments capture one non-empty segment. 404 vs 405
+ * is decided here: a path that some pattern matches under another method is
+ * 405 with the Allow list of those methods.
+ */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const struct api_route api_routes[] = {
+    {"GET", "/healthz", api_h_healthz, API_AUTH_NONE, 0},
+    {"GET", "/readyz", api_h_readyz, API_AUTH_NONE, 0},
+    {"POST", "/v1/admin/connectors", api_h_connector_create, API_AUTH_JWT, API_F_JSON_BODY},
+    {"GET", "/v1/admin/connectors", api_h_connector_list, API_AUTH_JWT, 0},
+    {"GET", "/v1/admin/connectors/{id}", api_h_connector_get, API_AUTH_JWT, 0},
+    {"DELETE", "/v1/admin/connectors/{id}", api_h_connector_delete, API_AUTH_JWT, 0},
+    {"POST", "/v1/admin/connectors/{id}/trigger", api_h_connector_trigger, API_AUTH_JWT, 0},
+    {"POST", "/v1/admin/connectors/{id}/pause", api_h_connector_pause, API_AUTH_JWT, 0},
+    {"POST", "/v1/admin/connectors/{id}/resume", api_h_connector_resume, API_AUTH_JWT, 0},
+    {"GET", "/v1/admin/connectors/{id}/runs", api_h_connector_runs, API_AUTH_JWT, 0},
+    {"POST", "/v1/admin/tenants/{tenant_id}/catalog", api_h_catalog_upsert, API_AUTH_JWT,
+     API_F_JSON_BODY},
+    {"GET", "/v1/admin/tenants/{tenant_id}/catalog", api_h_catalog_list, API_AUTH_JWT, 0},
+    {"DELETE", "/v1/admin/tenants/{tenant_id}/catalog/{catalog_name}", api_h_catalog_delete,
+     API_AUTH_JWT, 0},
+    {"POST", "/v1/etl/meltano/webhook", api_h_webhook, API_AUTH_WEBHOOK, API_F_JSON_BODY},
+};
+const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];
+
+const char *api_param(const struct api_params *p, const char *name)
+{
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->name[i], name))
+            return p->value[i];
+    return NULL;
+}
+
+/* Matches one pattern; fills p on success. */
+static bool match_pattern(const char *pattern, const char *path, struct api_params *p)
+{
+    p->n = 0;
+    const char *a = pattern, *b = path;
+    if (*a != '/' || *b != '/')
+        return false;
+    while (*a && *b) {
+        if (*a != '/' || *b != '/')
+            return false;
+        a++;
+        b++;
+        const char *ae = strchr(a, '/');
+        const char *be = strchr(b, '/');
+        size_t alen = ae ? (size_t)(ae - a) : strlen(a);
+        size_t blen = be ? (size_t)(be - b) : strlen(b);
+        if (alen >= 2 && a[0] == '{' && a[alen - 1] == '}') {
+            if (blen == 0 || blen >= API_PARAM_MAX || p->n >= API_MAX_PARAMS)
+                return false;
+            size_t nlen = alen - 2 < sizeof p->name[0] - 1 ? alen - 2 : sizeof p->name[0] - 1;
+            memcpy(p->name[p->n], a + 1, nlen);
+            p->name[p->n][nlen] = '\0';
+            memcpy(p->value[p->n], b, blen);
+            p->value[p->n][blen] = '\0';
+            p->n++;
+        } else if (alen != blen || memcmp(a, b, alen) != 0) {
+            return false;
+        }
+        a += alen;
+        b += blen;
+    }
+    return *a == '\0' && *b == '\0';
+}
+
+const struct api_route *api_route_match(const struct api_route *routes, size_t n,
+                                        const char *method, const char *path,
+                                        struct api_params *p, char *allow, size_t allow_len,
+                                        int *status)
+{
+    struct api_params tmp;
+    bool path_known = false;
+    if (allow && allow_len)
+        allow[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!match_pattern(routes[i].pattern, path, &tmp))
+            continue;
+        if (!strcmp(routes[i].method, method)) {
+            *p = tmp;
+            *status = 200;
+            return &routes[i];
+        }
+        path_known = true;
+        if (allow && allow_len && !strstr(allow, routes[i].method)) {
+            size_t used = strlen(allow);
+            snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "", routes[i].method);
+        }
+    }
+    *status = path_known ? 405 : 404;
+    return NULL;
+}

@@ -1,0 +1,365 @@
+/*
+ * server.c: libmicrohttpd glue. Owns the daemon, the per-request state
+ * (bounded body buffer, parsed JSON, reply), the order of checks before a
+ * handler runs, and turning a handler's reply into an MHD response.
+ *
+ * Order of checks for every request:
+ *   body over max_body_bytes -> 413 (the upload is drained, never buffered
+ *   beyond the cap) ; no route -> 404 ; wrong method -> 405 + Allow ;
+ *   JWT routes: missing/invalid bearer -> 401 + WWW-Authenticate ;
+ *   JSON-body routes: wrong Content-Type or malformed JSON -> 400 ; handler.
+ *
+ * Memory: everything a request owns hangs off `struct req`, freed in the
+ * request-completed callback (MHD_OPTION_NOTIFY_COMPLETED), whatever path the
+ * request took.
+ */
+#include "api/api_int.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <time.h>
+
+struct api_server {
+    struct api_server_state st;
+    struct MHD_Daemon *d;
+    int port;
+    _Atomic int inflight;       /* requests inside a handler right now */
+};
+
+struct req {
+    struct buf body;
+    bool too_big;
+    json_t *json;
+};
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_ctx *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (c->reply && c->status != 204) {
+        text = json_dumps_compact(c->reply);
+        len = strlen(text);
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE
+                                                                             : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    if (text)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (c->www_authenticate)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (c->status == 405 && c->allow[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, c->allow);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)c->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static const char *conn_query(void *qctx, const char *key)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)qctx, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static bool is_json_content_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    if (strncasecmp(ct, "application/json", 16) != 0)
+        return false;
+    char next = ct[16];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+static bool authenticate(struct api_ctx *c, struct MHD_Connection *conn)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    struct iv_err e = {0};
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        c->www_authenticate = true;
+        api_error(c, 401, "unauthorized", NULL, "A valid Bearer token is required.");
+        return false;
+    }
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    if (jwt_verify(c->srv->jwt, tok, &c->claims, &e) != IV_OK) {
+        log_info("%s %s: token rejected: %s", c->method, c->path, e.msg);
+        c->www_authenticate = true;
+        api_error(c, 401, "unauthorized", NULL, "A valid Bearer token is required.");
+        return false;
+    }
+    return true;
+}
+
+static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct req *rq,
+                     const char *url, const char *method, struct api_ctx *c)
+{
+    c->srv = &srv->st;
+    c->method = method;
+    c->path = url;
+    c->query = conn_query;
+    c->qctx = conn;
+    c->body = rq->body.data ? rq->body.data : "";
+    c->body_len = rq->body.len;
+    c->header_signature = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Ivory-Signature");
+
+    if (rq->too_big) {
+        api_error(c, 413, "payload_too_large", NULL, "The request body exceeds %zu bytes.",
+                  srv->st.cfg->max_body_bytes);
+        return;
+    }
+    int status = 0;
+    const struct api_route *rt = api_route_match(api_routes, api_routes_count, method, url,
+                                                 &c->params, c->allow, sizeof c->allow, &status);
+    if (!rt) {
+        if (status == 405)
+            api_error(c, 405, "method_not_allowed", NULL, "Method %s is not allowed here.",
+                      method);
+        else
+            api_error(c, 404, "not_found", NULL, "No such endpoint.");
+        return;
+    }
+    if (rt->auth == API_AUTH_JWT && !authenticate(c, conn))
+        return;
+    if (rt->flags & API_F_JSON_BODY) {
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (rt->auth == API_AUTH_WEBHOOK && !c->header_signature) {
+            api_error(c, 401, "unauthorized", NULL, "Invalid signature.");
+            return;
+        }
+        if (!is_json_content_type(ct)) {
+            api_error(c, 400, "invalid_content_type", NULL,
+                      "The request body must be sent as application/json.");
+            return;
+        }
+        json_error_t jerr;
+        rq->json = json_loadb(c->body, c->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                              &jerr);
+        if (!rq->json) {
+            api_error(c, 400, "invalid_json", NULL, "The body is not valid JSON: %s (line %d).",
+                      jerr.text, jerr.line);
+            return;
+        }
+        if (!json_is_object(rq->json)) {
+            api_error(c, 400, "invalid_json", NULL, "The body must be a JSON object.");
+            return;
+        }
+        /* Strings are NUL-terminated from here on: a value with an embedded
+         * NUL would be validated as its prefix, so it is rejected outright. */
+        const char *key;
+        json_t *val;
+        json_object_foreach(rq->json, key, val) {
+            if (json_is_string(val) && strlen(json_string_value(val)) != json_string_length(val)) {
+                api_error(c, 422, "validation_error", key, "%s must not contain NUL characters.",
+                          key);
+                return;
+            }
+        }
+        c->json = rq->json;
+    }
+    rt->fn(c);
+    if (!c->status)
+        api_internal(c, "handler", NULL);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    struct api_server *srv = cls;
+    (void)version;
+    struct req *rq = *con_cls;
+    if (!rq) {
+        rq = xcalloc(1, sizeof *rq);
+        buf_init(&rq->body, srv->st.cfg->max_body_bytes);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end = NULL;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (end != cl && n > srv->st.cfg->max_body_bytes)
+                rq->too_big = true;
+        }
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        /* Drain but do not keep bytes past the cap. */
+        if (!rq->too_big && buf_append(&rq->body, upload_data, *upload_size) != IV_OK) {
+            rq->too_big = true;
+            buf_release(&rq->body);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    struct api_ctx c;
+    memset(&c, 0, sizeof c);
+    int64_t t0 = mono_ms();
+    atomic_fetch_add(&srv->inflight, 1);
+    dispatch(srv, conn, rq, url, method, &c);
+    enum MHD_Result ret = send_reply(conn, &c);
+    atomic_fetch_sub(&srv->inflight, 1);
+    int64_t dt = mono_ms() - t0;
+    if (c.status >= 500)
+        log_error("%s %s -> %d (%lld ms)", method, url, c.status, (long long)dt);
+    else
+        log_debug("%s %s -> %d (%lld ms)", method, url, c.status, (long long)dt);
+    json_decref(c.reply);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct req *rq = *con_cls;
+    if (!rq)
+        return;
+    buf_release(&rq->body);
+    json_decref(rq->json);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_warn("http: %s", msg);
+}
+
+static int parse_listen(const char *listen, struct sockaddr_in *sa, struct iv_err *e)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    if (!colon)
+        return iv_err_set(e, IV_EINVAL, "IVORY_LISTEN must be host:port, got '%s'",
+                          listen ? listen : "");
+    char host[64];
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= sizeof host)
+        return iv_err_set(e, IV_EINVAL, "IVORY_LISTEN host is too long");
+    memcpy(host, listen, hl);
+    host[hl] = '\0';
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || port < 0 || port > 65535)
+        return iv_err_set(e, IV_EINVAL, "IVORY_LISTEN port must be 0..65535, got '%s'", colon + 1);
+    if (!*host || !strcmp(host, "*") || !strcmp(host, "0.0.0.0"))
+        sa->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (!strcmp(host, "localhost"))
+        sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return iv_err_set(e, IV_EINVAL, "IVORY_LISTEN host must be an IPv4 address, got '%s'",
+                          host);
+    sa->sin_port = htons((uint16_t)port);
+    return IV_OK;
+}
+
+int api_server_start(struct api_server **out, const struct iv_config *cfg, struct store *st,
+                     struct iv_err *e)
+{
+    *out = NULL;
+    struct sockaddr_in sa;
+    int rc = parse_listen(cfg->listen, &sa, e);
+    if (rc < 0)
+        return rc;
+    struct api_server *srv = xcalloc(1, sizeof *srv);
+    srv->st.cfg = cfg;
+    srv->st.store = st;
+    struct jwt_verifier_config jc = {
+        .hs256_secret = cfg->jwt_secret,
+        .public_key_path = cfg->jwt_public_key,
+        .jwks_path = cfg->jwt_jwks,
+        .algs = cfg->jwt_algs,
+        .issuer = cfg->jwt_issuer,
+        .audience = cfg->jwt_audience,
+    };
+    rc = jwt_verifier_new(&srv->st.jwt, &jc, e);
+    if (rc < 0)
+        goto fail;
+    rc = master_key_load(cfg->master_key_b64, cfg->data_dir, srv->st.master_key, e);
+    if (rc < 0)
+        goto fail;
+
+    unsigned conn_limit = (unsigned)(cfg->http_threads * 64 < 256 ? 256 : cfg->http_threads * 64);
+#ifdef IVORY_API_POOL_MODE
+    /* Benchmark-only alternative (docs/architecture.md): a fixed pool of
+     * epoll threads, each serving many connections. */
+    srv->d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, srv,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
+#else
+    srv->d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+            MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, srv,
+#endif
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_END);
+    if (!srv->d) {
+        rc = iv_err_set(e, IV_EIO, "cannot listen on %s (address in use or not permitted)",
+                        cfg->listen);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : ntohs(sa.sin_port);
+    *out = srv;
+    return IV_OK;
+fail:
+    api_server_stop(srv);
+    return rc;
+}
+
+int api_server_port(const struct api_server *srv)
+{
+    return srv->port;
+}
+
+void api_server_stop(struct api_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->d) {
+        /* Stop accepting, then give handlers already running up to 5 s to
+         * queue their responses before connections are torn down. Idle
+         * keep-alive connections are not waited for. */
+        MHD_quiesce_daemon(srv->d);
+        int64_t deadline = mono_ms() + 5000;
+        while (atomic_load(&srv->inflight) > 0 && mono_ms() < deadline) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        MHD_stop_daemon(srv->d);
+    }
+    jwt_verifier_free(srv->st.jwt);
+    memset(srv->st.master_key, 0, sizeof srv->st.master_key);
+    free(srv);
+}

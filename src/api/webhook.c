@@ -1,0 +1,193 @@
+/*
+ * webhook.c: POST /v1/etl/meltano/webhook, the runner's completion callback
+ * (CONTRACT §7). No JWT: the body names its connector, whose sealed secret
+ * verifies X-Ivory-Signature (HMAC-SHA256 over "<t>." + raw body, 300 s
+ * window, constant-time compare). Every authentication failure is the same
+ * bare 401, whatever the reason (unknown connector, stale t, wrong MAC).
+ *
+ * Only after the signature holds is the body validated (422) and applied by
+ * the store in one transaction, idempotent by run_id.
+ */
+#include "api/api_int.h"
+#include "sched/sched.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define SIGNATURE_TOLERANCE_S 300
+
+static void unauthorized(struct api_ctx *c)
+{
+    api_error(c, 401, "unauthorized", NULL, "Invalid signature.");
+}
+
+static bool verify(struct api_ctx *c, const char *connector_id, char *tenant_out)
+{
+    char *sealed = NULL;
+    uint8_t *secret = NULL;
+    size_t secret_len = 0;
+    struct iv_err e = {0};
+    bool ok = false;
+    int rc = store_webhook_lookup(c->srv->store, connector_id, tenant_out, &sealed, &e);
+    if (rc == IV_ENOTFOUND) {
+        log_info("webhook: unknown connector %s", connector_id);
+        unauthorized(c);
+        goto out;
+    }
+    if (rc < 0) {
+        api_internal(c, "webhook lookup", &e);
+        goto out;
+    }
+    rc = secret_unseal(c->srv->master_key, sealed, &secret, &secret_len, &e);
+    if (rc < 0) {
+        api_internal(c, "webhook secret unseal", &e);
+        goto out;
+    }
+    const uint8_t *secrets[1] = {secret};
+    size_t lens[1] = {secret_len};
+    if (!webhook_verify(c->header_signature, secrets, lens, 1, c->body, c->body_len, now_s(),
+                        SIGNATURE_TOLERANCE_S)) {
+        log_info("webhook: signature rejected for connector %s", connector_id);
+        unauthorized(c);
+        goto out;
+    }
+    ok = true;
+out:
+    if (secret) {
+        memset(secret, 0, secret_len);
+        free(secret);
+    }
+    free(sealed);
+    return ok;
+}
+
+static bool field_count(struct api_ctx *c, const char *key, int64_t *out)
+{
+    json_t *v = json_object_get(c->json, key);
+    *out = 0;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        api_error(c, 422, "validation_error", key, "%s must be a non-negative integer.", key);
+        return false;
+    }
+    *out = json_integer_value(v);
+    return true;
+}
+
+static bool field_str(struct api_ctx *c, const char *key, const char **out)
+{
+    json_t *v = json_object_get(c->json, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_string(v)) {
+        api_error(c, 422, "validation_error", key, "%s must be a string or null.", key);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+static bool field_time(struct api_ctx *c, const char *key, int64_t *out)
+{
+    const char *s;
+    *out = STORE_NULL_TIME;
+    if (!field_str(c, key, &s))
+        return false;
+    if (!s)
+        return true;
+    int64_t us;
+    if (iso8601_parse_us(s, strlen(s), &us) != IV_OK) {
+        api_error(c, 422, "validation_error", key, "%s must be an ISO-8601 timestamp.", key);
+        return false;
+    }
+    *out = us / 1000;
+    return true;
+}
+
+void api_h_webhook(struct api_ctx *c)
+{
+    static const char *const allowed[] = {
+        "connector_id", "run_id", "status", "rows_synced", "rows_loaded", "transform_errors",
+        "tap_state", "started_at", "completed_at", "error_msg", "iomete_table", "snapshot_id",
+        NULL};
+    const char *connector_id = json_str(c->json, "connector_id");
+    char tenant[STORE_ID_MAX];
+    if (!connector_id || !*connector_id || strlen(connector_id) >= STORE_ID_MAX) {
+        unauthorized(c);
+        return;
+    }
+    if (!verify(c, connector_id, tenant))
+        return;
+
+    const char *unknown = api_unknown_field(c->json, allowed);
+    if (unknown) {
+        api_error(c, 422, "validation_error", unknown, "Unknown field '%s'.", unknown);
+        return;
+    }
+    struct store_webhook w = {.connector_id = connector_id};
+    w.run_id = json_str(c->json, "run_id");
+    if (!w.run_id || !*w.run_id) {
+        api_error(c, 422, "validation_error", "run_id", "run_id is required.");
+        return;
+    }
+    const char *status = json_str(c->json, "status");
+    if (!status || (strcmp(status, "completed") != 0 && strcmp(status, "failed") != 0)) {
+        api_error(c, 422, "validation_error", "status", "status must be completed or failed.");
+        return;
+    }
+    w.completed = !strcmp(status, "completed");
+    if (!field_count(c, "rows_synced", &w.rows_synced) ||
+        !field_count(c, "rows_loaded", &w.rows_loaded) ||
+        !field_count(c, "transform_errors", &w.transform_errors) ||
+        !field_time(c, "started_at", &w.started_at) ||
+        !field_time(c, "completed_at", &w.completed_at) ||
+        !field_str(c, "error_msg", &w.error_msg) ||
+        !field_str(c, "iomete_table", &w.iomete_table))
+        return;
+    json_t *ts = json_object_get(c->json, "tap_state");
+    if (ts && !json_is_null(ts) && !json_is_object(ts)) {
+        api_error(c, 422, "validation_error", "tap_state", "tap_state must be an object or null.");
+        return;
+    }
+    char *state_text = ts && json_is_object(ts) ? json_dumps_compact(ts) : NULL;
+    w.tap_state = state_text;
+    json_t *snap = json_object_get(c->json, "snapshot_id");
+    char snap_buf[32];
+    if (snap && json_is_integer(snap)) {
+        snprintf(snap_buf, sizeof snap_buf, "%lld", (long long)json_integer_value(snap));
+        w.snapshot_id = snap_buf;
+    } else if (snap && json_is_string(snap)) {
+        w.snapshot_id = json_string_value(snap);
+    } else if (snap && !json_is_null(snap)) {
+        free(state_text);
+        api_error(c, 422, "validation_error", "snapshot_id",
+                  "snapshot_id must be an integer, a string or null.");
+        return;
+    }
+
+    struct store_policy pol = {
+        .cron_next = cron_next_text,
+        .backoff = backoff_next_retry,
+        .breaker_failures = 3,
+    };
+    struct store_webhook_result res;
+    struct iv_err e = {0};
+    int rc = store_webhook_apply(c->srv->store, tenant, &w, &pol, now_ms(), &res, &e);
+    free(state_text);
+    if (rc == IV_ENOTFOUND) {
+        api_error(c, 404, "not_found", "run_id", "Run not found for this connector.");
+        return;
+    }
+    if (rc < 0) {
+        api_internal(c, "webhook apply", &e);
+        return;
+    }
+    json_t *j = json_pack("{s:s, s:s, s:b, s:s, s:I}", "connector_id", connector_id, "run_id",
+                          w.run_id, "replay", res.replay, "connector_status",
+                          store_conn_status_name(res.status), "consecutive_failures",
+                          (json_int_t)res.consecutive_failures);
+    json_object_set_new(j, "next_run_at", api_time_or_null(res.next_run_at));
+    api_reply(c, 200, j);
+}

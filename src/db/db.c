@@ -1,0 +1,324 @@
+/*
+ * db.c: the SQL layer's front (URL parsing, migrations) and its SQLite
+ * backend. A libpq backend slots in behind the same functions: it rewrites
+ * `?` placeholders to $n at prepare time and maps SQLSTATE 23505/23503 to
+ * IV_ECONFLICT the way this file maps SQLITE_CONSTRAINT.
+ *
+ * Why these SQLite settings (see docs/store.md for the long form):
+ *   journal_mode=WAL    readers never block the single writer;
+ *   synchronous=FULL    the WAL is fsynced at every commit, so a run that the
+ *                       API acknowledged survives power loss (NORMAL may lose
+ *                       the last commits, which for a job table means a run
+ *                       executed twice or a webhook effect forgotten);
+ *   foreign_keys=ON     ON DELETE CASCADE is how a connector's runs, mappings
+ *                       and jobs disappear with it;
+ *   busy_timeout=10000  writers queue instead of failing under contention.
+ */
+#include "db/db.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct db {
+    enum db_kind kind;
+    sqlite3 *sq;
+    int tx_depth;            /* 0 or 1: we never nest */
+};
+
+struct db_stmt {
+    struct db *db;
+    sqlite3_stmt *st;
+};
+
+static int map_sqlite(struct db *d, int rc, const char *what, struct iv_err *e)
+{
+    int base = rc & 0xff;
+    const char *msg = d && d->sq ? sqlite3_errmsg(d->sq) : sqlite3_errstr(rc);
+    if (base == SQLITE_CONSTRAINT)
+        return iv_err_set(e, IV_ECONFLICT, "%s: constraint violated: %s", what, msg);
+    if (base == SQLITE_BUSY || base == SQLITE_LOCKED)
+        return iv_err_set(e, IV_EAGAIN, "%s: database busy: %s", what, msg);
+    return iv_err_set(e, IV_EDB, "%s: %s", what, msg);
+}
+
+static int mkdir_parent(const char *path)
+{
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    int rc = 0;
+    if (slash && slash != dir) {
+        *slash = '\0';
+        rc = mkdir_p(dir, 0700);
+    }
+    free(dir);
+    return rc;
+}
+
+int db_open(struct db **out, const char *url, struct iv_err *e)
+{
+    *out = NULL;
+    if (!url || !*url)
+        return iv_err_set(e, IV_EINVAL, "store url is empty");
+    if (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11))
+        return iv_err_set(e, IV_EUNSUPPORTED,
+                          "store url: PostgreSQL is not supported yet (use sqlite:PATH)");
+    if (strncmp(url, "sqlite:", 7) != 0)
+        return iv_err_set(e, IV_EINVAL, "store url must start with sqlite: or postgresql://");
+    const char *path = url + 7;
+    if (!strncmp(path, "//", 2))
+        path += 2;               /* tolerate sqlite://PATH */
+    if (!*path)
+        return iv_err_set(e, IV_EINVAL, "store url: sqlite path is empty");
+    if (strcmp(path, ":memory:") != 0 && mkdir_parent(path) != 0)
+        return iv_err_set(e, IV_EIO, "store: cannot create the directory of '%s': %s", path,
+                          strerror(errno));
+
+    struct db *d = xcalloc(1, sizeof *d);
+    d->kind = DB_SQLITE;
+    int rc = sqlite3_open_v2(path, &d->sq,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        iv_err_set(e, IV_EDB, "store: cannot open '%s': %s", path,
+                   d->sq ? sqlite3_errmsg(d->sq) : sqlite3_errstr(rc));
+        db_close(d);
+        return IV_EDB;
+    }
+    sqlite3_extended_result_codes(d->sq, 1);
+    sqlite3_busy_timeout(d->sq, 10000);
+    rc = db_exec(d,
+                 "PRAGMA journal_mode=WAL;"
+                 "PRAGMA synchronous=FULL;"
+                 "PRAGMA foreign_keys=ON;",
+                 e);
+    if (rc < 0) {
+        db_close(d);
+        return rc;
+    }
+    *out = d;
+    return IV_OK;
+}
+
+void db_close(struct db *d)
+{
+    if (!d)
+        return;
+    if (d->sq)
+        sqlite3_close_v2(d->sq);
+    free(d);
+}
+
+enum db_kind db_get_kind(const struct db *d)
+{
+    return d->kind;
+}
+
+int db_exec(struct db *d, const char *sql, struct iv_err *e)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(d->sq, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        int base = rc & 0xff;
+        int code = base == SQLITE_CONSTRAINT ? IV_ECONFLICT
+                   : (base == SQLITE_BUSY || base == SQLITE_LOCKED) ? IV_EAGAIN
+                                                                     : IV_EDB;
+        iv_err_set(e, code, "sql: %s", err ? err : sqlite3_errstr(rc));
+        sqlite3_free(err);
+        return code;
+    }
+    return IV_OK;
+}
+
+int db_prepare(struct db *d, const char *sql, struct db_stmt **out, struct iv_err *e)
+{
+    *out = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(d->sq, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return map_sqlite(d, rc, "sql prepare", e);
+    struct db_stmt *s = xcalloc(1, sizeof *s);
+    s->db = d;
+    s->st = st;
+    *out = s;
+    return IV_OK;
+}
+
+void db_finalize(struct db_stmt *s)
+{
+    if (!s)
+        return;
+    sqlite3_finalize(s->st);
+    free(s);
+}
+
+int db_bind_text(struct db_stmt *s, int idx, const char *v)
+{
+    int rc = v ? sqlite3_bind_text(s->st, idx, v, -1, SQLITE_TRANSIENT)
+               : sqlite3_bind_null(s->st, idx);
+    return rc == SQLITE_OK ? IV_OK : IV_EDB;
+}
+
+int db_bind_int64(struct db_stmt *s, int idx, int64_t v)
+{
+    return sqlite3_bind_int64(s->st, idx, v) == SQLITE_OK ? IV_OK : IV_EDB;
+}
+
+int db_bind_null(struct db_stmt *s, int idx)
+{
+    return sqlite3_bind_null(s->st, idx) == SQLITE_OK ? IV_OK : IV_EDB;
+}
+
+int db_step(struct db_stmt *s, struct iv_err *e)
+{
+    int rc = sqlite3_step(s->st);
+    if (rc == SQLITE_ROW)
+        return DB_ROW;
+    if (rc == SQLITE_DONE)
+        return DB_DONE;
+    int out = map_sqlite(s->db, rc, "sql", e);
+    sqlite3_reset(s->st);
+    return out;
+}
+
+void db_reset(struct db_stmt *s)
+{
+    sqlite3_reset(s->st);
+}
+
+const char *db_col_text(struct db_stmt *s, int col)
+{
+    if (sqlite3_column_type(s->st, col) == SQLITE_NULL)
+        return NULL;
+    return (const char *)sqlite3_column_text(s->st, col);
+}
+
+int64_t db_col_int64(struct db_stmt *s, int col)
+{
+    return sqlite3_column_int64(s->st, col);
+}
+
+bool db_col_is_null(struct db_stmt *s, int col)
+{
+    return sqlite3_column_type(s->st, col) == SQLITE_NULL;
+}
+
+char *db_col_strdup(struct db_stmt *s, int col)
+{
+    return xstrdup(db_col_text(s, col));
+}
+
+int64_t db_changes(struct db *d)
+{
+    return sqlite3_changes64(d->sq);
+}
+
+int db_begin(struct db *d, struct iv_err *e)
+{
+    int rc = db_exec(d, "BEGIN IMMEDIATE", e);
+    if (rc == IV_OK)
+        d->tx_depth = 1;
+    return rc;
+}
+
+int db_commit(struct db *d, struct iv_err *e)
+{
+    int rc = db_exec(d, "COMMIT", e);
+    if (rc == IV_OK)
+        d->tx_depth = 0;
+    return rc;
+}
+
+void db_rollback(struct db *d)
+{
+    if (!sqlite3_get_autocommit(d->sq))
+        sqlite3_exec(d->sq, "ROLLBACK", NULL, NULL, NULL);
+    d->tx_depth = 0;
+}
+
+/* ---- migrations ---------------------------------------------------------- */
+
+static const char migrations_table[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " applied_at BIGINT NOT NULL)";
+
+int db_schema_version(struct db *d, int *version_out, struct iv_err *e)
+{
+    struct db_stmt *s = NULL;
+    *version_out = 0;
+    int rc = db_exec(d, migrations_table, e);
+    if (rc < 0)
+        return rc;
+    rc = db_prepare(d, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &s, e);
+    if (rc < 0)
+        return rc;
+    rc = db_step(s, e);
+    if (rc == DB_ROW) {
+        *version_out = (int)db_col_int64(s, 0);
+        rc = IV_OK;
+    }
+    db_finalize(s);
+    return rc < 0 ? rc : IV_OK;
+}
+
+int db_migrate(struct db *d, const struct db_migration *m, size_t n, int *applied_out,
+               struct iv_err *e)
+{
+    int applied = 0, rc = IV_OK;
+    struct db_stmt *s = NULL;
+    struct iv_err local;
+    if (!e)
+        e = &local;
+    if (applied_out)
+        *applied_out = 0;
+    for (size_t i = 0; i < n; i++) {
+        rc = db_begin(d, e);
+        if (rc < 0)
+            goto out;
+        int have = 0;
+        /* Re-read inside the write transaction: two processes starting at the
+         * same time must not both apply the same migration. */
+        rc = db_schema_version(d, &have, e);
+        if (rc < 0)
+            goto fail;
+        if (m[i].version <= have) {
+            db_rollback(d);
+            continue;
+        }
+        rc = db_exec(d, m[i].sql, e);
+        if (rc < 0) {
+            struct iv_err inner = *e;
+            iv_err_set(e, rc, "migration %d (%s): %s", m[i].version, m[i].name, inner.msg);
+            goto fail;
+        }
+        rc = db_prepare(d, "INSERT INTO schema_migrations (version, name, applied_at) "
+                           "VALUES (?, ?, ?)", &s, e);
+        if (rc < 0)
+            goto fail;
+        db_bind_int64(s, 1, m[i].version);
+        db_bind_text(s, 2, m[i].name);
+        db_bind_int64(s, 3, now_ms());
+        rc = db_step(s, e);
+        db_finalize(s);
+        s = NULL;
+        if (rc < 0)
+            goto fail;
+        rc = db_commit(d, e);
+        if (rc < 0)
+            goto fail;
+        applied++;
+    }
+    rc = IV_OK;
+    goto out;
+fail:
+    db_rollback(d);
+out:
+    if (applied_out)
+        *applied_out = applied;
+    return rc;
+}

@@ -1,0 +1,93 @@
+/*
+ * db: one thin SQL layer that the store is written against, so that the
+ * control plane can run on SQLite (embedded default) and, later, PostgreSQL
+ * through libpq without touching any query.
+ *
+ * Owns: opening a connection from a URL, prepared statements with `?`
+ * placeholders (a PostgreSQL backend rewrites them to $1..$n), binding
+ * text / int64 / NULL, stepping rows, column getters, transactions and the
+ * versioned-migrations runner.
+ *
+ * Threading: a `struct db` is ONE connection and is not thread-safe. Use one
+ * per thread or borrow from a pool under a lock (the store keeps such a pool).
+ *
+ * Portability rules for SQL handed to this layer: standard types only
+ * (TEXT, BIGINT, INTEGER), times as BIGINT epoch milliseconds, JSON as TEXT,
+ * booleans as INTEGER 0/1, no SQLite-only syntax (no INSERT OR REPLACE, no
+ * rowid, no AUTOINCREMENT). Upserts use `INSERT ... ON CONFLICT (...) DO UPDATE`,
+ * which both engines understand.
+ */
+#ifndef IVORY_DB_H
+#define IVORY_DB_H
+
+#include "util/util.h"
+
+enum db_kind { DB_SQLITE = 1, DB_POSTGRES = 2 };
+
+struct db;        /* one connection (opaque) */
+struct db_stmt;   /* one prepared statement (opaque) */
+
+/* Step results (negative values are IV_* errors). */
+enum { DB_DONE = 0, DB_ROW = 1 };
+
+/* Opens `sqlite:PATH` (the file and its directory are created when missing).
+ * `postgresql://` / `postgres://` URLs fail with IV_EUNSUPPORTED for now.
+ * SQLite pragmas: WAL, foreign_keys=ON, busy_timeout, synchronous=FULL
+ * (see docs/store.md). *out: caller closes with db_close. */
+int db_open(struct db **out, const char *url, struct iv_err *e);
+void db_close(struct db *d);                 /* NULL is a no-op */
+enum db_kind db_get_kind(const struct db *d);
+
+/* Runs SQL without parameters (may hold several statements separated by ';'). */
+int db_exec(struct db *d, const char *sql, struct iv_err *e);
+
+/* Prepares one statement; *out: caller frees with db_finalize. Errors are
+ * IV_EDB with the engine's message. */
+int db_prepare(struct db *d, const char *sql, struct db_stmt **out, struct iv_err *e);
+void db_finalize(struct db_stmt *s);         /* NULL is a no-op */
+
+/* Binds parameter idx (1-based). Text is copied (v == NULL binds NULL). */
+int db_bind_text(struct db_stmt *s, int idx, const char *v);
+int db_bind_int64(struct db_stmt *s, int idx, int64_t v);
+int db_bind_null(struct db_stmt *s, int idx);
+
+/* Steps: DB_ROW when a row is available, DB_DONE when finished, or
+ * IV_ECONFLICT (unique / foreign-key violation), IV_EAGAIN (database busy
+ * beyond busy_timeout), IV_EDB (anything else) with e->msg set. */
+int db_step(struct db_stmt *s, struct iv_err *e);
+/* Resets a statement (bindings are kept) so it can be stepped again. */
+void db_reset(struct db_stmt *s);
+
+/* Column getters for the current row (0-based). Text is borrowed until the
+ * next db_step/db_reset/db_finalize; NULL when the column is SQL NULL. */
+const char *db_col_text(struct db_stmt *s, int col);
+int64_t db_col_int64(struct db_stmt *s, int col);   /* NULL reads as 0 */
+bool db_col_is_null(struct db_stmt *s, int col);
+/* Heap copy of a text column (NULL stays NULL). Caller frees. */
+char *db_col_strdup(struct db_stmt *s, int col);
+
+/* Rows changed by the last INSERT/UPDATE/DELETE on this connection. */
+int64_t db_changes(struct db *d);
+
+/* Transactions. SQLite: BEGIN IMMEDIATE, so a read-then-write transaction
+ * takes the write lock up front and cannot fail half-way with SQLITE_BUSY. */
+int db_begin(struct db *d, struct iv_err *e);
+int db_commit(struct db *d, struct iv_err *e);
+void db_rollback(struct db *d);              /* best effort; safe when no tx is open */
+
+/* ---- migrations ----------------------------------------------------------
+ * A migration is a numbered SQL script. db_migrate creates
+ * schema_migrations(version, name, applied_at) when missing and applies, in
+ * order, each migration whose version is not recorded yet, each in its own
+ * transaction. *applied_out (may be NULL) receives how many ran. */
+struct db_migration {
+    int version;              /* strictly increasing, starting at 1 */
+    const char *name;
+    const char *sql;
+};
+int db_migrate(struct db *d, const struct db_migration *m, size_t n, int *applied_out,
+               struct iv_err *e);
+/* Highest applied version (0 when none). */
+int db_schema_version(struct db *d, int *version_out, struct iv_err *e);
+
+#endif

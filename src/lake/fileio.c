@@ -1,0 +1,173 @@
+/*
+ * lake/fileio: local file I/O for the Iceberg table layer — URI <-> path
+ * mapping, durable writes, the atomic create-if-absent used by hadoop
+ * commits, JSON reads and best-effort deletes.
+ *
+ * Why here: every file the lake writes must be temp -> fsync -> rename (or
+ * O_EXCL + fsync then link), and every path it records must be an absolute
+ * file:// URI. Keeping both rules in one file keeps the other files honest.
+ * S3 storage would slot in here later.
+ */
+#include "lake/lake_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <sys/syscall.h>
+
+#define LAKE_JSON_MAX ((size_t)256 << 20)
+
+char *lake_uri_to_path(const char *uri)
+{
+    if (!uri)
+        return NULL;
+    const char *p = uri;
+    if (strncmp(p, "file://", 7) == 0)
+        p += 7;
+    if (p[0] != '/')
+        return NULL;
+    char *out = xstrdup(p);
+    size_t n = strlen(out);
+    while (n > 1 && out[n - 1] == '/')
+        out[--n] = '\0';
+    return out;
+}
+
+char *lake_path_to_uri(const char *path)
+{
+    return xasprintf("file://%s", path);
+}
+
+static int mkdir_parent(const char *path, struct iv_err *e)
+{
+    char *copy = xstrdup(path);
+    char *dir = dirname(copy);
+    int rc = mkdir_p(dir, 0755);
+    if (rc)
+        iv_err_set(e, IV_EIO, "cannot create directory '%s': %s", dir, strerror(errno));
+    free(copy);
+    return rc ? IV_EIO : IV_OK;
+}
+
+int lake_io_write_atomic(const char *path, const void *p, size_t n, struct iv_err *e)
+{
+    int rc = mkdir_parent(path, e);
+    if (rc)
+        return rc;
+    return file_write_atomic(path, p, n, 0644, e);
+}
+
+int lake_io_write_new(const char *path, const void *p, size_t n, struct iv_err *e)
+{
+    int rc = mkdir_parent(path, e);
+    if (rc)
+        return rc;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return iv_err_set(e, IV_EIO, "cannot create '%s': %s", path, strerror(errno));
+    const char *s = p;
+    size_t left = n;
+    while (left > 0) {
+        ssize_t w = write(fd, s, left);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        s += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) < 0)
+        goto fail;
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail;
+    }
+    return IV_OK;
+fail:
+    rc = iv_err_set(e, IV_EIO, "cannot write '%s': %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    return rc;
+}
+
+int lake_io_link_noreplace(const char *from, const char *to, struct iv_err *e)
+{
+    if (link(from, to) == 0)
+        goto ok;
+    if (errno == EEXIST)
+        return iv_err_set(e, IV_ECONFLICT, "'%s' already exists", to);
+    if (errno != EPERM && errno != EOPNOTSUPP && errno != EXDEV && errno != EMLINK)
+        return iv_err_set(e, IV_EIO, "link('%s') failed: %s", to, strerror(errno));
+    /* File systems without hard links: rename that refuses to replace. */
+    if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0) {
+        if (errno == EEXIST)
+            return iv_err_set(e, IV_ECONFLICT, "'%s' already exists", to);
+        return iv_err_set(e, IV_EIO, "renameat2('%s') failed: %s", to, strerror(errno));
+    }
+ok:
+    if (fsync_dir_of(to) != IV_OK)
+        return iv_err_set(e, IV_EIO, "fsync of the directory of '%s' failed", to);
+    return IV_OK;
+}
+
+int lake_io_read_json(const char *path, json_t **out, struct iv_err *e)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int rc = file_read_all(path, LAKE_JSON_MAX, &data, &len, e);
+    if (rc)
+        return rc;
+    json_error_t je;
+    json_t *j = json_loadb(data, len, 0, &je);
+    free(data);
+    if (!j)
+        return iv_err_set(e, IV_EINVAL, "'%s' is not valid JSON: %s (line %d)", path, je.text,
+                          je.line);
+    *out = j;
+    return IV_OK;
+}
+
+bool lake_io_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+void lake_io_unlink(const char *path)
+{
+    if (path)
+        (void)unlink(path);
+}
+
+void lake_io_unlink_uri(const char *uri)
+{
+    char *p = lake_uri_to_path(uri);
+    lake_io_unlink(p);
+    free(p);
+}
+
+int lake_check_name(const char *what, const char *s, struct iv_err *e)
+{
+    if (!s || !*s)
+        return iv_err_set(e, IV_EINVAL, "%s name is empty", what);
+    size_t n = strlen(s);
+    if (n > 255)
+        return iv_err_set(e, IV_EINVAL, "%s name is longer than 255 bytes", what);
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return iv_err_set(e, IV_EINVAL, "%s name '%s' is not allowed", what, s);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7f || ch == '/' || ch == '\\' || ch == '%')
+            return iv_err_set(e, IV_EINVAL, "%s name '%s' contains a forbidden character",
+                              what, s);
+    }
+    return IV_OK;
+}

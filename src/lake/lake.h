@@ -1,0 +1,143 @@
+/*
+ * lake: Ivory's Iceberg library — the public API used by `ivory
+ * target-iceberg` and the runner. Tables are Iceberg format v2: Parquet data
+ * files, Avro manifests and manifest lists, metadata JSON, committed by an
+ * atomic catalog pointer swap (fast append, optimistic concurrency).
+ *
+ * The library knows nothing of tenants, connectors or HTTP; it could be
+ * lifted out whole. Internal headers (parquet.h, avro.h) are not for callers.
+ *
+ * Life of a load:
+ *   lake_catalog_open -> lake_table_load (or lake_table_create) ->
+ *   [lake_table_evolve when the incoming schema changed] ->
+ *   lake_append_begin -> per row: one lake_put_* per column of the
+ *   append's schema (in order) + lake_append_end_row ->
+ *   lake_append_commit(state, run_id) at checkpoints (rows so far become one
+ *   snapshot; the append stays open for more rows) -> lake_append_free.
+ *   Freeing an append with uncommitted rows discards them (their temp and
+ *   data files are removed); the table stays at its last commit.
+ *
+ * Durability: every file is written temp -> fsync -> rename; the catalog
+ * pointer moves only after everything it references is durable.
+ */
+#ifndef IVORY_LAKE_H
+#define IVORY_LAKE_H
+
+#include "lake/types.h"
+#include "lake/parquet.h"
+#include "util/util.h"
+
+/* ---- schema ----------------------------------------------------------------- */
+struct lake_schema {
+    int schema_id;
+    int nfields;
+    struct lake_field *fields;   /* owned; each field's name owned */
+};
+void lake_schema_init(struct lake_schema *s);
+void lake_schema_release(struct lake_schema *s);
+/* Appends a field (name copied). For LAKE_FIXED, `precision` is the byte length. The
+ * field's id is provisional (its position); tables assign real ids on create/evolve. */
+void lake_schema_add(struct lake_schema *s, const char *name, enum lake_type type, bool required,
+                     int precision, int scale);
+void lake_schema_copy(struct lake_schema *dst, const struct lake_schema *src);
+int lake_schema_find(const struct lake_schema *s, const char *name);  /* index or -1 */
+/* Iceberg schema JSON ({"type":"struct","schema-id":..,"fields":[..]}); new reference. */
+json_t *lake_schema_to_json(const struct lake_schema *s);
+int lake_schema_from_json(const json_t *j, struct lake_schema *out, struct iv_err *e);
+
+/* ---- catalogs ----------------------------------------------------------------- */
+struct lake_catalog_config {
+    const char *type;            /* "hadoop" | "sql"; "rest"/"glue"/"hive": IV_EUNSUPPORTED for now */
+    const char *warehouse;       /* "file:///abs/dir" or "/abs/dir" (s3:// later) */
+    const char *uri;             /* sql: SQLite file path ("sqlite:PATH" or PATH) */
+    const char *catalog_name;    /* sql: the catalog_name column; default "default" */
+    const char *s3_endpoint;     /* reserved for S3 storage */
+    const char *s3_access_key_id;
+    const char *s3_secret_key;
+};
+struct lake_catalog;
+int lake_catalog_open(struct lake_catalog **out, const struct lake_catalog_config *cfg,
+                      struct iv_err *e);
+void lake_catalog_close(struct lake_catalog *c);
+
+/* ---- tables ------------------------------------------------------------------- */
+struct lake_table;
+/* IV_ENOTFOUND when the table does not exist. */
+int lake_table_load(struct lake_catalog *c, const char *ns, const char *name,
+                    struct lake_table **out, struct iv_err *e);
+/* Creates namespace (if needed) and table at location (NULL = {warehouse}/{ns}/{name}),
+ * assigning field ids 1..n to `schema` in order. IV_ECONFLICT if it already exists. */
+int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
+                      const char *location, const struct lake_schema *schema,
+                      struct lake_table **out, struct iv_err *e);
+/* Load, or create when absent (a concurrent creator wins and is loaded). */
+int lake_table_load_or_create(struct lake_catalog *c, const char *ns, const char *name,
+                              const char *location, const struct lake_schema *schema,
+                              struct lake_table **out, struct iv_err *e);
+/* Reloads the current metadata from the catalog. */
+int lake_table_refresh(struct lake_table *t, struct iv_err *e);
+const struct lake_schema *lake_table_schema(const struct lake_table *t);  /* borrowed */
+const char *lake_table_location(const struct lake_table *t);              /* borrowed */
+const char *lake_table_metadata_location(const struct lake_table *t);     /* borrowed */
+int64_t lake_table_current_snapshot_id(const struct lake_table *t);       /* -1 = none */
+void lake_table_close(struct lake_table *t);
+
+/* Schema evolution by column name: columns of `incoming` missing from the table
+ * become new optional columns (new ids, new schema id); int->long and float->double
+ * widen; a column the table has but `incoming` lacks stays (written as null).
+ * Any other difference: IV_EINVAL naming the column, nothing written. Commits a
+ * metadata-only change when needed; *changed says whether it did. */
+int lake_table_evolve(struct lake_table *t, const struct lake_schema *incoming, bool *changed,
+                      struct iv_err *e);
+
+/* The Singer STATE and run id recorded by the most recent snapshot that has one
+ * (summary keys "ivory.state" and "ivory.run-id"). Outputs are NULL / -1 when
+ * none. Caller frees the strings. */
+int lake_table_last_state(struct lake_table *t, char **state_json, char **run_id,
+                          int64_t *snapshot_id, struct iv_err *e);
+/* Whether some snapshot of the table carries this run id (idempotent retries). */
+bool lake_table_has_run(struct lake_table *t, const char *run_id);
+
+/* ---- appends ------------------------------------------------------------------ */
+struct lake_append_options {
+    enum pqw_codec codec;        /* 0 = the table's write.parquet.compression-codec (zstd) */
+    size_t target_file_bytes;    /* roll data files at about this size; default 256 MiB */
+    size_t row_group_bytes;      /* default 128 MiB */
+};
+struct lake_append;
+/* Rows use the table's current schema at begin time (column order = schema order). */
+int lake_append_begin(struct lake_table *t, const struct lake_append_options *opts,
+                      struct lake_append **out, struct iv_err *e);
+const struct lake_schema *lake_append_schema(const struct lake_append *a);  /* borrowed */
+int lake_put_null(struct lake_append *a, int col);
+int lake_put_bool(struct lake_append *a, int col, bool v);
+int lake_put_i32(struct lake_append *a, int col, int32_t v);
+int lake_put_i64(struct lake_append *a, int col, int64_t v);
+int lake_put_float(struct lake_append *a, int col, float v);
+int lake_put_double(struct lake_append *a, int col, double v);
+int lake_put_bytes(struct lake_append *a, int col, const void *p, size_t n);
+int lake_put_decimal(struct lake_append *a, int col, __int128 unscaled);
+int lake_append_end_row(struct lake_append *a);
+int64_t lake_append_pending_rows(const struct lake_append *a);
+/* After the table schema evolved (lake_table_evolve), switch the append to the
+ * table's current schema: the open data file is closed (still pending) and a
+ * new one is started with the new columns. */
+int lake_append_reschema(struct lake_append *a, struct iv_err *e);
+/* Commits every pending row as one snapshot (operation "append") whose summary
+ * carries "ivory.state" = state_json (may be NULL) and "ivory.run-id" = run_id
+ * (may be NULL). With zero pending rows and a state, still commits (an empty
+ * snapshot recording the state). Retries on conflict (4 retries, 100 ms -> 60 s). */
+int lake_append_commit(struct lake_append *a, const char *state_json, const char *run_id,
+                       int64_t *snapshot_id_out, struct iv_err *e);
+/* Commits n appends on different tables of ONE catalog atomically: one snapshot per
+ * table, each carrying the same state_json / run_id, all visible or none. sql catalog
+ * only (one transaction moves every pointer); a hadoop catalog has one pointer file per
+ * table and cannot do this: IV_EUNSUPPORTED (commit the tables one by one instead).
+ * snapshot_ids_out (n entries, may be NULL) receives each table's new snapshot id.
+ * Conflicts retry as lake_append_commit does. */
+int lake_commit_many(struct lake_append *const *apps, int n, const char *state_json,
+                     const char *run_id, int64_t *snapshot_ids_out, struct iv_err *e);
+/* Frees; uncommitted rows are discarded and their files removed. NULL ok. */
+void lake_append_free(struct lake_append *a);
+
+#endif

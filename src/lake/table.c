@@ -1,0 +1,398 @@
+/*
+ * lake/table: table handles — load, create, refresh, schema evolution, and
+ * the reads the runner needs for exactly-once loads (last committed Singer
+ * STATE, whether a run id was already committed).
+ *
+ * A handle holds the current metadata JSON and its location; every change
+ * (evolve here, appends in append.c) builds the next metadata from that base
+ * and asks the catalog to swing the pointer from the base's location. On
+ * IV_ECONFLICT the handle refreshes and the change is re-applied (optimistic
+ * concurrency, spec "Commit Conflict Resolution and Retry").
+ */
+#include "lake/lake_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int lake_table_adopt(struct lake_table *t, char *loc, json_t *md, struct iv_err *e)
+{
+    struct lake_schema s;
+    int rc = lake_md_check(md, &s, e);
+    if (rc)
+        goto fail;
+    const char *uuid = json_str(md, "table-uuid");
+    if (t->md && strcmp(uuid, json_str(t->md, "table-uuid")) != 0) {
+        lake_schema_release(&s);
+        rc = iv_err_set(e, IV_ECONFLICT, "table '%s.%s' was replaced (table-uuid changed)",
+                        t->ns, t->name);
+        goto fail;
+    }
+    char *lpath = lake_uri_to_path(json_str(md, "location"));
+    if (!lpath) {
+        lake_schema_release(&s);
+        rc = iv_err_set(e, IV_EUNSUPPORTED, "table location '%s' is not a local file:// path",
+                        json_str(md, "location"));
+        goto fail;
+    }
+    free(t->metadata_location);
+    t->metadata_location = loc;
+    if (t->md)
+        json_decref(t->md);
+    t->md = md;
+    free(t->location_path);
+    t->location_path = lpath;
+    free(t->location_uri);
+    t->location_uri = lake_path_to_uri(lpath);
+    lake_schema_release(&t->schema);
+    t->schema = s;
+    return IV_OK;
+fail:
+    free(loc);
+    json_decref(md);
+    return rc;
+}
+
+/* Reads the metadata at loc into t (takes loc). */
+static int read_into(struct lake_table *t, char *loc, struct iv_err *e)
+{
+    char *path = lake_uri_to_path(loc);
+    if (!path) {
+        int rc = iv_err_set(e, IV_EUNSUPPORTED, "metadata location '%s' is not a local file",
+                            loc);
+        free(loc);
+        return rc;
+    }
+    json_t *md = NULL;
+    int rc = lake_io_read_json(path, &md, e);
+    free(path);
+    if (rc) {
+        free(loc);
+        return rc;
+    }
+    return lake_table_adopt(t, loc, md, e);
+}
+
+static struct lake_table *table_new(struct lake_catalog *c, const char *ns, const char *name)
+{
+    struct lake_table *t = xcalloc(1, sizeof *t);
+    t->cat = c;
+    t->ns = xstrdup(ns);
+    t->name = xstrdup(name);
+    lake_schema_init(&t->schema);
+    return t;
+}
+
+static int check_names(const char *ns, const char *name, struct iv_err *e)
+{
+    int rc = lake_check_name("namespace", ns, e);
+    return rc ? rc : lake_check_name("table", name, e);
+}
+
+int lake_table_load(struct lake_catalog *c, const char *ns, const char *name,
+                    struct lake_table **out, struct iv_err *e)
+{
+    *out = NULL;
+    int rc = check_names(ns, name, e);
+    if (rc)
+        return rc;
+    char *loc = NULL;
+    rc = c->ops->load(c, ns, name, &loc, e);
+    if (rc)
+        return rc;
+    struct lake_table *t = table_new(c, ns, name);
+    rc = read_into(t, loc, e);
+    if (rc) {
+        lake_table_close(t);
+        return rc;
+    }
+    *out = t;
+    return IV_OK;
+}
+
+int lake_table_refresh(struct lake_table *t, struct iv_err *e)
+{
+    char *loc = NULL;
+    int rc = t->cat->ops->load(t->cat, t->ns, t->name, &loc, e);
+    if (rc)
+        return rc;
+    if (t->metadata_location && strcmp(loc, t->metadata_location) == 0) {
+        free(loc);
+        return IV_OK;
+    }
+    return read_into(t, loc, e);
+}
+
+int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
+                      const char *location, const struct lake_schema *schema,
+                      struct lake_table **out, struct iv_err *e)
+{
+    *out = NULL;
+    int rc = check_names(ns, name, e);
+    if (rc)
+        return rc;
+    if (!schema || schema->nfields < 1)
+        return iv_err_set(e, IV_EINVAL, "table '%s.%s' needs at least one column", ns, name);
+    char *lpath = NULL;
+    if (location) {
+        lpath = lake_uri_to_path(location);
+        if (!lpath)
+            return iv_err_set(e, IV_EINVAL, "table location '%s' must be file:///absolute/dir",
+                              location);
+    } else {
+        lpath = xasprintf("%s/%s/%s", c->warehouse_path, ns, name);
+    }
+    struct lake_schema s;
+    lake_schema_copy(&s, schema);
+    s.schema_id = 0;
+    for (int i = 0; i < s.nfields; i++) {
+        s.fields[i].id = i + 1;
+        for (int j = 0; j < i; j++) {
+            if (strcmp(s.fields[i].name, s.fields[j].name) == 0) {
+                rc = iv_err_set(e, IV_EINVAL, "column '%s' appears twice", s.fields[i].name);
+                goto out;
+            }
+        }
+        if (!*s.fields[i].name) {
+            rc = iv_err_set(e, IV_EINVAL, "column %d has an empty name", i + 1);
+            goto out;
+        }
+    }
+    char *uri = lake_path_to_uri(lpath);
+    json_t *md = lake_md_new(uri, &s, now_ms());
+    free(uri);
+    char *loc = NULL;
+    rc = c->ops->create(c, ns, name, lpath, md, &loc, e);
+    if (rc) {
+        json_decref(md);
+        goto out;
+    }
+    struct lake_table *t = table_new(c, ns, name);
+    rc = lake_table_adopt(t, loc, md, e);
+    if (rc) {
+        lake_table_close(t);
+        goto out;
+    }
+    *out = t;
+out:
+    lake_schema_release(&s);
+    free(lpath);
+    return rc;
+}
+
+int lake_table_load_or_create(struct lake_catalog *c, const char *ns, const char *name,
+                              const char *location, const struct lake_schema *schema,
+                              struct lake_table **out, struct iv_err *e)
+{
+    int rc = lake_table_load(c, ns, name, out, e);
+    if (rc != IV_ENOTFOUND)
+        return rc;
+    rc = lake_table_create(c, ns, name, location, schema, out, e);
+    if (rc != IV_ECONFLICT)
+        return rc;
+    return lake_table_load(c, ns, name, out, e);   /* a concurrent creator won */
+}
+
+const struct lake_schema *lake_table_schema(const struct lake_table *t)
+{
+    return &t->schema;
+}
+
+const char *lake_table_location(const struct lake_table *t)
+{
+    return t->location_uri;
+}
+
+const char *lake_table_metadata_location(const struct lake_table *t)
+{
+    return t->metadata_location;
+}
+
+int64_t lake_table_current_snapshot_id(const struct lake_table *t)
+{
+    int64_t id = lake_md_i64(t->md, "current-snapshot-id", -1);
+    return id < 0 ? -1 : id;
+}
+
+void lake_table_close(struct lake_table *t)
+{
+    if (!t)
+        return;
+    free(t->ns);
+    free(t->name);
+    free(t->metadata_location);
+    if (t->md)
+        json_decref(t->md);
+    free(t->location_uri);
+    free(t->location_path);
+    lake_schema_release(&t->schema);
+    free(t);
+}
+
+/* ---- schema evolution ------------------------------------------------------------- */
+
+static bool same_type(const struct lake_field *a, const struct lake_field *b)
+{
+    if (a->type != b->type)
+        return false;
+    if (a->type == LAKE_DECIMAL)
+        return a->precision == b->precision && a->scale == b->scale;
+    if (a->type == LAKE_FIXED)
+        return a->fixed_len == b->fixed_len;
+    return true;
+}
+
+/* Computes the evolved schema of `cur` for `in`. *changed false when nothing to do. */
+static int evolve_schema(const struct lake_schema *cur, int last_col,
+                         const struct lake_schema *in, struct lake_schema *out, int *last_out,
+                         bool *changed, struct iv_err *e)
+{
+    lake_schema_copy(out, cur);
+    *changed = false;
+    for (int i = 0; i < in->nfields; i++) {
+        const struct lake_field *f = &in->fields[i];
+        int k = lake_schema_find(out, f->name);
+        if (k < 0) {
+            lake_schema_add(out, f->name, f->type, false, f->precision, f->scale);
+            struct lake_field *nf = &out->fields[out->nfields - 1];
+            nf->id = ++last_col;
+            nf->fixed_len = f->fixed_len;
+            *changed = true;
+            continue;
+        }
+        struct lake_field *tf = &out->fields[k];
+        if (same_type(tf, f)
+            || (tf->type == LAKE_LONG && f->type == LAKE_INT)
+            || (tf->type == LAKE_DOUBLE && f->type == LAKE_FLOAT)) {
+            /* Fits as is (narrower incoming values are widened on write). */
+        } else if ((tf->type == LAKE_INT && f->type == LAKE_LONG)
+                   || (tf->type == LAKE_FLOAT && f->type == LAKE_DOUBLE)) {
+            tf->type = f->type;
+            *changed = true;
+        } else {
+            char from[32], to[32];
+            lake_type_string(tf, from);
+            lake_type_string(f, to);
+            lake_schema_release(out);
+            return iv_err_set(e, IV_EINVAL, "column '%s' cannot change from %s to %s", f->name,
+                              from, to);
+        }
+        if (tf->required && !f->required) {   /* required -> optional is a legal relaxation */
+            tf->required = false;
+            *changed = true;
+        }
+    }
+    *last_out = last_col;
+    return IV_OK;
+}
+
+int lake_table_evolve(struct lake_table *t, const struct lake_schema *incoming, bool *changed,
+                      struct iv_err *e)
+{
+    if (changed)
+        *changed = false;
+    int retries = (int)lake_md_prop_i64(t->md, "commit.retry.num-retries", 4);
+    int64_t wait = lake_md_prop_i64(t->md, "commit.retry.min-wait-ms", 100);
+    for (int attempt = 0;; attempt++) {
+        struct lake_schema ns;
+        int last = 0;
+        bool ch = false;
+        int rc = evolve_schema(&t->schema, (int)lake_md_i64(t->md, "last-column-id", 0),
+                               incoming, &ns, &last, &ch, e);
+        if (rc)
+            return rc;
+        if (!ch) {
+            lake_schema_release(&ns);
+            return IV_OK;
+        }
+        json_t *md = lake_md_next(t->md, t->metadata_location, now_ms());
+        lake_md_add_schema(md, &ns, last);
+        lake_schema_release(&ns);
+        char *loc = NULL;
+        bool unknown = false;
+        rc = t->cat->ops->commit(t->cat, t->ns, t->name, t->location_path,
+                                 t->metadata_location, md, &loc, &unknown, e);
+        if (rc == IV_OK) {
+            rc = lake_table_adopt(t, loc, md, e);
+            if (!rc && changed)
+                *changed = true;
+            return rc;
+        }
+        json_decref(md);
+        if (unknown) {
+            /* Outcome unknown: reload and see whether our schema is there. */
+            struct iv_err e2;
+            if (lake_table_refresh(t, &e2) == IV_OK) {
+                struct lake_schema chk;
+                int l2;
+                bool still = true;
+                if (evolve_schema(&t->schema, (int)lake_md_i64(t->md, "last-column-id", 0),
+                                  incoming, &chk, &l2, &still, NULL) == IV_OK) {
+                    lake_schema_release(&chk);
+                    if (!still) {
+                        if (changed)
+                            *changed = true;
+                        return IV_OK;
+                    }
+                }
+            }
+            return rc;
+        }
+        if (rc != IV_ECONFLICT || attempt >= retries)
+            return rc;
+        struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+        wait = wait * 2 > 60000 ? 60000 : wait * 2;
+        rc = lake_table_refresh(t, e);
+        if (rc)
+            return rc;
+    }
+}
+
+/* ---- run bookkeeping ----------------------------------------------------------------- */
+
+int lake_table_last_state(struct lake_table *t, char **state_json, char **run_id,
+                          int64_t *snapshot_id, struct iv_err *e)
+{
+    if (state_json)
+        *state_json = NULL;
+    if (run_id)
+        *run_id = NULL;
+    if (snapshot_id)
+        *snapshot_id = -1;
+    int64_t id = lake_md_i64(t->md, "current-snapshot-id", -1);
+    size_t guard = json_array_size(json_object_get(t->md, "snapshots")) + 1;
+    while (id >= 0 && guard-- > 0) {
+        json_t *s = lake_md_snapshot(t->md, id);
+        if (!s)
+            break;   /* parent expired: history ends here */
+        json_t *sum = json_object_get(s, "summary");
+        const char *st = json_str(sum, "ivory.state");
+        if (st) {
+            if (state_json)
+                *state_json = xstrdup(st);
+            if (run_id)
+                *run_id = xstrdup(json_str(sum, "ivory.run-id"));
+            if (snapshot_id)
+                *snapshot_id = id;
+            return IV_OK;
+        }
+        id = lake_md_i64(s, "parent-snapshot-id", -1);
+    }
+    (void)e;
+    return IV_OK;
+}
+
+bool lake_table_has_run(struct lake_table *t, const char *run_id)
+{
+    if (!run_id)
+        return false;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(t->md, "snapshots"), i, s) {
+        const char *r = json_str(json_object_get(s, "summary"), "ivory.run-id");
+        if (r && strcmp(r, run_id) == 0)
+            return true;
+    }
+    return false;
+}

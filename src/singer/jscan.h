@@ -1,0 +1,415 @@
+/*
+ * singer/jscan: the small hand-written JSON scanner behind the RECORD fast
+ * path (internal to src/singer; not a public header). It walks bytes in
+ * place: no allocation, no DOM. Strings are validated (escapes, control
+ * characters, UTF-8) and located; numbers are checked against the JSON
+ * grammar; nested values can be skipped with full validation.
+ *
+ * Every function returns 0 on success or -1 with js->err set to a short
+ * lower-case reason and js->p left at the offending byte.
+ */
+#ifndef IVORY_SINGER_JSCAN_H
+#define IVORY_SINGER_JSCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "util/util.h"
+
+#define JSCAN_MAX_DEPTH 256
+
+struct jscan {
+    const char *base;   /* start of the text (for offsets in messages) */
+    const char *p;
+    const char *end;
+    const char *err;    /* static string */
+};
+
+enum jtok { J_NONE, J_NULL, J_TRUE, J_FALSE, J_NUM, J_STR, J_OBJ, J_ARR };
+
+static inline void js_init(struct jscan *js, const char *p, size_t n)
+{
+    js->base = p;
+    js->p = p;
+    js->end = p + n;
+    js->err = NULL;
+}
+
+static inline int js_fail(struct jscan *js, const char *why)
+{
+    js->err = why;
+    return -1;
+}
+
+static inline void js_ws(struct jscan *js)
+{
+    while (js->p < js->end) {
+        char c = *js->p;
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        js->p++;
+    }
+}
+
+/* Kind of the next value (after whitespace), J_NONE at end / bad byte. */
+static inline enum jtok js_peek(struct jscan *js)
+{
+    js_ws(js);
+    if (js->p >= js->end)
+        return J_NONE;
+    switch (*js->p) {
+    case '"': return J_STR;
+    case '{': return J_OBJ;
+    case '[': return J_ARR;
+    case 't': return J_TRUE;
+    case 'f': return J_FALSE;
+    case 'n': return J_NULL;
+    default:
+        if (*js->p == '-' || (*js->p >= '0' && *js->p <= '9'))
+            return J_NUM;
+        return J_NONE;
+    }
+}
+
+static inline int js_hex4(const char *p, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
+        else return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Length of a valid UTF-8 sequence at p (lead byte >= 0x80), or 0 if invalid. */
+static inline size_t js_utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; }
+    else return 0;
+    if ((size_t)(end - p) < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
+/* Scans a string at js->p (must be '"'). Sets [*s, *s + *n) to the raw
+ * contents between the quotes and *esc when it holds escapes. Validates. */
+static inline int js_string(struct jscan *js, const char **s, size_t *n, bool *esc)
+{
+    const unsigned char *p = (const unsigned char *)js->p + 1;
+    const unsigned char *end = (const unsigned char *)js->end;
+    bool has_esc = false;
+    for (;;) {
+        /* fast run of plain ASCII, 8 bytes at a time (SWAR): stop at a word holding '"',
+         * '\\', a control character or a non-ASCII byte */
+        while (end - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+            uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+            uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | (w - ones * 0x20) | w;
+            if (hit & high)
+                break;
+            p += 8;
+        }
+        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80)
+            p++;
+        if (p >= end) {
+            js->p = (const char *)p;
+            return js_fail(js, "unterminated string");
+        }
+        unsigned char c = *p;
+        if (c == '"')
+            break;
+        if (c == '\\') {
+            has_esc = true;
+            if (p + 1 >= end) {
+                js->p = (const char *)p;
+                return js_fail(js, "unterminated string");
+            }
+            unsigned char e = p[1];
+            if (e == 'u') {
+                uint32_t u;
+                if (end - p < 6 || js_hex4((const char *)p + 2, &u)) {
+                    js->p = (const char *)p;
+                    return js_fail(js, "bad \\u escape");
+                }
+                if (u >= 0xD800 && u <= 0xDBFF) {
+                    uint32_t lo;
+                    if (end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
+                        js_hex4((const char *)p + 8, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
+                        js->p = (const char *)p;
+                        return js_fail(js, "unpaired surrogate in \\u escape");
+                    }
+                    p += 12;
+                } else if (u >= 0xDC00 && u <= 0xDFFF) {
+                    js->p = (const char *)p;
+                    return js_fail(js, "unpaired surrogate in \\u escape");
+                } else {
+                    p += 6;
+                }
+                continue;
+            }
+            if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' &&
+                e != 'r' && e != 't') {
+                js->p = (const char *)p;
+                return js_fail(js, "bad escape in string");
+            }
+            p += 2;
+            continue;
+        }
+        if (c < 0x20) {
+            js->p = (const char *)p;
+            return js_fail(js, "control character in string");
+        }
+        size_t l = js_utf8_len(p, end);
+        if (!l) {
+            js->p = (const char *)p;
+            return js_fail(js, "invalid UTF-8");
+        }
+        p += l;
+    }
+    *s = js->p + 1;
+    *n = (size_t)((const char *)p - (js->p + 1));
+    *esc = has_esc;
+    js->p = (const char *)p + 1;
+    return 0;
+}
+
+static inline void js_put_utf8(char *o, size_t *k, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[(*k)++] = (char)cp;
+    } else if (cp < 0x800) {
+        o[(*k)++] = (char)(0xC0 | (cp >> 6));
+        o[(*k)++] = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        o[(*k)++] = (char)(0xE0 | (cp >> 12));
+        o[(*k)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[(*k)++] = (char)(0x80 | (cp & 0x3F));
+    } else {
+        o[(*k)++] = (char)(0xF0 | (cp >> 18));
+        o[(*k)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        o[(*k)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[(*k)++] = (char)(0x80 | (cp & 0x3F));
+    }
+}
+
+/* Unescapes validated string contents [s, s+n) into out (needs n bytes of room;
+ * unescaping never grows). Returns the output length. */
+static inline size_t js_unescape(const char *s, size_t n, char *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        char c = s[i];
+        if (c != '\\') {
+            out[k++] = c;
+            i++;
+            continue;
+        }
+        char e = s[i + 1];
+        i += 2;
+        switch (e) {
+        case 'b': out[k++] = '\b'; break;
+        case 'f': out[k++] = '\f'; break;
+        case 'n': out[k++] = '\n'; break;
+        case 'r': out[k++] = '\r'; break;
+        case 't': out[k++] = '\t'; break;
+        case 'u': {
+            uint32_t u = 0, lo = 0;
+            js_hex4(s + i, &u);
+            i += 4;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                js_hex4(s + i + 2, &lo);
+                i += 6;
+                u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            js_put_utf8(out, &k, u);
+            break;
+        }
+        default: out[k++] = e; break;  /* " \ / */
+        }
+    }
+    return k;
+}
+
+/* Scans a number; *is_int when it has no fraction and no exponent. */
+static inline int js_number(struct jscan *js, const char **s, size_t *n, bool *is_int)
+{
+    const char *p = js->p, *end = js->end, *start = p;
+    bool integer = true;
+    if (p < end && *p == '-')
+        p++;
+    if (p >= end)
+        return js_fail(js, "bad number");
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    } else {
+        js->p = p;
+        return js_fail(js, "bad number");
+    }
+    if (p < end && *p == '.') {
+        integer = false;
+        p++;
+        if (p >= end || *p < '0' || *p > '9') {
+            js->p = p;
+            return js_fail(js, "bad number");
+        }
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        integer = false;
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= end || *p < '0' || *p > '9') {
+            js->p = p;
+            return js_fail(js, "bad number");
+        }
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    *s = start;
+    *n = (size_t)(p - start);
+    *is_int = integer;
+    js->p = p;
+    return 0;
+}
+
+static inline int js_literal(struct jscan *js, const char *word, size_t n)
+{
+    if ((size_t)(js->end - js->p) < n || memcmp(js->p, word, n) != 0)
+        return js_fail(js, "invalid literal");
+    js->p += n;
+    return 0;
+}
+
+/* Skips one value with full validation (depth-limited). */
+static inline int js_skip(struct jscan *js, int depth)
+{
+    const char *s;
+    size_t n;
+    bool b;
+    if (depth > JSCAN_MAX_DEPTH)
+        return js_fail(js, "nesting too deep");
+    switch (js_peek(js)) {
+    case J_STR: return js_string(js, &s, &n, &b);
+    case J_NUM: return js_number(js, &s, &n, &b);
+    case J_TRUE: return js_literal(js, "true", 4);
+    case J_FALSE: return js_literal(js, "false", 5);
+    case J_NULL: return js_literal(js, "null", 4);
+    case J_OBJ:
+        js->p++;
+        if (js_peek(js) == J_NONE && js->p < js->end && *js->p == '}') {
+            js->p++;
+            return 0;
+        }
+        for (;;) {
+            if (js_peek(js) != J_STR)
+                return js_fail(js, "expected object key");
+            if (js_string(js, &s, &n, &b))
+                return -1;
+            js_ws(js);
+            if (js->p >= js->end || *js->p != ':')
+                return js_fail(js, "expected ':'");
+            js->p++;
+            if (js_skip(js, depth + 1))
+                return -1;
+            js_ws(js);
+            if (js->p < js->end && *js->p == ',') {
+                js->p++;
+                continue;
+            }
+            if (js->p < js->end && *js->p == '}') {
+                js->p++;
+                return 0;
+            }
+            return js_fail(js, "expected ',' or '}'");
+        }
+    case J_ARR:
+        js->p++;
+        js_ws(js);
+        if (js->p < js->end && *js->p == ']') {
+            js->p++;
+            return 0;
+        }
+        for (;;) {
+            if (js_skip(js, depth + 1))
+                return -1;
+            js_ws(js);
+            if (js->p < js->end && *js->p == ',') {
+                js->p++;
+                continue;
+            }
+            if (js->p < js->end && *js->p == ']') {
+                js->p++;
+                return 0;
+            }
+            return js_fail(js, "expected ',' or ']'");
+        }
+    default:
+        return js_fail(js, js->p >= js->end ? "unexpected end of input" : "unexpected character");
+    }
+}
+
+/* Finds the end of the object or array at js->p WITHOUT validating it (strings are
+ * skipped by their quotes and backslashes only). For callers that validate the
+ * span afterwards; memory-safe on any input. */
+static inline int js_skip_fast(struct jscan *js)
+{
+    const char *p = js->p, *end = js->end;
+    int depth = 0;
+    while (p < end) {
+        char c = *p++;
+        if (c == '"') {
+            for (;;) {
+                const char *q = memchr(p, '"', (size_t)(end - p));
+                if (!q) {
+                    js->p = end;
+                    return js_fail(js, "unterminated string");
+                }
+                /* count the backslashes before the quote */
+                const char *r = q;
+                while (r > p && r[-1] == '\\')
+                    r--;
+                p = q + 1;
+                if (((q - r) & 1) == 0)
+                    break;
+            }
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0) {
+                js->p = p;
+                return 0;
+            }
+        }
+    }
+    js->p = end;
+    return js_fail(js, "unexpected end of input");
+}
+
+#endif

@@ -1,0 +1,646 @@
+/*
+ * singer_record: the RECORD fast path. Decodes one record object straight
+ * into typed column values, directed by the stream's schema: keys are looked
+ * up in an open-addressing hash of column names, each value is type-checked
+ * and converted in place (integers with overflow checks, doubles, booleans,
+ * strings unescaped only when they hold escapes, ISO-8601 dates and
+ * timestamps, nested values copied as compact JSON). Values are staged in
+ * per-column slots (strings point into the line or into one reused scratch
+ * buffer), then emitted in the output schema's order, so a bad value leaves
+ * the sink untouched. No allocation per row once buffers have grown.
+ */
+#include "singer/singer.h"
+#include "singer/jscan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { S_NULL, S_BOOL, S_I32, S_I64, S_F64, S_BYTES, S_SCRATCH };
+
+struct slot {
+    int kind;
+    union {
+        bool b;
+        int32_t i32;
+        int64_t i64;
+        double d;
+        struct {
+            const char *p;     /* S_BYTES: into the line */
+            size_t off;        /* S_SCRATCH: offset into scratch */
+            size_t n;
+        } s;
+    } v;
+};
+
+struct singer_stream {
+    char *name;
+    struct singer_column *cols;
+    int ncols;
+    size_t *nlen;         /* strlen of each column name */
+    int *htab;            /* column index or -1 */
+    unsigned hmask;
+    struct slot *slots;
+    uint32_t *seen;
+    uint32_t gen;
+    bool *req;            /* effective required (stream or bound output) */
+    int *out_map;         /* output column -> stream column or -1 */
+    int nout;
+    struct buf scratch;   /* unescaped strings and compact JSON of this row */
+    struct buf keybuf;    /* unescaped key */
+};
+
+static uint32_t hash_bytes(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int lookup(const struct singer_stream *s, const char *k, size_t n)
+{
+    unsigned i = hash_bytes(k, n) & s->hmask;
+    for (;;) {
+        int c = s->htab[i];
+        if (c < 0)
+            return -1;
+        if (s->nlen[c] == n && memcmp(s->cols[c].name, k, n) == 0)
+            return c;
+        i = (i + 1) & s->hmask;
+    }
+}
+
+struct singer_stream *singer_stream_new(const char *name, struct singer_column *cols, int ncols)
+{
+    struct singer_stream *s = xcalloc(1, sizeof(*s));
+    s->name = xstrdup(name);
+    s->cols = cols;
+    s->ncols = ncols;
+    unsigned size = 8;
+    while (size < (unsigned)ncols * 2)
+        size *= 2;
+    s->hmask = size - 1;
+    s->htab = xmalloc(size * sizeof(int));
+    s->nlen = xcalloc((size_t)ncols + 1, sizeof(size_t));
+    for (int c = 0; c < ncols; c++)
+        s->nlen[c] = strlen(cols[c].name);
+    for (unsigned i = 0; i < size; i++)
+        s->htab[i] = -1;
+    for (int c = 0; c < ncols; c++) {
+        unsigned i = hash_bytes(cols[c].name, strlen(cols[c].name)) & s->hmask;
+        while (s->htab[i] >= 0)
+            i = (i + 1) & s->hmask;
+        s->htab[i] = c;
+    }
+    s->slots = xcalloc((size_t)ncols + 1, sizeof(*s->slots));
+    s->seen = xcalloc((size_t)ncols + 1, sizeof(*s->seen));
+    s->req = xcalloc((size_t)ncols + 1, sizeof(*s->req));
+    s->out_map = xcalloc((size_t)ncols + 1, sizeof(int));
+    s->nout = ncols;
+    for (int c = 0; c < ncols; c++) {
+        s->out_map[c] = c;
+        s->req[c] = cols[c].required;
+    }
+    buf_init(&s->scratch, (size_t)1 << 31);
+    buf_init(&s->keybuf, (size_t)1 << 24);
+    return s;
+}
+
+void singer_stream_free(struct singer_stream *s)
+{
+    if (!s)
+        return;
+    free(s->name);
+    singer_columns_free(s->cols, s->ncols);
+    free(s->htab);
+    free(s->nlen);
+    free(s->slots);
+    free(s->seen);
+    free(s->req);
+    free(s->out_map);
+    buf_release(&s->scratch);
+    buf_release(&s->keybuf);
+    free(s);
+}
+
+const char *singer_stream_name(const struct singer_stream *s) { return s->name; }
+int singer_stream_ncols(const struct singer_stream *s) { return s->ncols; }
+const struct singer_column *singer_stream_col(const struct singer_stream *s, int i)
+{
+    return (i >= 0 && i < s->ncols) ? &s->cols[i] : NULL;
+}
+
+int singer_stream_bind(struct singer_stream *s, const char *const *out_names,
+                       const enum lake_type *out_types, const bool *out_required, int nout,
+                       struct iv_err *e)
+{
+    int *map = xmalloc(((size_t)nout + 1) * sizeof(int));
+    bool *req = xcalloc((size_t)s->ncols + 1, sizeof(bool));
+    int *hit = xcalloc((size_t)s->ncols + 1, sizeof(int));
+    int rc = IV_OK;
+    for (int c = 0; c < s->ncols; c++)
+        req[c] = s->cols[c].required;
+    for (int j = 0; j < nout; j++) {
+        int c = lookup(s, out_names[j], strlen(out_names[j]));
+        map[j] = c;
+        if (c < 0) {
+            if (out_required[j]) {
+                rc = iv_err_set(e, IV_EINVAL,
+                                "table column \"%s\" is required but stream \"%s\" has no such "
+                                "property", out_names[j], s->name);
+                goto out;
+            }
+            continue;
+        }
+        if (hit[c]++) {
+            rc = iv_err_set(e, IV_EINVAL, "table has column \"%s\" twice", out_names[j]);
+            goto out;
+        }
+        if (out_types[j] != s->cols[c].type) {
+            rc = iv_err_set(e, IV_EINVAL,
+                            "column \"%s\": the table's type does not match the stream's (%s)",
+                            out_names[j], singer_kind_name(s->cols[c].kind));
+            goto out;
+        }
+        if (out_required[j])
+            req[c] = true;
+    }
+    for (int c = 0; c < s->ncols; c++) {
+        if (!hit[c]) {
+            rc = iv_err_set(e, IV_EINVAL, "property \"%s\" of stream \"%s\" has no table column",
+                            s->cols[c].name, s->name);
+            goto out;
+        }
+    }
+    free(s->out_map);
+    free(s->req);
+    s->out_map = map;
+    s->req = req;
+    s->nout = nout;
+    map = NULL;
+    req = NULL;
+out:
+    free(map);
+    free(req);
+    free(hit);
+    return rc;
+}
+
+static const char *tok_name(enum jtok t, bool is_int)
+{
+    switch (t) {
+    case J_NULL: return "null";
+    case J_TRUE: case J_FALSE: return "boolean";
+    case J_NUM: return is_int ? "integer" : "number";
+    case J_STR: return "string";
+    case J_OBJ: return "object";
+    case J_ARR: return "array";
+    default: return "nothing";
+    }
+}
+
+static int type_error(struct iv_err *e, const struct singer_column *c, enum jtok t, bool is_int)
+{
+    return iv_err_set(e, IV_EINVAL, "field \"%s\": expected %s%s, got %s", c->name,
+                      singer_kind_name(c->kind), (c->accept & SINGER_J_NULL) ? " or null" : "",
+                      tok_name(t, is_int));
+}
+
+static int parse_i64(const char *p, size_t n, int64_t *out)
+{
+    bool neg = false;
+    size_t i = 0;
+    if (p[0] == '-') {
+        neg = true;
+        i = 1;
+    }
+    uint64_t v = 0;
+    for (; i < n; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (neg) {
+        if (v > (uint64_t)INT64_MAX + 1)
+            return -1;
+        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    } else {
+        if (v > (uint64_t)INT64_MAX)
+            return -1;
+        *out = (int64_t)v;
+    }
+    return 0;
+}
+
+/* Text of a validated string value: in place, or unescaped into tmp. */
+static const char *string_text(const char *s, size_t n, bool esc, char *tmp, size_t tmpsz,
+                               size_t *outn)
+{
+    if (!esc) {
+        *outn = n;
+        return s;
+    }
+    if (n > tmpsz)
+        return NULL;
+    *outn = js_unescape(s, n, tmp);
+    return tmp;
+}
+
+static int decode_value(struct singer_stream *s, struct jscan *js, int ci, struct iv_err *e)
+{
+    const struct singer_column *c = &s->cols[ci];
+    struct slot *sl = &s->slots[ci];
+    enum jtok t = js_peek(js);
+    const char *v;
+    size_t n;
+    bool esc, is_int = false;
+
+    switch (t) {
+    case J_NULL:
+        if (js_literal(js, "null", 4))
+            goto bad_json;
+        if (!(c->accept & SINGER_J_NULL) || s->req[ci])
+            return iv_err_set(e, IV_EINVAL, "field \"%s\": null is not allowed", c->name);
+        sl->kind = S_NULL;
+        return 0;
+    case J_TRUE:
+    case J_FALSE: {
+        const char *start = js->p;
+        if (t == J_TRUE ? js_literal(js, "true", 4) : js_literal(js, "false", 5))
+            goto bad_json;
+        if (!(c->accept & SINGER_J_BOOL))
+            return type_error(e, c, t, false);
+        if (c->kind == SINGER_K_JSON) {
+            sl->kind = S_BYTES;
+            sl->v.s.p = start;
+            sl->v.s.n = (size_t)(js->p - start);
+        } else {
+            sl->kind = S_BOOL;
+            sl->v.b = t == J_TRUE;
+        }
+        return 0;
+    }
+    case J_NUM:
+        if (js_number(js, &v, &n, &is_int))
+            goto bad_json;
+        if (!(c->accept & (is_int ? SINGER_J_INT : SINGER_J_NUM)))
+            return type_error(e, c, t, is_int);
+        if (c->kind == SINGER_K_LONG) {
+            sl->kind = S_I64;
+            if (parse_i64(v, n, &sl->v.i64))
+                return iv_err_set(e, IV_EINVAL, "field \"%s\": integer %.*s is out of range",
+                                  c->name, (int)(n > 40 ? 40 : n), v);
+        } else if (c->kind == SINGER_K_DOUBLE) {
+            char tmp[64];
+            char *heap = NULL, *p = tmp;
+            if (n >= sizeof(tmp))
+                p = heap = xmalloc(n + 1);
+            memcpy(p, v, n);
+            p[n] = '\0';
+            double d = strtod(p, NULL);
+            free(heap);
+            if (!isfinite(d))
+                return iv_err_set(e, IV_EINVAL, "field \"%s\": number %.*s is out of range",
+                                  c->name, (int)(n > 40 ? 40 : n), v);
+            sl->kind = S_F64;
+            sl->v.d = d;
+        } else {   /* JSON text */
+            sl->kind = S_BYTES;
+            sl->v.s.p = v;
+            sl->v.s.n = n;
+        }
+        return 0;
+    case J_STR: {
+        const char *q = js->p;
+        if (js_string(js, &v, &n, &esc))
+            goto bad_json;
+        if (!(c->accept & SINGER_J_STR))
+            return type_error(e, c, t, false);
+        switch (c->kind) {
+        case SINGER_K_STRING:
+            if (!esc) {
+                sl->kind = S_BYTES;
+                sl->v.s.p = v;
+                sl->v.s.n = n;
+            } else {
+                if (buf_reserve(&s->scratch, n + 1))
+                    return iv_err_set(e, IV_ETOOBIG, "field \"%s\": row too large", c->name);
+                size_t off = s->scratch.len;
+                size_t k = js_unescape(v, n, s->scratch.data + off);
+                s->scratch.len += k;
+                s->scratch.data[s->scratch.len] = '\0';
+                sl->kind = S_SCRATCH;
+                sl->v.s.off = off;
+                sl->v.s.n = k;
+            }
+            return 0;
+        case SINGER_K_TIMESTAMPTZ:
+        case SINGER_K_DATE: {
+            char tmp[64];
+            size_t tn;
+            const char *txt = string_text(v, n, esc, tmp, sizeof(tmp), &tn);
+            int64_t us;
+            if (!txt || iso8601_parse_us(txt, tn, &us))
+                return iv_err_set(e, IV_EINVAL, "field \"%s\": \"%.*s\" is not a valid %s",
+                                  c->name, (int)(n > 40 ? 40 : n), v,
+                                  c->kind == SINGER_K_DATE ? "date" : "date-time");
+            if (c->kind == SINGER_K_TIMESTAMPTZ) {
+                sl->kind = S_I64;
+                sl->v.i64 = us;
+            } else {
+                const int64_t day = INT64_C(86400000000);
+                if (us % day != 0)
+                    return iv_err_set(e, IV_EINVAL,
+                                      "field \"%s\": \"%.*s\" is not a whole date", c->name,
+                                      (int)(n > 40 ? 40 : n), v);
+                int64_t days = us / day;
+                if (days < INT32_MIN || days > INT32_MAX)
+                    return iv_err_set(e, IV_EINVAL, "field \"%s\": date out of range", c->name);
+                sl->kind = S_I32;
+                sl->v.i32 = (int32_t)days;
+            }
+            return 0;
+        }
+        default:   /* JSON text of the string, quotes and escapes kept */
+            sl->kind = S_BYTES;
+            sl->v.s.p = q;
+            sl->v.s.n = (size_t)(js->p - q);
+            return 0;
+        }
+    }
+    case J_OBJ:
+    case J_ARR: {
+        const char *start = js->p;
+        if (js_skip(js, 2))
+            goto bad_json;
+        if (!(c->accept & (t == J_OBJ ? SINGER_J_OBJ : SINGER_J_ARR)))
+            return type_error(e, c, t, false);
+        size_t off = s->scratch.len;
+        if (singer_json_compact(start, (size_t)(js->p - start), &s->scratch))
+            return iv_err_set(e, IV_ETOOBIG, "field \"%s\": row too large", c->name);
+        sl->kind = S_SCRATCH;
+        sl->v.s.off = off;
+        sl->v.s.n = s->scratch.len - off;
+        return 0;
+    }
+    default:
+        js_fail(js, js->p >= js->end ? "unexpected end of input" : "unexpected character");
+        goto bad_json;
+    }
+bad_json:
+    return iv_err_set(e, IV_EINVAL, "invalid JSON in record at byte %zu: %s",
+                      (size_t)(js->p - js->base) + 1, js->err);
+}
+
+static int emit(struct singer_stream *s, const struct singer_sink *k)
+{
+    int rc = 0;
+    for (int j = 0; j < s->nout && rc == 0; j++) {
+        int ci = s->out_map[j];
+        if (ci < 0) {
+            rc = k->put_null(k->ctx, j);
+            continue;
+        }
+        const struct slot *sl = &s->slots[ci];
+        switch (sl->kind) {
+        case S_NULL: rc = k->put_null(k->ctx, j); break;
+        case S_BOOL: rc = k->put_bool(k->ctx, j, sl->v.b); break;
+        case S_I32: rc = k->put_i32(k->ctx, j, sl->v.i32); break;
+        case S_I64: rc = k->put_i64(k->ctx, j, sl->v.i64); break;
+        case S_F64: rc = k->put_double(k->ctx, j, sl->v.d); break;
+        case S_BYTES: rc = k->put_bytes(k->ctx, j, sl->v.s.p, sl->v.s.n); break;
+        default: rc = k->put_bytes(k->ctx, j, s->scratch.data + sl->v.s.off, sl->v.s.n); break;
+        }
+    }
+    if (rc == 0)
+        rc = k->end_row(k->ctx);
+    return rc;
+}
+
+/* Stages the object at js->p into the slots; js->p ends after its '}'. */
+static int stage_record(struct singer_stream *s, struct jscan *jsp, struct iv_err *e)
+{
+    struct jscan js = *jsp;
+    buf_reset(&s->scratch);
+    if (++s->gen == 0) {
+        memset(s->seen, 0, (size_t)s->ncols * sizeof(*s->seen));
+        s->gen = 1;
+    }
+    if (js_peek(&js) != J_OBJ)
+        return iv_err_set(e, IV_EINVAL, "record is not a JSON object");
+    js.p++;
+    int guess = 0;
+    js_ws(&js);
+    if (js.p < js.end && *js.p == '}') {
+        js.p++;
+    } else {
+        for (;;) {
+            const char *k;
+            size_t kn;
+            bool esc;
+            if (js_peek(&js) != J_STR) {
+                js_fail(&js, "expected object key");
+                goto bad_json;
+            }
+            if (js_string(&js, &k, &kn, &esc))
+                goto bad_json;
+            if (esc) {
+                buf_reset(&s->keybuf);
+                if (buf_reserve(&s->keybuf, kn + 1))
+                    return iv_err_set(e, IV_ETOOBIG, "record key too long");
+                kn = js_unescape(k, kn, s->keybuf.data);
+                k = s->keybuf.data;
+            }
+            /* records usually follow schema order: try the column after the last one */
+            int ci = guess < s->ncols && s->nlen[guess] == kn &&
+                             memcmp(s->cols[guess].name, k, kn) == 0 ? guess : lookup(s, k, kn);
+            if (ci < 0) {
+                /* a key holding NUL cannot name a column; print up to it */
+                return iv_err_set(e, IV_EINVAL,
+                                  "field \"%.*s\" is not in the schema of stream \"%s\"",
+                                  (int)(kn > 200 ? 200 : kn), k, s->name);
+            }
+            if (s->seen[ci] == s->gen)
+                return iv_err_set(e, IV_EINVAL, "field \"%s\" appears twice in the record",
+                                  s->cols[ci].name);
+            s->seen[ci] = s->gen;
+            js_ws(&js);
+            if (js.p >= js.end || *js.p != ':') {
+                js_fail(&js, "expected ':'");
+                goto bad_json;
+            }
+            js.p++;
+            guess = ci + 1;
+            int rc = decode_value(s, &js, ci, e);
+            if (rc)
+                return rc;
+            js_ws(&js);
+            if (js.p < js.end && *js.p == ',') {
+                js.p++;
+                continue;
+            }
+            if (js.p < js.end && *js.p == '}') {
+                js.p++;
+                break;
+            }
+            js_fail(&js, "expected ',' or '}'");
+            goto bad_json;
+        }
+    }
+    for (int c = 0; c < s->ncols; c++) {
+        if (s->seen[c] != s->gen) {
+            if (s->req[c])
+                return iv_err_set(e, IV_EINVAL, "required field \"%s\" is missing",
+                                  s->cols[c].name);
+            s->slots[c].kind = S_NULL;
+        }
+    }
+    *jsp = js;
+    return IV_OK;
+bad_json:
+    return iv_err_set(e, IV_EINVAL, "invalid JSON in record at byte %zu: %s",
+                      (size_t)(js.p - js.base) + 1, js.err);
+}
+
+static int emit_row(struct singer_stream *s, const struct singer_sink *sink, struct iv_err *e)
+{
+    int rc = emit(s, sink);
+    if (rc)
+        return iv_err_set(e, rc, "stream \"%s\": writing the row failed (%s)", s->name,
+                          iv_strerror(rc));
+    return IV_OK;
+}
+
+int singer_stream_decode(struct singer_stream *s, const char *rec, size_t len,
+                         const struct singer_sink *sink, struct iv_err *e)
+{
+    struct jscan js;
+    js_init(&js, rec, len);
+    int rc = stage_record(s, &js, e);
+    if (rc)
+        return rc;
+    js_ws(&js);
+    if (js.p != js.end)
+        return iv_err_set(e, IV_EINVAL, "invalid JSON in record at byte %zu: %s",
+                          (size_t)(js.p - js.base) + 1, "trailing characters after the record");
+    return emit_row(s, sink, e);
+}
+
+/* Validates what follows the record in an open RECORD message: more members
+ * (none may repeat type/stream/record), the closing '}', then nothing. */
+static int message_tail(struct jscan *js, struct iv_err *e)
+{
+    const char *k;
+    size_t kn;
+    bool esc;
+    for (;;) {
+        js_ws(js);
+        if (js->p < js->end && *js->p == '}') {
+            js->p++;
+            break;
+        }
+        if (js->p >= js->end || *js->p != ',') {
+            js_fail(js, js->p >= js->end ? "unexpected end of input" : "expected ',' or '}'");
+            goto bad;
+        }
+        js->p++;
+        if (js_peek(js) != J_STR) {
+            js_fail(js, "expected object key");
+            goto bad;
+        }
+        if (js_string(js, &k, &kn, &esc))
+            goto bad;
+        char tmp[64];
+        size_t tn = 0;
+        if (kn <= sizeof(tmp))
+            tn = esc ? js_unescape(k, kn, tmp) : kn;
+        const char *key = esc ? tmp : k;
+        if (kn <= sizeof(tmp) && ((tn == 4 && !memcmp(key, "type", 4)) ||
+                                  (tn == 6 && !memcmp(key, "stream", 6)) ||
+                                  (tn == 6 && !memcmp(key, "record", 6))))
+            return iv_err_set(e, IV_EINVAL, "duplicate key \"%.*s\"", (int)tn, key);
+        js_ws(js);
+        if (js->p >= js->end || *js->p != ':') {
+            js_fail(js, "expected ':'");
+            goto bad;
+        }
+        js->p++;
+        if (js_skip(js, 1))
+            goto bad;
+    }
+    js_ws(js);
+    if (js->p != js->end) {
+        js_fail(js, "trailing characters after the message");
+        goto bad;
+    }
+    return IV_OK;
+bad:
+    return iv_err_set(e, IV_EINVAL, "invalid JSON after the record at byte %zu: %s",
+                      (size_t)(js->p - js->base) + 1, js->err);
+}
+
+int singer_decode_record(struct singer_stream *s, const struct singer_msg *m,
+                         const struct singer_sink *sink, struct iv_err *e)
+{
+    if (!m->record_open)
+        return singer_stream_decode(s, m->record, m->record_len, sink, e);
+    struct jscan js;
+    js_init(&js, m->record, m->record_len);
+    int rc = stage_record(s, &js, e);
+    if (rc)
+        return rc;
+    if ((rc = message_tail(&js, e)))
+        return rc;
+    return emit_row(s, sink, e);
+}
+
+int singer_json_validate(const char *p, size_t len, struct iv_err *e)
+{
+    struct jscan js;
+    js_init(&js, p, len);
+    if (js_skip(&js, 0))
+        goto bad;
+    js_ws(&js);
+    if (js.p != js.end) {
+        js_fail(&js, "trailing characters");
+        goto bad;
+    }
+    return IV_OK;
+bad:
+    return iv_err_set(e, IV_EINVAL, "invalid JSON at byte %zu: %s", (size_t)(js.p - p) + 1,
+                      js.err);
+}
+
+int singer_json_compact(const char *p, size_t len, struct buf *out)
+{
+    int rc = buf_reserve(out, len + 1);
+    if (rc)
+        return rc;
+    char *o = out->data + out->len;
+    size_t k = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (in_str) {
+            o[k++] = c;
+            if (c == '\\') {
+                o[k++] = p[++i];
+            } else if (c == '"') {
+                in_str = false;
+            }
+            continue;
+        }
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+            continue;
+        if (c == '"')
+            in_str = true;
+        o[k++] = c;
+    }
+    out->len += k;
+    out->data[out->len] = '\0';
+    return IV_OK;
+}

@@ -1,0 +1,221 @@
+/*
+ * store: the control-plane schema and every query over it. This is the only
+ * place SQL lives (the runner's job queries go in store/jobs.c, same rules).
+ *
+ * Tenant scoping: every function that reads or writes tenant data takes the
+ * tenant id and filters by it in SQL, so no caller can forget. Another
+ * tenant's object is simply "not found". The one exception is
+ * store_webhook_lookup(), which maps a connector id to its tenant and sealed
+ * webhook secret, because the webhook carries no JWT; everything after it is
+ * scoped by the tenant it returned.
+ *
+ * Status changes: connector status moves only through one internal function
+ * with a table of legal transitions, in the same transaction as its side
+ * effects (see store.c, connector_transition).
+ *
+ * The store knows nothing of HTTP, cron or crypto: callers hand it already
+ * computed times and already sealed secrets; the webhook's scheduling policy
+ * arrives as function pointers (struct store_policy) so it runs inside the
+ * store's transaction.
+ *
+ * Threading: a `struct store` is safe to share between threads. It keeps a
+ * small pool of db connections; each call borrows one for its duration.
+ *
+ * Times are epoch milliseconds; STORE_NULL_TIME means SQL NULL.
+ */
+#ifndef IVORY_STORE_H
+#define IVORY_STORE_H
+
+#include "util/util.h"
+#include "db/db.h"
+
+#define STORE_NULL_TIME INT64_MIN
+#define STORE_ID_MAX 256
+
+struct store;
+
+/* Opens the store at url (see db_open) with a pool of at most pool_max
+ * connections (>= 1), and applies pending migrations when migrate is true.
+ * *out: caller frees with store_close. */
+int store_open(struct store **out, const char *url, int pool_max, bool migrate,
+               struct iv_err *e);
+void store_close(struct store *s);
+/* Applies pending migrations; *applied_out / *version_out may be NULL. */
+int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e);
+/* Cheap round trip (SELECT 1) for /readyz. */
+int store_ping(struct store *s, struct iv_err *e);
+
+/* Borrow / return a raw connection (store/jobs.c and tests; never the API). */
+struct db *store__acquire(struct store *s);
+void store__release(struct store *s, struct db *d);
+
+/* ---- tenants -------------------------------------------------------------- */
+struct store_tenant {
+    char id[STORE_ID_MAX];
+    char slug[64];
+    int64_t created_at;
+};
+/* IV_ECONFLICT when the id or the slug exists already. */
+int store_tenant_create(struct store *s, const char *id, const char *slug,
+                        struct store_tenant *out, struct iv_err *e);
+int store_tenant_get(struct store *s, const char *id, struct store_tenant *out,
+                     struct iv_err *e);                       /* IV_ENOTFOUND */
+int store_tenant_get_by_slug(struct store *s, const char *slug, struct store_tenant *out,
+                             struct iv_err *e);               /* IV_ENOTFOUND */
+/* "ivory_tenant_" + slug with '-' -> '_' (out >= 80 bytes). */
+void store_tenant_namespace(const char *slug, char out[80]);
+
+/* ---- catalogs ------------------------------------------------------------- */
+struct store_catalog {
+    char *id, *tenant_id, *catalog_name, *catalog_type, *catalog_uri, *warehouse;
+    char *storage_prefix, *s3_endpoint, *s3_access_key_id;
+    char *s3_secret_key_enc;   /* sealed; never leaves through the API */
+    char *metadata;            /* JSON object text */
+    bool active;
+    int64_t created_at, updated_at;
+};
+void store_catalog_release(struct store_catalog *c);
+/* Upsert on (tenant_id, catalog_name). in->id/created/updated are ignored.
+ * When in->s3_secret_key_enc is NULL an existing sealed secret is kept.
+ * *created_out: true when inserted. out (may be NULL) receives the stored row;
+ * caller releases it. */
+int store_catalog_upsert(struct store *s, const char *tenant_id, const struct store_catalog *in,
+                         bool *created_out, struct store_catalog *out, struct iv_err *e);
+/* *out: caller frees with store_catalogs_free(*out, n). Ordered by name. */
+int store_catalog_list(struct store *s, const char *tenant_id, struct store_catalog **out,
+                       size_t *n_out, struct iv_err *e);
+void store_catalogs_free(struct store_catalog *v, size_t n);
+int store_catalog_get(struct store *s, const char *tenant_id, const char *name,
+                      struct store_catalog *out, struct iv_err *e);   /* IV_ENOTFOUND */
+/* Sets active = 0. IV_ENOTFOUND when the tenant has no such catalog. */
+int store_catalog_deactivate(struct store *s, const char *tenant_id, const char *name,
+                             struct iv_err *e);
+
+/* ---- connectors ------------------------------------------------------------ */
+enum store_conn_status { CONN_ACTIVE = 0, CONN_PAUSED = 1, CONN_ERROR = 2, CONN__COUNT };
+const char *store_conn_status_name(enum store_conn_status st);
+int store_conn_status_parse(const char *name, enum store_conn_status *out);
+
+struct store_connector {
+    char *id, *tenant_id, *source_system, *tap_name, *connector_type;
+    char *destination_catalog, *destination_table, *iomete_namespace, *sync_schedule;
+    char *config_encrypted;       /* envelope text or NULL; never returned by the API */
+    char *tap_version, *meltano_environment;
+    char *catalog_json;           /* Singer catalog or NULL */
+    char *webhook_secret_enc;     /* sealed */
+    enum store_conn_status status;
+    int64_t consecutive_failures, rows_total;
+    int64_t last_synced_at, next_run_at;     /* STORE_NULL_TIME = NULL */
+    char *tap_state;              /* JSON text or NULL */
+    bool followup_queued;
+    int64_t created_at, updated_at;
+    /* Filled by list/get: summary of the latest run (by started_at). */
+    char *last_run_status;        /* NULL before the first run */
+    int64_t last_run_rows, last_run_rows_loaded;
+    int64_t last_run_at;          /* completed_at, else started_at; STORE_NULL_TIME */
+    char *last_error;
+    bool has_last_run;
+    /* Filled by get only. */
+    int64_t mapping_count, run_count, total_rows_loaded;
+};
+void store_connector_release(struct store_connector *c);
+void store_connectors_free(struct store_connector *v, size_t n);
+
+/* Inserts a connector (in->id must be set by the caller; status active).
+ * Checks in the same transaction that the tenant exists and that
+ * destination_catalog is an active catalog of the tenant: IV_EINVAL with
+ * e->msg naming destination_catalog otherwise. */
+int store_connector_create(struct store *s, const struct store_connector *in, struct iv_err *e);
+/* status_filter may be NULL. Ordered by created_at. Caller frees *out. */
+int store_connector_list(struct store *s, const char *tenant_id, const char *status_filter,
+                         struct store_connector **out, size_t *n_out, struct iv_err *e);
+/* IV_ENOTFOUND when absent or another tenant's. Caller releases out. */
+int store_connector_get(struct store *s, const char *tenant_id, const char *id,
+                        struct store_connector *out, struct iv_err *e);
+
+/* Result of a state-changing call, for the response. */
+struct store_conn_change {
+    enum store_conn_status status;   /* status after the call */
+    bool followup;                   /* trigger: queued behind a running sync */
+    char source_system[64];
+};
+/* trigger: active -> active with next_run_at = now_ms_at, or, when a run is in
+ * progress, followup_queued = 1 (one follow-up, however many triggers).
+ * IV_ECONFLICT when paused or in error; IV_ENOTFOUND. */
+int store_connector_trigger(struct store *s, const char *tenant_id, const char *id,
+                            int64_t now_ms_at, struct store_conn_change *out, struct iv_err *e);
+/* pause: active|error|paused -> paused, next_run_at = NULL. Idempotent. */
+int store_connector_pause(struct store *s, const char *tenant_id, const char *id,
+                          struct store_conn_change *out, struct iv_err *e);
+/* resume: paused|error -> active, consecutive_failures = 0, next_run_at =
+ * next_run_ms. On an already active connector it changes nothing. */
+int store_connector_resume(struct store *s, const char *tenant_id, const char *id,
+                           int64_t next_run_ms, struct store_conn_change *out, struct iv_err *e);
+/* Deletes the connector and, in the same transaction, its field mappings,
+ * runs and runner jobs (and with the row its STATE bookmark). A runner whose
+ * job row disappears kills its child. IV_ENOTFOUND. */
+int store_connector_delete(struct store *s, const char *tenant_id, const char *id,
+                           struct iv_err *e);
+
+/* ---- runs ------------------------------------------------------------------- */
+struct store_run {
+    char *id, *connector_id, *tenant_id, *status, *trigger;
+    int64_t rows_synced, rows_loaded, transform_errors;
+    char *iomete_table;
+    int64_t started_at, completed_at;   /* STORE_NULL_TIME */
+    char *error_msg, *state_before, *state_after, *snapshot_id, *log_tail;
+};
+void store_run_release(struct store_run *r);
+void store_runs_free(struct store_run *v, size_t n);
+/* Latest first (started_at DESC). limit 1..200. Caller frees *out.
+ * IV_ENOTFOUND when the connector is not the tenant's. */
+int store_run_list(struct store *s, const char *tenant_id, const char *connector_id, int limit,
+                   struct store_run **out, size_t *n_out, struct iv_err *e);
+/* Inserts a 'running' run (the runner's claim does this too, with its job row).
+ * run_id must be set by the caller. state_before may be NULL. */
+int store_run_start(struct store *s, const char *tenant_id, const char *connector_id,
+                    const char *run_id, const char *trigger, int64_t started_at,
+                    const char *iomete_table, const char *state_before, struct iv_err *e);
+
+/* ---- webhook ------------------------------------------------------------------ */
+/* Unscoped lookup (see the header comment): tenant id and sealed secret of a
+ * connector. IV_ENOTFOUND. tenant_out >= STORE_ID_MAX; *secret_enc_out: caller frees. */
+int store_webhook_lookup(struct store *s, const char *connector_id, char *tenant_out,
+                         char **secret_enc_out, struct iv_err *e);
+
+/* Scheduling policy applied inside the webhook transaction. Times in epoch s. */
+struct store_policy {
+    /* next cron fire strictly after after_s, or -1 */
+    int64_t (*cron_next)(const char *schedule, int64_t after_s);
+    /* retry time after the n-th consecutive failure, capped at cap_s (<= 0: none) */
+    int64_t (*backoff)(int failures, int64_t now_s, int64_t cap_s);
+    int breaker_failures;       /* failures that trip 'error' (3) */
+};
+
+struct store_webhook {
+    const char *connector_id, *run_id;
+    bool completed;                     /* else failed */
+    int64_t rows_synced, rows_loaded, transform_errors;
+    const char *tap_state;              /* JSON text or NULL */
+    int64_t started_at, completed_at;   /* ms, STORE_NULL_TIME = absent */
+    const char *error_msg, *iomete_table, *snapshot_id;
+};
+struct store_webhook_result {
+    bool replay;                         /* run already finished: nothing changed */
+    enum store_conn_status status;       /* connector status afterwards */
+    int64_t next_run_at;                 /* STORE_NULL_TIME */
+    int64_t consecutive_failures;
+};
+/* Applies a verified webhook in one transaction (CONTRACT §7). now_ms_at is
+ * the current time. IV_ENOTFOUND when the run does not exist for this
+ * tenant's connector. */
+int store_webhook_apply(struct store *s, const char *tenant_id, const struct store_webhook *w,
+                        const struct store_policy *pol, int64_t now_ms_at,
+                        struct store_webhook_result *out, struct iv_err *e);
+
+/* ---- transitions table (exported for tests) -------------------------------------- */
+enum store_conn_event { CEV_TRIGGER, CEV_PAUSE, CEV_RESUME, CEV_BREAKER, CEV__COUNT };
+/* New status for (from, event), or -1 when the transition is illegal. */
+int store_conn_next_status(enum store_conn_status from, enum store_conn_event ev);
+
+#endif

@@ -1,0 +1,494 @@
+/*
+ * test_store: the control-plane store against a real SQLite file: migrations,
+ * tenant scoping (another tenant's id finds nothing), the connector status
+ * transition table, trigger/pause/resume effects, the webhook's effects and
+ * idempotency, and the delete cascade. The scheduling policy is a fake with
+ * fixed answers so expected times are known without the cron code.
+ */
+#include "unit.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dbdir[64];
+
+struct fx {
+    struct store *s;
+    char path[128];
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    snprintf(f->path, sizeof f->path, "sqlite:%s/store-%d.db", dbdir, rand());
+    struct iv_err e = {0};
+    if (store_open(&f->s, f->path, 3, true, &e) != IV_OK) {
+        fprintf(stderr, "store_open: %s\n", e.msg);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    unlink(f->path + 7);
+    char side[160];
+    snprintf(side, sizeof side, "%s-wal", f->path + 7);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", f->path + 7);
+    unlink(side);
+    free(f);
+    return 0;
+}
+
+/* A tenant with an active catalog 'lake' and one connector; returns its id in out. */
+static void make_tenant(struct store *s, const char *tid, const char *slug)
+{
+    struct iv_err e = {0};
+    assert_int_equal(store_tenant_create(s, tid, slug, NULL, &e), IV_OK);
+    struct store_catalog in = {.catalog_name = "lake", .catalog_type = "hadoop",
+                               .warehouse = "file:///tmp/w", .storage_prefix = "p",
+                               .active = true};
+    bool created = false;
+    assert_int_equal(store_catalog_upsert(s, tid, &in, &created, NULL, &e), IV_OK);
+    assert_true(created);
+}
+
+static void make_connector(struct store *s, const char *tid, const char *cid, const char *sched)
+{
+    struct iv_err e = {0};
+    struct store_connector k = {
+        .id = (char *)cid, .tenant_id = (char *)tid, .source_system = "salesforce",
+        .tap_name = "tap-salesforce", .connector_type = "meltano",
+        .destination_catalog = "lake", .destination_table = "opps",
+        .iomete_namespace = "ivory_tenant_x", .sync_schedule = (char *)sched,
+        .meltano_environment = "prod", .webhook_secret_enc = "sealed",
+        .next_run_at = 1000,
+    };
+    int rc = store_connector_create(s, &k, &e);
+    if (rc != IV_OK)
+        fprintf(stderr, "create: %s\n", e.msg);
+    assert_int_equal(rc, IV_OK);
+}
+
+static void test_migrate_idempotent(void **state)
+{
+    struct fx *f = *state;
+    int applied = -1, version = -1;
+    struct iv_err e = {0};
+    assert_int_equal(store_migrate(f->s, &applied, &version, &e), IV_OK);
+    assert_int_equal(applied, 0);
+    assert_int_equal(version, 1);
+    assert_int_equal(store_ping(f->s, &e), IV_OK);
+}
+
+static void test_tenants(void **state)
+{
+    struct fx *f = *state;
+    struct iv_err e = {0};
+    struct store_tenant t;
+    assert_int_equal(store_tenant_create(f->s, "t1", "acme-co", &t, &e), IV_OK);
+    assert_string_equal(t.slug, "acme-co");
+    assert_int_equal(store_tenant_create(f->s, "t1", "other", NULL, &e), IV_ECONFLICT);
+    assert_int_equal(store_tenant_create(f->s, "t2", "acme-co", NULL, &e), IV_ECONFLICT);
+    assert_int_equal(store_tenant_get(f->s, "t1", &t, &e), IV_OK);
+    assert_string_equal(t.id, "t1");
+    assert_int_equal(store_tenant_get_by_slug(f->s, "acme-co", &t, &e), IV_OK);
+    assert_string_equal(t.id, "t1");
+    assert_int_equal(store_tenant_get(f->s, "nope", &t, &e), IV_ENOTFOUND);
+    char ns[80];
+    store_tenant_namespace("acme-co-eu", ns);
+    assert_string_equal(ns, "ivory_tenant_acme_co_eu");
+}
+
+static void test_catalogs_scoped(void **state)
+{
+    struct fx *f = *state;
+    struct iv_err e = {0};
+    make_tenant(f->s, "ta", "tenant-a");
+    make_tenant(f->s, "tb", "tenant-b");
+    struct store_catalog in = {.catalog_name = "lake", .catalog_type = "sql",
+                               .catalog_uri = "local", .warehouse = "s3://bucket/x",
+                               .storage_prefix = "q", .s3_secret_key_enc = "SEALED",
+                               .metadata = "{\"k\":1}", .active = true};
+    bool created = true;
+    struct store_catalog out = {0};
+    assert_int_equal(store_catalog_upsert(f->s, "ta", &in, &created, &out, &e), IV_OK);
+    assert_false(created);                     /* same (tenant, name): update */
+    assert_string_equal(out.catalog_type, "sql");
+    assert_string_equal(out.s3_secret_key_enc, "SEALED");
+    store_catalog_release(&out);
+    in.s3_secret_key_enc = NULL;               /* omitted secret keeps the stored one */
+    assert_int_equal(store_catalog_upsert(f->s, "ta", &in, &created, &out, &e), IV_OK);
+    assert_string_equal(out.s3_secret_key_enc, "SEALED");
+    store_catalog_release(&out);
+
+    /* tenant b's catalog of the same name is untouched */
+    assert_int_equal(store_catalog_get(f->s, "tb", "lake", &out, &e), IV_OK);
+    assert_string_equal(out.catalog_type, "hadoop");
+    assert_null(out.s3_secret_key_enc);
+    store_catalog_release(&out);
+
+    struct store_catalog *v = NULL;
+    size_t n = 9;
+    assert_int_equal(store_catalog_list(f->s, "ta", &v, &n, &e), IV_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].tenant_id, "ta");
+    store_catalogs_free(v, n);
+    assert_int_equal(store_catalog_list(f->s, "nobody", &v, &n, &e), IV_OK);
+    assert_int_equal(n, 0);
+    store_catalogs_free(v, n);
+
+    assert_int_equal(store_catalog_deactivate(f->s, "ta", "missing", &e), IV_ENOTFOUND);
+    assert_int_equal(store_catalog_deactivate(f->s, "ta", "lake", &e), IV_OK);
+    assert_int_equal(store_catalog_get(f->s, "ta", "lake", &out, &e), IV_OK);
+    assert_false(out.active);
+    store_catalog_release(&out);
+    assert_int_equal(store_catalog_get(f->s, "tb", "lake", &out, &e), IV_OK);
+    assert_true(out.active);
+    store_catalog_release(&out);
+}
+
+static void test_connector_scoping(void **state)
+{
+    struct fx *f = *state;
+    struct iv_err e = {0};
+    make_tenant(f->s, "ta", "tenant-a");
+    make_tenant(f->s, "tb", "tenant-b");
+    make_connector(f->s, "ta", "c1", "0 2 * * *");
+
+    /* inactive or foreign catalog: refused, nothing written */
+    assert_int_equal(store_catalog_deactivate(f->s, "tb", "lake", &e), IV_OK);
+    struct store_connector k = {.id = "c2", .tenant_id = "tb", .source_system = "s",
+                                .tap_name = "t", .connector_type = "meltano",
+                                .destination_catalog = "lake", .destination_table = "x",
+                                .iomete_namespace = "n", .sync_schedule = "* * * * *",
+                                .meltano_environment = "prod", .webhook_secret_enc = "s",
+                                .next_run_at = 1};
+    assert_int_equal(store_connector_create(f->s, &k, &e), IV_EINVAL);
+    assert_non_null(strstr(e.msg, "destination_catalog"));
+
+    struct store_connector got;
+    assert_int_equal(store_connector_get(f->s, "tb", "c1", &got, &e), IV_ENOTFOUND);
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_string_equal(got.tenant_id, "ta");
+    assert_int_equal(got.status, CONN_ACTIVE);
+    assert_int_equal(got.next_run_at, 1000);
+    assert_int_equal(got.last_synced_at, STORE_NULL_TIME);
+    assert_false(got.has_last_run);
+    assert_int_equal(got.run_count, 0);
+    store_connector_release(&got);
+
+    struct store_connector *v = NULL;
+    size_t n = 9;
+    assert_int_equal(store_connector_list(f->s, "tb", NULL, &v, &n, &e), IV_OK);
+    assert_int_equal(n, 0);
+    store_connectors_free(v, n);
+    assert_int_equal(store_connector_list(f->s, "ta", NULL, &v, &n, &e), IV_OK);
+    assert_int_equal(n, 1);
+    store_connectors_free(v, n);
+    assert_int_equal(store_connector_list(f->s, "ta", "paused", &v, &n, &e), IV_OK);
+    assert_int_equal(n, 0);
+    store_connectors_free(v, n);
+
+    struct store_conn_change ch;
+    assert_int_equal(store_connector_trigger(f->s, "tb", "c1", 5, &ch, &e), IV_ENOTFOUND);
+    assert_int_equal(store_connector_pause(f->s, "tb", "c1", &ch, &e), IV_ENOTFOUND);
+    assert_int_equal(store_connector_resume(f->s, "tb", "c1", 5, &ch, &e), IV_ENOTFOUND);
+    assert_int_equal(store_connector_delete(f->s, "tb", "c1", &e), IV_ENOTFOUND);
+    struct store_run *runs = NULL;
+    assert_int_equal(store_run_list(f->s, "tb", "c1", 50, &runs, &n, &e), IV_ENOTFOUND);
+    assert_int_equal(store_run_start(f->s, "tb", "c1", "r1", "manual", 1, NULL, NULL, &e),
+                     IV_ENOTFOUND);
+    /* the foreign calls changed nothing */
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_int_equal(got.status, CONN_ACTIVE);
+    assert_int_equal(got.next_run_at, 1000);
+    store_connector_release(&got);
+}
+
+static void test_transition_table(void **state)
+{
+    (void)state;
+    assert_int_equal(store_conn_next_status(CONN_ACTIVE, CEV_TRIGGER), CONN_ACTIVE);
+    assert_int_equal(store_conn_next_status(CONN_ACTIVE, CEV_PAUSE), CONN_PAUSED);
+    assert_int_equal(store_conn_next_status(CONN_ACTIVE, CEV_RESUME), CONN_ACTIVE);
+    assert_int_equal(store_conn_next_status(CONN_ACTIVE, CEV_BREAKER), CONN_ERROR);
+    assert_int_equal(store_conn_next_status(CONN_PAUSED, CEV_TRIGGER), -1);
+    assert_int_equal(store_conn_next_status(CONN_PAUSED, CEV_PAUSE), CONN_PAUSED);
+    assert_int_equal(store_conn_next_status(CONN_PAUSED, CEV_RESUME), CONN_ACTIVE);
+    assert_int_equal(store_conn_next_status(CONN_PAUSED, CEV_BREAKER), -1);
+    assert_int_equal(store_conn_next_status(CONN_ERROR, CEV_TRIGGER), -1);
+    assert_int_equal(store_conn_next_status(CONN_ERROR, CEV_PAUSE), CONN_PAUSED);
+    assert_int_equal(store_conn_next_status(CONN_ERROR, CEV_RESUME), CONN_ACTIVE);
+    assert_int_equal(store_conn_next_status((enum store_conn_status)7, CEV_PAUSE), -1);
+    enum store_conn_status st;
+    assert_int_equal(store_conn_status_parse("error", &st), IV_OK);
+    assert_int_equal(st, CONN_ERROR);
+    assert_int_equal(store_conn_status_parse("deleted", &st), IV_EINVAL);
+}
+
+static void test_trigger_pause_resume(void **state)
+{
+    struct fx *f = *state;
+    struct iv_err e = {0};
+    struct store_conn_change ch;
+    struct store_connector got;
+    make_tenant(f->s, "ta", "tenant-a");
+    make_connector(f->s, "ta", "c1", "0 2 * * *");
+
+    assert_int_equal(store_connector_trigger(f->s, "ta", "c1", 777, &ch, &e), IV_OK);
+    assert_false(ch.followup);
+    assert_string_equal(ch.source_system, "salesforce");
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_int_equal(got.next_run_at, 777);
+    store_connector_release(&got);
+
+    /* a trigger during a running sync queues one follow-up, next_run_at untouched */
+    assert_int_equal(store_run_start(f->s, "ta", "c1", "r1", "schedule", 100, "ns.t", NULL, &e),
+                     IV_OK);
+    assert_int_equal(store_connector_trigger(f->s, "ta", "c1", 999, &ch, &e), IV_OK);
+    assert_true(ch.followup);
+    assert_int_equal(store_connector_trigger(f->s, "ta", "c1", 999, &ch, &e), IV_OK);
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_true(got.followup_queued);
+    assert_int_equal(got.next_run_at, 777);
+    assert_true(got.has_last_run);
+    assert_string_equal(got.last_run_status, "running");
+    store_connector_release(&got);
+
+    assert_int_equal(store_connector_pause(f->s, "ta", "c1", &ch, &e), IV_OK);
+    assert_int_equal(ch.status, CONN_PAUSED);
+    assert_int_equal(store_connector_pause(f->s, "ta", "c1", &ch, &e), IV_OK);   /* idempotent */
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_int_equal(got.next_run_at, STORE_NULL_TIME);
+    assert_false(got.followup_queued);
+    store_connector_release(&got);
+    assert_int_equal(store_connector_trigger(f->s, "ta", "c1", 5, &ch, &e), IV_ECONFLICT);
+
+    assert_int_equal(store_connector_resume(f->s, "ta", "c1", 123456, &ch, &e), IV_OK);
+    assert_int_equal(ch.status, CONN_ACTIVE);
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_int_equal(got.next_run_at, 123456);
+    assert_int_equal(got.status, CONN_ACTIVE);
+    store_connector_release(&got);
+    /* resume of an active connector changes nothing */
+    assert_int_equal(store_connector_resume(f->s, "ta", "c1", 9, &ch, &e), IV_OK);
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_int_equal(got.next_run_at, 123456);
+    store_connector_release(&got);
+}
+
+/* Fake policy: cron fires at after + 3600; backoff = now + 60 * failures, capped. */
+static int64_t fake_cron(const char *sched, int64_t after_s)
+{
+    (void)sched;
+    return after_s + 3600;
+}
+static int64_t fake_backoff(int failures, int64_t now, int64_t cap)
+{
+    int64_t t = now + 60 * failures;
+    return cap > 0 && t > cap ? cap : t;
+}
+static const struct store_policy policy = {fake_cron, fake_backoff, 3};
+
+static void webhook(struct store *s, const char *run, bool ok, int64_t loaded, int64_t now_ms_at,
+                    struct store_webhook_result *res, int expect)
+{
+    struct iv_err e = {0};
+    struct store_webhook w = {
+        .connector_id = "c1", .run_id = run, .completed = ok, .rows_synced = loaded + 1,
+        .rows_loaded = loaded, .transform_errors = 1,
+        .tap_state = ok ? "{\"bookmarks\":{\"a\":1}}" : NULL,
+        .started_at = now_ms_at - 5000, .completed_at = now_ms_at,
+        .error_msg = ok ? NULL : "tap exited with status 1", .iomete_table = "ns.opps",
+        .snapshot_id = ok ? "42" : NULL,
+    };
+    int rc = store_webhook_apply(s, "ta", &w, &policy, now_ms_at, res, &e);
+    if (rc != expect)
+        fprintf(stderr, "webhook: %s\n", e.msg);
+    assert_int_equal(rc, expect);
+}
+
+static void test_webhook_effects(void **state)
+{
+    struct fx *f = *state;
+    struct iv_err e = {0};
+    struct store_webhook_result res;
+    struct store_connector got;
+    const int64_t T = 1700000000000;    /* ms */
+    make_tenant(f->s, "ta", "tenant-a");
+    make_connector(f->s, "ta", "c1", "0 2 * * *");
+
+    /* unknown run, and a run of the right id under the wrong tenant: not found */
+    webhook(f->s, "nope", true, 10, T, &res, IV_ENOTFOUND);
+    assert_int_equal(store_run_start(f->s, "ta", "c1", "r1", "schedule", T - 6000, "ns.opps",
+                                     NULL, &e), IV_OK);
+    struct store_webhook w = {.connector_id = "c1", .run_id = "r1", .completed = true,
+                              .started_at = STORE_NULL_TIME, .completed_at = STORE_NULL_TIME};
+    assert_int_equal(store_webhook_apply(f->s, "tb", &w, &policy, T, &res, &e), IV_ENOTFOUND);
+
+    webhook(f->s, "r1", true, 117, T, &res, IV_OK);
+    assert_false(res.replay);
+    assert_int_equal(res.status, CONN_ACTIVE);
+    assert_int_equal(res.next_run_at, (T / 1000 + 3600) * 1000);
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_int_equal(got.rows_total, 117);
+    assert_int_equal(got.total_rows_loaded, 117);
+    assert_int_equal(got.consecutive_failures, 0);
+    assert_int_equal(got.last_synced_at, T - 5000);
+    assert_string_equal(got.tap_state, "{\"bookmarks\":{\"a\":1}}");
+    assert_string_equal(got.last_run_status, "completed");
+    assert_int_equal(got.last_run_rows, 118);
+    assert_int_equal(got.last_run_at, T);
+    assert_int_equal(got.run_count, 1);
+    store_connector_release(&got);
+
+    /* replay: 200-equivalent, nothing changes */
+    webhook(f->s, "r1", true, 117, T + 1000, &res, IV_OK);
+    assert_true(res.replay);
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_int_equal(got.rows_total, 117);
+    store_connector_release(&got);
+
+    /* three failures: backoff, backoff, breaker */
+    int64_t now = T + 10000;
+    for (int i = 1; i <= 3; i++) {
+        char run[16];
+        snprintf(run, sizeof run, "f%d", i);
+        assert_int_equal(store_run_start(f->s, "ta", "c1", run, "retry", now - 6000 + i, NULL,
+                                         NULL, &e), IV_OK);
+        webhook(f->s, run, false, 0, now, &res, IV_OK);
+        assert_int_equal(res.consecutive_failures, i);
+        if (i < 3) {
+            assert_int_equal(res.status, CONN_ACTIVE);
+            assert_int_equal(res.next_run_at, (now / 1000 + 60 * i) * 1000);
+        } else {
+            assert_int_equal(res.status, CONN_ERROR);
+            assert_int_equal(res.next_run_at, STORE_NULL_TIME);
+        }
+    }
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_int_equal(got.status, CONN_ERROR);
+    assert_int_equal(got.rows_total, 117);               /* failures add nothing */
+    assert_string_equal(got.tap_state, "{\"bookmarks\":{\"a\":1}}");   /* kept */
+    assert_string_equal(got.last_error, "tap exited with status 1");
+    store_connector_release(&got);
+
+    struct store_run *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(store_run_list(f->s, "ta", "c1", 2, &runs, &n, &e), IV_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(runs[0].id, "f3");               /* latest first */
+    assert_string_equal(runs[1].id, "f2");
+    assert_string_equal(runs[0].status, "failed");
+    store_runs_free(runs, n);
+    assert_int_equal(store_run_list(f->s, "ta", "c1", 0, &runs, &n, &e), IV_EINVAL);
+    assert_int_equal(store_run_list(f->s, "ta", "c1", 201, &runs, &n, &e), IV_EINVAL);
+
+    /* resume resets the failures */
+    struct store_conn_change ch;
+    assert_int_equal(store_connector_resume(f->s, "ta", "c1", 555, &ch, &e), IV_OK);
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_int_equal(got.consecutive_failures, 0);
+    assert_int_equal(got.status, CONN_ACTIVE);
+    store_connector_release(&got);
+
+    /* completion with a queued follow-up: next run now, flag cleared */
+    assert_int_equal(store_run_start(f->s, "ta", "c1", "r9", "manual", now + 1, NULL, NULL, &e),
+                     IV_OK);
+    assert_int_equal(store_connector_trigger(f->s, "ta", "c1", now, &ch, &e), IV_OK);
+    assert_true(ch.followup);
+    webhook(f->s, "r9", true, 3, now + 50000, &res, IV_OK);
+    assert_int_equal(res.next_run_at, now + 50000);
+    assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+    assert_false(got.followup_queued);
+    assert_int_equal(got.rows_total, 120);
+    store_connector_release(&got);
+}
+
+static void test_delete_cascade(void **state)
+{
+    struct fx *f = *state;
+    struct iv_err e = {0};
+    make_tenant(f->s, "ta", "tenant-a");
+    make_connector(f->s, "ta", "c1", "0 2 * * *");
+    make_connector(f->s, "ta", "c2", "0 2 * * *");
+    assert_int_equal(store_run_start(f->s, "ta", "c1", "r1", "schedule", 1, NULL, NULL, &e), IV_OK);
+    assert_int_equal(store_run_start(f->s, "ta", "c2", "r2", "schedule", 1, NULL, NULL, &e), IV_OK);
+    struct db *d = store__acquire(f->s);
+    assert_int_equal(db_exec(d,
+        "INSERT INTO field_mappings (id, connector_id, tenant_id, source_stream, source_field,"
+        " target_column, target_type) VALUES ('m1','c1','ta','s','f','col','string'),"
+        " ('m2','c2','ta','s','f','col','string');"
+        "INSERT INTO runner_jobs (id, connector_id, run_id, tenant_id, created_at)"
+        " VALUES ('j1','c1','r1','ta',1), ('j2','c2','r2','ta',1);"
+        "UPDATE connectors SET tap_state = '{\"b\":1}' WHERE id = 'c1';", &e), IV_OK);
+    store__release(f->s, d);
+
+    assert_int_equal(store_connector_delete(f->s, "ta", "c1", &e), IV_OK);
+    assert_int_equal(store_connector_delete(f->s, "ta", "c1", &e), IV_ENOTFOUND);
+
+    d = store__acquire(f->s);
+    static const char *const counts[] = {
+        "SELECT COUNT(*) FROM connectors WHERE id = 'c1'",
+        "SELECT COUNT(*) FROM sync_runs WHERE connector_id = 'c1'",
+        "SELECT COUNT(*) FROM field_mappings WHERE connector_id = 'c1'",
+        "SELECT COUNT(*) FROM runner_jobs WHERE connector_id = 'c1'",
+        "SELECT COUNT(*) FROM sync_runs WHERE connector_id = 'c2'",
+        "SELECT COUNT(*) FROM field_mappings WHERE connector_id = 'c2'",
+        "SELECT COUNT(*) FROM runner_jobs WHERE connector_id = 'c2'",
+    };
+    static const int64_t want[] = {0, 0, 0, 0, 1, 1, 1};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        struct db_stmt *st = NULL;
+        assert_int_equal(db_prepare(d, counts[i], &st, &e), IV_OK);
+        assert_int_equal(db_step(st, &e), DB_ROW);
+        if (db_col_int64(st, 0) != want[i])
+            fprintf(stderr, "%s\n", counts[i]);
+        assert_int_equal(db_col_int64(st, 0), want[i]);
+        db_finalize(st);
+    }
+    store__release(f->s, d);
+}
+
+static void test_db_errors(void **state)
+{
+    (void)state;
+    struct db *d = NULL;
+    struct iv_err e = {0};
+    assert_int_equal(db_open(&d, "postgresql://localhost/x", &e), IV_EUNSUPPORTED);
+    assert_non_null(strstr(e.msg, "not supported yet"));
+    assert_int_equal(db_open(&d, "mysql://x", &e), IV_EINVAL);
+    assert_int_equal(db_open(&d, "sqlite:", &e), IV_EINVAL);
+    assert_null(d);
+}
+
+int main(void)
+{
+    snprintf(dbdir, sizeof dbdir, "/tmp/ivory-test-store-%d", (int)getpid());
+    mkdir_p(dbdir, 0700);
+    srand((unsigned)getpid());
+    iv_log_level = LOG_ERROR;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrate_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tenants, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_catalogs_scoped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connector_scoping, setup, teardown),
+        cmocka_unit_test(test_transition_table),
+        cmocka_unit_test_setup_teardown(test_trigger_pause_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_effects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_cascade, setup, teardown),
+        cmocka_unit_test(test_db_errors),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    rmdir(dbdir);
+    return rc;
+}
