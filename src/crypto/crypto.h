@@ -42,7 +42,8 @@ struct jwt_claims {
 /* Verifies signature, alg allow-list (never "none"), exp (required), nbf, iss, aud.
  * The header alg picks the key family before libjwt runs (HS* only with the
  * secret, RS* only with RSA keys, ES256 only with EC keys); a header kid selects
- * JWKS keys with that kid. `sub` is required. Thread-safe (v is read-only).
+ * JWKS keys with that kid. `sub` is required. Thread-safe. Successful results are
+ * cached per verifier under SHA-256(token); a hit re-checks exp/nbf.
  * Returns IV_OK or IV_EAUTH with e->msg saying why (for logs, not for clients). */
 int jwt_verify(const struct jwt_verifier *v, const char *token, struct jwt_claims *out,
                struct iv_err *e);

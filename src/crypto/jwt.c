@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <math.h>
+#include <pthread.h>
 
 #include <jwt.h>
 #include <openssl/bio.h>
@@ -30,6 +32,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 
 #define JWT_MAX_TOKEN 16384
 #define JWT_MAX_KEYFILE (1024 * 1024)
@@ -44,7 +47,27 @@ struct jwt_key {
     size_t pem_len;
 };
 
+/* Verified-token cache. RS256 verification through libjwt re-parses the PEM
+ * key on every call (~0.7 ms); clients reuse a bearer token for many requests,
+ * so a successful verification is remembered under SHA-256(token). A hit
+ * still re-checks exp/nbf against the clock; only fully verified tokens are
+ * ever stored. Direct-mapped, one mutex. */
+#define JWT_CACHE_SLOTS 512
+
+struct jwt_cache_ent {
+    bool used;
+    uint8_t hash[32];
+    double exp, nbf;   /* nbf = -inf when absent */
+    struct jwt_claims claims;
+};
+
+struct jwt_cache {
+    pthread_mutex_t mu;
+    struct jwt_cache_ent ent[JWT_CACHE_SLOTS];
+};
+
 struct jwt_verifier {
+    struct jwt_cache *cache;
     uint8_t *hs_secret;
     size_t hs_len;
     struct jwt_key *keys;
@@ -280,8 +303,12 @@ static int load_jwks(struct jwt_verifier *v, const char *path, struct iv_err *e)
             continue;   /* encryption keys are not for us */
         if (strcmp(kty, "RSA") != 0 && strcmp(kty, "EC") != 0)
             continue;   /* e.g. "oct" or "OKP": not supported, not an error */
-        if (alg && alg_index(alg) < 0)
-            continue;
+        if (alg) {   /* a JWK that names its alg is only used for that alg's family */
+            int ai = alg_index(alg);
+            int want = strcmp(kty, "RSA") == 0 ? KEY_RSA : KEY_EC;
+            if (ai < 0 || alg_table[ai].kind != want)
+                continue;
+        }
         EVP_PKEY *pkey = strcmp(kty, "RSA") == 0 ? jwk_rsa(k, what, e) : jwk_ec(k, what, e);
         if (!pkey) {
             rc = IV_EINVAL;
@@ -366,6 +393,8 @@ int jwt_verifier_new(struct jwt_verifier **out, const struct jwt_verifier_config
         return iv_err_set(e, IV_EINVAL, "no jwt key configured (set IVORY_JWT_SECRET, "
                           "IVORY_JWT_PUBLIC_KEY or IVORY_JWT_JWKS)");
     struct jwt_verifier *v = xcalloc(1, sizeof *v);
+    v->cache = xcalloc(1, sizeof *v->cache);
+    pthread_mutex_init(&v->cache->mu, NULL);
     int rc = IV_OK;
     if (has_secret) {
         v->hs_len = strlen(cfg->hs256_secret);
@@ -409,6 +438,11 @@ void jwt_verifier_free(struct jwt_verifier *v)
         free(v->keys[i].pem);
     }
     free(v->keys);
+    if (v->cache) {
+        pthread_mutex_destroy(&v->cache->mu);
+        OPENSSL_cleanse(v->cache, sizeof *v->cache);
+        free(v->cache);
+    }
     free(v->issuer);
     free(v->audience);
     free(v);
@@ -435,25 +469,37 @@ static json_t *parse_header(const char *token, size_t seg_len)
     return h;
 }
 
-static int check_claims(const struct jwt_verifier *v, json_t *c, struct jwt_claims *out,
-                        struct iv_err *e)
+static int check_times(const struct jwt_verifier *v, double exp, double nbf, struct iv_err *e)
 {
     int64_t now = now_s();
+    if ((double)now > exp + v->leeway_s)
+        return iv_err_set(e, IV_EAUTH, "token expired");
+    if (nbf > (double)(now + v->leeway_s))
+        return iv_err_set(e, IV_EAUTH, "token not valid yet (nbf in the future)");
+    return IV_OK;
+}
+
+static int check_claims(const struct jwt_verifier *v, json_t *c, struct jwt_claims *out,
+                        double *exp_out, double *nbf_out, struct iv_err *e)
+{
     json_t *exp = json_object_get(c, "exp");
     if (!exp)
         return iv_err_set(e, IV_EAUTH, "token has no exp claim");
     if (!json_is_number(exp))
         return iv_err_set(e, IV_EAUTH, "token exp claim is not a number");
     double expv = json_number_value(exp);
-    if ((double)now > expv + v->leeway_s)
-        return iv_err_set(e, IV_EAUTH, "token expired");
     json_t *nbf = json_object_get(c, "nbf");
+    double nbfv = -INFINITY;
     if (nbf) {
         if (!json_is_number(nbf))
             return iv_err_set(e, IV_EAUTH, "token nbf claim is not a number");
-        if (json_number_value(nbf) > (double)(now + v->leeway_s))
-            return iv_err_set(e, IV_EAUTH, "token not valid yet (nbf in the future)");
+        nbfv = json_number_value(nbf);
     }
+    int rc = check_times(v, expv, nbfv, e);
+    if (rc)
+        return rc;
+    *exp_out = expv;
+    *nbf_out = nbfv;
     if (v->issuer) {
         const char *iss = json_str(c, "iss");
         if (!iss || strcmp(iss, v->issuer) != 0)
@@ -529,6 +575,21 @@ int jwt_verify(const struct jwt_verifier *v, const char *token, struct jwt_claim
     if (!dot1 || !dot2 || strchr(dot2 + 1, '.'))
         return iv_err_set(e, IV_EAUTH, "token is not a compact JWS (three segments)");
 
+    uint8_t hash[32];
+    SHA256((const unsigned char *)token, tlen, hash);
+    struct jwt_cache_ent *slot = &v->cache->ent[(hash[0] | hash[1] << 8) % JWT_CACHE_SLOTS];
+    pthread_mutex_lock(&v->cache->mu);
+    if (slot->used && CRYPTO_memcmp(slot->hash, hash, 32) == 0) {
+        int trc = check_times(v, slot->exp, slot->nbf, e);
+        if (trc == IV_OK)
+            *out = slot->claims;
+        else
+            slot->used = false;
+        pthread_mutex_unlock(&v->cache->mu);
+        return trc;
+    }
+    pthread_mutex_unlock(&v->cache->mu);
+
     json_t *hdr = parse_header(token, (size_t)(dot1 - token));
     if (!hdr)
         return iv_err_set(e, IV_EAUTH, "token header is not base64url JSON");
@@ -592,7 +653,17 @@ int jwt_verify(const struct jwt_verifier *v, const char *token, struct jwt_claim
         rc = iv_err_set(e, IV_EAUTH, "token signature is invalid");
         goto out;
     }
-    rc = check_claims(v, claims, out, e);
+    double expv = 0, nbfv = 0;
+    rc = check_claims(v, claims, out, &expv, &nbfv, e);
+    if (rc == IV_OK) {
+        pthread_mutex_lock(&v->cache->mu);
+        slot->used = true;
+        memcpy(slot->hash, hash, 32);
+        slot->exp = expv;
+        slot->nbf = nbfv;
+        slot->claims = *out;
+        pthread_mutex_unlock(&v->cache->mu);
+    }
 out:
     json_decref(claims);
     json_decref(hdr);

@@ -124,7 +124,10 @@ int child_run_lines(struct child *c, const struct child_read_opts *o, child_line
                     void *ctx, struct child_status *st, struct iv_err *e);
 
 /* Requests cancellation from any thread (or a signal handler): the thread inside
- * child_read_lines/child_wait wakes at once and ends the process group. */
+ * child_read_lines/child_wait wakes at once and ends the process group. The caller
+ * must make sure c is not child_free'd concurrently (e.g. unpublish the pointer
+ * under the same mutex the canceller takes before calling child_free). If called
+ * before reading starts, the next child_read_lines/child_wait ends the run. */
 void child_cancel(struct child *c);
 bool child_cancelled(const struct child *c);
 bool child_timed_out(const struct child *c);

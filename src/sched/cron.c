@@ -195,7 +195,8 @@ int cron_parse(const char *text, struct cron_expr *out, struct iv_err *e)
     char *parts[6];
     int nparts = 0;
     char *save = NULL;
-    for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+    for (char *tok = strtok_r(buf, " \t\r\n", &save); tok;
+         tok = strtok_r(NULL, " \t\r\n", &save)) {
         if (nparts == 6) {
             nparts++;
             break;

@@ -645,9 +645,11 @@ static void *listener_main(void *arg)
         if (sig && webhook_verify(sig, secs, lens, 1, body, (size_t)clen, now_s(), 300))
             ls->verified++;
         free(sig);
-        const char *resp = ls->requests <= ls->fail_first
-            ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\nConnection: close\r\n\r\noops!"
-            : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        const char *resp =
+            ls->requests <= ls->fail_first
+                ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n"
+                  "Connection: close\r\n\r\noops!"
+                : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
         ssize_t w = write(c, resp, strlen(resp));
         (void)w;
         close(c);

@@ -109,12 +109,14 @@ static int setup(void **state)
     char *jwks = xasprintf(
         "{\"keys\":[{\"kty\":\"oct\",\"k\":\"AAAA\"},"
         "{\"kty\":\"RSA\",\"use\":\"enc\",\"n\":\"%s\",\"e\":\"%s\",\"kid\":\"enc1\"},"
-        "{\"kty\":\"RSA\",\"use\":\"sig\",\"alg\":\"RS256\",\"n\":\"%s\",\"e\":\"%s\",\"kid\":\"r1\"},"
+        "{\"kty\":\"RSA\",\"use\":\"sig\",\"alg\":\"RS256\","
+        "\"n\":\"%s\",\"e\":\"%s\",\"kid\":\"r1\"},"
         "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"e1\"}]}",
         n, e, n, e, x, y);
     write_file(jwks_path, jwks);
     /* A point not on the curve (y changed) must be refused at load. */
-    char *bad = xasprintf("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}]}",
+    char *bad = xasprintf("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
+                          "\"x\":\"%s\",\"y\":\"%s\"}]}",
                           x, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE");
     write_file(bad_jwks_path, bad);
     free(n);
@@ -316,7 +318,8 @@ static void test_reject_matrix(void **state)
     char *conf = make_token(JWT_ALG_HS256, rsa_pub, cl, NULL);
     expect_reject(rs, conf, "not allowed");
     /* even with HS256 explicitly allowed, the HS secret is the only HMAC key */
-    struct jwt_verifier *both = verifier("hs-secret", rsa_pub_path, NULL, "HS256,RS256", NULL, NULL);
+    struct jwt_verifier *both = verifier("hs-secret", rsa_pub_path, NULL, "HS256,RS256", NULL,
+                                         NULL);
     expect_reject(both, conf, "signature");
     t = make_token(JWT_ALG_RS256, rsa_priv, cl, NULL);
     expect_accept(both, t, "tenant-1");
@@ -476,6 +479,34 @@ static void test_config_errors(void **state)
     assert_null(v);
 }
 
+/* A token verified once is served from the cache, but its exp is still enforced. */
+static void test_cache_rechecks_exp(void **state)
+{
+    (void)state;
+    struct jwt_verifier_config c = {"k", NULL, NULL, NULL, NULL, NULL, -1};   /* no leeway */
+    struct jwt_verifier *v = NULL;
+    struct iv_err e = {0};
+    assert_int_equal(jwt_verifier_new(&v, &c, &e), IV_OK);
+    long exp = (long)now_s() + 1;
+    char *cl = xasprintf("{\"sub\":\"s\",\"exp\":%ld}", exp);
+    char *t = make_token(JWT_ALG_HS256, "k", cl, NULL);
+    expect_accept(v, t, "s");
+    expect_accept(v, t, "s");   /* cached */
+    /* a different signature on the same content is not a cache hit */
+    char *forged = xstrdup(t);
+    size_t n = strlen(forged);
+    forged[n - 2] = forged[n - 2] == 'A' ? 'B' : 'A';
+    expect_reject(v, forged, "signature");
+    while (now_s() <= exp)   /* expired once now > exp */
+        usleep(50000);
+    expect_reject(v, t, "expired");
+    expect_reject(v, t, "expired");
+    free(forged);
+    free(t);
+    free(cl);
+    jwt_verifier_free(v);
+}
+
 struct thr {
     struct jwt_verifier *v;
     const char *tok_rs, *tok_hs;
@@ -528,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_reject_matrix),
         cmocka_unit_test(test_iss_aud),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_cache_rechecks_exp),
         cmocka_unit_test(test_concurrent_verify),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
