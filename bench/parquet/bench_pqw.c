@@ -4,7 +4,8 @@
  * Writes N rows (default 1,000,000) x 10 mixed columns (long, int, double, 2 strings,
  * timestamptz, boolean, decimal(18,4), date, optional long with nulls) and prints rows/s
  * and MB/s (file bytes and raw value bytes). Build and run from the repository root:
- *   make && make -C bench/parquet && ./bench/parquet/bench_pqw [rows] [zstd|snappy|none] [dict|nodict] [rg_MiB]
+ *   make && make -C bench/parquet
+ *   ./bench/parquet/bench_pqw [rows] [zstd|snappy|none] [dict|nodict] [row_group_MiB]
  */
 #include "lake/parquet.h"
 

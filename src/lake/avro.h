@@ -15,9 +15,13 @@
  * Reader: avro_read_file decodes any container (null/deflate/snappy/zstd
  * codecs) against its own writer schema into jansson values: records ->
  * objects, arrays -> arrays, maps -> objects, unions -> the branch value
- * (null -> JSON null), bytes/fixed -> {"$bytes": "<base64>"}, long -> integer.
- * avro_encode_json does the inverse against a schema, so records read from
- * an existing manifest list can be re-written verbatim.
+ * (null -> JSON null), bytes/fixed -> {"$bytes": "<base64>"}, long -> integer,
+ * enum -> symbol string, float/double -> real (NaN/±inf as the strings "NaN",
+ * "Infinity", "-Infinity"). avro_encode_json does the inverse against a schema
+ * (a union branch is picked by the JSON value's kind; a missing record field
+ * takes its schema "default"), so records read from an existing manifest list
+ * re-encode to the same bytes. The reader refuses lengths past the end of the
+ * data, decompressed blocks over 512 MiB and files over 1 GiB.
  */
 #ifndef IVORY_LAKE_AVRO_H
 #define IVORY_LAKE_AVRO_H

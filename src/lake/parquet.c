@@ -29,9 +29,10 @@
  *   every chunk is written to the file and the buffers are reused, so memory
  *   stays around one row group of encoded data however large the file grows.
  *   Only the small per-chunk metadata is kept until the footer.
- * - Dictionary encoding (string/binary columns): each chunk starts in
- *   dictionary mode with a hash table over the PLAIN-encoded entries. The
- *   first page falls back to PLAIN when more than half of its values are
+ * - Dictionary encoding (string/binary and int32/int64 columns other than
+ *   decimals): each chunk starts in dictionary mode with a hash table over
+ *   the PLAIN-encoded entries. The first page falls back to PLAIN when more
+ *   than half of its values are
  *   distinct; any page falls back when the dictionary passes 1 MiB. After a
  *   fallback the chunk keeps its earlier dictionary-encoded pages (the
  *   dictionary page is then still written first) and continues in PLAIN.
@@ -107,6 +108,7 @@ struct pq_col {
     enum pq_phys phys;
     enum pq_kind kind;
     int type_len;                      /* FLBA only */
+    __int128 dec_limit;                /* decimal: 10^precision (exclusive bound) */
     /* current page */
     struct pq_bytes vals;              /* PLAIN values (booleans: one byte each) */
     struct pq_bytes defs;              /* one definition level byte per value (optional) */
@@ -116,6 +118,7 @@ struct pq_col {
     /* dictionary */
     bool dict_enabled;
     bool dict_mode;
+    int dict_prefix;                   /* 4: BYTE_ARRAY entries carry a length, 0: ints */
     bool dict_pages;                   /* some page of this chunk is dictionary-encoded */
     int chunk_pages;
     struct pq_bytes dict_data;
@@ -155,7 +158,8 @@ struct pqw {
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static int pq_fail(struct pqw *w, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int pq_fail(struct pqw *w, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int pq_fail(struct pqw *w, int code, const char *fmt, ...)
 {
     if (w->err)
@@ -176,7 +180,10 @@ static int pq_nomem(struct pqw *w)
 
 static inline void le32(uint8_t *o, uint32_t v)
 {
-    o[0] = (uint8_t)v; o[1] = (uint8_t)(v >> 8); o[2] = (uint8_t)(v >> 16); o[3] = (uint8_t)(v >> 24);
+    o[0] = (uint8_t)v;
+    o[1] = (uint8_t)(v >> 8);
+    o[2] = (uint8_t)(v >> 16);
+    o[3] = (uint8_t)(v >> 24);
 }
 
 static inline void le64(uint8_t *o, uint64_t v)
@@ -274,13 +281,17 @@ static int hyb_flush_packed(struct pq_bytes *o, const void *vals, int esize, siz
     if ((rc = pq_bytes_reserve(o, nbytes)))
         return rc;
     uint8_t *p = o->p + o->len;
-    memset(p, 0, nbytes);
-    size_t bit = 0;
+    uint64_t acc = 0;   /* LSB-first bit accumulator; width <= 32 so it never overflows */
+    int nb = 0;
     for (size_t i = 0; i < groups * 8; i++) {
         uint32_t v = (from + i < n && i < count) ? hyb_get(vals, esize, from + i) : 0;
-        for (int b = 0; b < width; b++, bit++)
-            if (v & (1u << b))
-                p[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+        acc |= (uint64_t)v << nb;
+        nb += width;
+        while (nb >= 8) {
+            *p++ = (uint8_t)acc;
+            acc >>= 8;
+            nb -= 8;
+        }
     }
     o->len += nbytes;
     return 0;
@@ -402,7 +413,7 @@ static int col_dict_fallback(struct pqw *w, struct pq_col *c)
         uint32_t k;
         memcpy(&k, c->idx.p + 4 * (size_t)i, 4);
         const struct pq_dict_entry *d = &c->dent[k];
-        if (pq_bytes_append(&c->vals, c->dict_data.p + d->off, 4 + (size_t)d->len))
+        if (pq_bytes_append(&c->vals, c->dict_data.p + d->off, c->dict_prefix + (size_t)d->len))
             return pq_nomem(w);
     }
     w->rg_bytes += (int64_t)c->vals.len - (int64_t)c->idx.len;
@@ -751,13 +762,15 @@ static int col_setup(struct pq_col *c, const struct lake_field *f, struct iv_err
                           f->name, f->id);
     switch (f->type) {
     case LAKE_BOOLEAN: c->phys = PQ_BOOLEAN; c->kind = K_BOOL; break;
-    case LAKE_INT: case LAKE_DATE: c->phys = PQ_INT32; c->kind = K_INT; break;
+    case LAKE_INT: case LAKE_DATE:
+        c->phys = PQ_INT32; c->kind = K_INT; c->dict_enabled = true; break;
     case LAKE_LONG: case LAKE_TIME: case LAKE_TIMESTAMP: case LAKE_TIMESTAMPTZ:
-        c->phys = PQ_INT64; c->kind = K_INT; break;
+        c->phys = PQ_INT64; c->kind = K_INT; c->dict_enabled = true; break;
     case LAKE_FLOAT: c->phys = PQ_FLOAT; c->kind = K_FLOAT; break;
     case LAKE_DOUBLE: c->phys = PQ_DOUBLE; c->kind = K_FLOAT; break;
     case LAKE_STRING: case LAKE_BINARY:
-        c->phys = PQ_BYTE_ARRAY; c->kind = K_BYTES; c->dict_enabled = true; break;
+        c->phys = PQ_BYTE_ARRAY; c->kind = K_BYTES; c->dict_enabled = true;
+        c->dict_prefix = 4; break;
     case LAKE_UUID: c->phys = PQ_FLBA; c->kind = K_BYTES; c->type_len = 16; break;
     case LAKE_FIXED:
         if (f->fixed_len < 1)
@@ -769,6 +782,7 @@ static int col_setup(struct pq_col *c, const struct lake_field *f, struct iv_err
             return iv_err_set(e, IV_EINVAL, "parquet column '%s': decimal(%d,%d) is invalid",
                               f->name, f->precision, f->scale);
         c->kind = K_DEC;
+        c->dec_limit = pow10_i128(f->precision);
         if (f->precision <= 9)
             c->phys = PQ_INT32;
         else if (f->precision <= 18)
@@ -910,6 +924,8 @@ fail:
 
 /* ---- per-value API ------------------------------------------------------------- */
 
+static int dict_put(struct pqw *w, struct pq_col *c, const uint8_t *p, size_t n);
+
 static int pq_bad_put(struct pqw *w, int col, const char *what)
 {
     if (col < 0 || col >= w->ncols)
@@ -1010,11 +1026,16 @@ int pqw_put_i32(struct pqw *w, int col, int32_t v)
     struct pq_col *c = pq_enter(w, col);
     if (!c || (c->f.type != LAKE_INT && c->f.type != LAKE_DATE))
         return w->err ? w->err : pq_bad_put(w, col, "int32");
-    if (pq_bytes_reserve(&c->vals, 4))
-        return pq_nomem(w);
-    le32(c->vals.p + c->vals.len, (uint32_t)v);
-    c->vals.len += 4;
     st_int(c, v);
+    uint8_t le[4];
+    le32(le, (uint32_t)v);
+    if (c->dict_mode) {
+        int rc = dict_put(w, c, le, 4);
+        if (rc <= 0)
+            return rc < 0 ? rc : pq_present(w, c, 4);
+    }
+    if (pq_bytes_append(&c->vals, le, 4))
+        return pq_nomem(w);
     return pq_present(w, c, 4);
 }
 
@@ -1024,11 +1045,16 @@ int pqw_put_i64(struct pqw *w, int col, int64_t v)
     if (!c || (c->f.type != LAKE_LONG && c->f.type != LAKE_TIME &&
                c->f.type != LAKE_TIMESTAMP && c->f.type != LAKE_TIMESTAMPTZ))
         return w->err ? w->err : pq_bad_put(w, col, "int64");
-    if (pq_bytes_reserve(&c->vals, 8))
-        return pq_nomem(w);
-    le64(c->vals.p + c->vals.len, (uint64_t)v);
-    c->vals.len += 8;
     st_int(c, v);
+    uint8_t le[8];
+    le64(le, (uint64_t)v);
+    if (c->dict_mode) {
+        int rc = dict_put(w, c, le, 8);
+        if (rc <= 0)
+            return rc < 0 ? rc : pq_present(w, c, 4);
+    }
+    if (pq_bytes_append(&c->vals, le, 8))
+        return pq_nomem(w);
     return pq_present(w, c, 8);
 }
 
@@ -1124,11 +1150,12 @@ static int dict_put(struct pqw *w, struct pq_col *c, const uint8_t *p, size_t n)
     int32_t k;
     while ((k = c->htab[s]) >= 0) {
         const struct pq_dict_entry *d = &c->dent[k];
-        if (d->hash == h && d->len == n && memcmp(c->dict_data.p + d->off + 4, p, n) == 0)
+        if (d->hash == h && d->len == n &&
+            memcmp(c->dict_data.p + d->off + c->dict_prefix, p, n) == 0)
             goto found;
         s = (s + 1) & (c->hcap - 1);
     }
-    if (c->dict_data.len + 4 + n > PQ_DICT_MAX) {
+    if (c->dict_data.len + (size_t)c->dict_prefix + n > PQ_DICT_MAX) {
         int rc = col_dict_fallback(w, c);
         if (rc)
             return rc;
@@ -1145,12 +1172,13 @@ static int dict_put(struct pqw *w, struct pq_col *c, const uint8_t *p, size_t n)
     uint8_t lb[4];
     le32(lb, (uint32_t)n);
     size_t off = c->dict_data.len;
-    if (pq_bytes_append(&c->dict_data, lb, 4) || pq_bytes_append(&c->dict_data, p, n))
+    if (pq_bytes_append(&c->dict_data, lb, (size_t)c->dict_prefix) ||
+        pq_bytes_append(&c->dict_data, p, n))
         return pq_nomem(w);
     k = (int32_t)c->ndict++;
     c->dent[k] = (struct pq_dict_entry){(uint32_t)off, (uint32_t)n, h};
     c->htab[s] = k;
-    if (st_bytes(c, p, n))
+    if (c->kind == K_BYTES && st_bytes(c, p, n))   /* ints keep their stats in the put */
         return pq_nomem(w);
     if (c->ndict * 2 > c->hcap && dict_rehash(c, c->hcap * 2))
         return pq_nomem(w);
@@ -1159,6 +1187,10 @@ found:
         return pq_nomem(w);
     le32(c->idx.p + c->idx.len, (uint32_t)k);
     c->idx.len += 4;
+    /* Early out for near-unique columns (ids, timestamps): after 4096 values of the
+     * chunk's first page, more than 3/4 distinct means the dictionary will not pay. */
+    if (c->idx.len == 4 * 4096 && !c->dict_pages && c->chunk_pages == 0 && c->ndict > 3072)
+        return col_dict_fallback(w, c);
     return 0;
 }
 
@@ -1205,7 +1237,7 @@ int pqw_put_decimal(struct pqw *w, int col, __int128 v)
     struct pq_col *c = pq_enter(w, col);
     if (!c || c->kind != K_DEC)
         return w->err ? w->err : pq_bad_put(w, col, "decimal");
-    __int128 lim = pow10_i128(c->f.precision);
+    __int128 lim = c->dec_limit;
     if (v >= lim || v <= -lim)
         return pq_fail(w, IV_EINVAL, "parquet column '%s': value does not fit decimal(%d,%d)",
                        c->f.name, c->f.precision, c->f.scale);

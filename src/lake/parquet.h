@@ -27,7 +27,8 @@ struct pqw_options {
     size_t row_group_bytes;     /* target row group size, default 128 MiB */
     const char *created_by;     /* e.g. "ivory version 0.1.0 (build abc)" */
     const char *iceberg_schema_json; /* written as footer KV "iceberg.schema" when set */
-    bool no_dictionary;         /* true: PLAIN only (default: dictionary for string/binary) */
+    bool no_dictionary;         /* true: PLAIN only (default: dictionary when it pays, for
+                                   string/binary/int/long/date/time/timestamp columns) */
 };
 
 /* Per-column results, in the units Iceberg manifests need. Bounds use

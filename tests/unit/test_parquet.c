@@ -847,6 +847,46 @@ static void test_dictionary_overflow_mixed_pages(void **state)
     free(path);
 }
 
+static void test_int_dictionary(void **state)
+{
+    (void)state;
+    /* low-cardinality ints/dates/timestamps are dictionary-encoded (multi-page, multi-group) */
+    struct lake_field f[] = {{1, "l", LAKE_LONG, 0, 0, 0, true},
+                             {2, "i", LAKE_INT, 0, 0, 0, false},
+                             {3, "dt", LAKE_DATE, 0, 0, 0, true},
+                             {4, "ts", LAKE_TIMESTAMPTZ, 0, 0, 0, false}};
+    struct table t;
+    t.f = f;
+    t.ncols = 4;
+    t.nrows = 20000;
+    t.cells = calloc((size_t)t.nrows * 4, sizeof *t.cells);
+    for (int r = 0; r < t.nrows; r++) {
+        cell_at(&t, r, 0)->i = (int64_t)(r % 10) - 5 + (r % 10 == 9 ? INT64_MAX - 4 : 0);
+        cell_at(&t, r, 1)->null = r % 3 == 0;
+        cell_at(&t, r, 1)->i = (r % 7) * 1000 - 3000;
+        cell_at(&t, r, 2)->i = 19000 + r / 100;
+        cell_at(&t, r, 3)->null = r % 5 == 0;
+        cell_at(&t, r, 3)->i = 1700000000000000LL + (r % 4) * 3600000000LL;
+    }
+    char *path = xasprintf("%s/intdict.parquet", tmpdir);
+    struct pqw_options o = {.codec = PQW_ZSTD, .page_bytes = 8192, .row_group_bytes = 20000};
+    struct pqw_file_stats st;
+    assert_int_equal(table_write(&t, path, &o, &st), IV_OK);
+    assert_true(st.nsplits >= 2);
+    json_t *j = run_reader("parquet_dump.mjs", path);
+    check_duckdb_rows(&t, j);
+    check_stats(&t, path, j, &st);
+    size_t k;
+    const json_t *m;
+    json_array_foreach(json_object_get(j, "meta"), k, m)
+        assert_non_null(strstr(json_string_value(json_object_get(m, "encodings")), "RLE_DICTIONARY"));
+    json_decref(j);
+    check_hyparquet(&t, path);
+    pqw_file_stats_release(&st);
+    free(path);
+    free(t.cells);
+}
+
 static void test_zero_rows(void **state)
 {
     (void)state;
@@ -979,6 +1019,44 @@ static void test_long_null_runs_split_pages(void **state)
     free(path);
 }
 
+/* The footer carries the Thrift compact bytes the format documents (worked examples
+ * in parquet-format / the Thrift compact spec), e.g. the SchemaElement of an optional
+ * string column id 2 named "data" and a timestamptz LogicalType. */
+static void test_footer_thrift_bytes(void **state)
+{
+    (void)state;
+    struct lake_field f[] = {{2, "data", LAKE_STRING, 0, 0, 0, false},
+                             {3, "ts", LAKE_TIMESTAMPTZ, 0, 0, 0, true}};
+    char *path = xasprintf("%s/thrift.parquet", tmpdir);
+    struct pqw *w;
+    struct iv_err e = {0};
+    assert_int_equal(pqw_open(&w, path, f, 2, NULL, &e), 0);
+    assert_int_equal(pqw_put_bytes(w, 0, "x", 1), 0);
+    assert_int_equal(pqw_put_i64(w, 1, 1), 0);
+    assert_int_equal(pqw_end_row(w), 0);
+    assert_int_equal(pqw_finish(w, NULL, &e), 0);
+    char *data;
+    size_t len;
+    assert_int_equal(file_read_all(path, 1 << 20, &data, &len, &e), 0);
+    assert_true(len > 12);
+    assert_memory_equal(data, "PAR1", 4);
+    assert_memory_equal(data + len - 4, "PAR1", 4);
+    uint32_t flen;
+    memcpy(&flen, data + len - 8, 4);
+    assert_true(flen < len - 12);
+    const char *footer = data + len - 8 - flen;
+    static const uint8_t se[] = {0x15, 0x0C, 0x25, 0x02, 0x18, 0x04, 'd', 'a', 't', 'a', 0x25,
+                                 0x00, 0x35, 0x04, 0x1C, 0x1C, 0x00, 0x00, 0x00};
+    assert_non_null(memmem(footer, flen, se, sizeof se));
+    static const uint8_t tstz[] = {0x1C, 0x8C, 0x11, 0x1C, 0x2C, 0x00, 0x00, 0x00, 0x00};
+    assert_non_null(memmem(footer, flen, tstz, sizeof tstz));
+    /* column_orders: list header (2 x struct) then TYPE_ORDER{} twice, then stop */
+    static const uint8_t co[] = {0x2C, 0x1C, 0x00, 0x00, 0x1C, 0x00, 0x00, 0x00};
+    assert_memory_equal(footer + flen - sizeof co, co, sizeof co);
+    free(data);
+    free(path);
+}
+
 static void test_errors_are_sticky_and_leave_nothing(void **state)
 {
     (void)state;
@@ -1064,9 +1142,11 @@ int main(void)
         cmocka_unit_test(test_all_types_uncompressed),
         cmocka_unit_test(test_high_cardinality_falls_back),
         cmocka_unit_test(test_dictionary_overflow_mixed_pages),
+        cmocka_unit_test(test_int_dictionary),
         cmocka_unit_test(test_zero_rows),
         cmocka_unit_test(test_all_null_column_and_bounds),
         cmocka_unit_test(test_long_null_runs_split_pages),
+        cmocka_unit_test(test_footer_thrift_bytes),
         cmocka_unit_test(test_errors_are_sticky_and_leave_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
