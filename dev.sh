@@ -82,7 +82,8 @@ cmd_run() {
     if [ -z "${IVORY_JWT_SECRET:-}" ] && [ -z "${IVORY_JWT_PUBLIC_KEY:-}" ] \
         && [ -z "${IVORY_JWT_JWKS:-}" ]; then
         if [ ! -s "$secret_file" ]; then
-            (umask 077; openssl rand -hex 32 >"$secret_file") || die "cannot write $secret_file"
+            (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$secret_file") \
+                || die "cannot write $secret_file"
             say "generated a dev JWT secret in $secret_file"
         fi
         IVORY_JWT_SECRET="$(cat "$secret_file")"
@@ -140,38 +141,91 @@ pg_stop() {
     PG_TMP=""
 }
 
+# Links build/asan-ivory from src/main.c and the ASan library `make unit` already built.
+build_asan_ivory() {
+    local flags=(-std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer)
+    make -j"$(nproc 2>/dev/null || echo 2)" build/libivory-asan.a >/dev/null || return 1
+    cc "${flags[@]}" -Isrc -c -o build/asan/main.o src/main.c || return 1
+    local libs  # the Makefile's own link flags, so this never drifts from it
+    libs="$(printf 'print-libs:\n\t@echo $(LIBS)\n' | make --no-print-directory -s -f Makefile -f - print-libs)" \
+        || return 1
+    # shellcheck disable=SC2086
+    cc -fsanitize=address,undefined -o build/asan-ivory build/asan/main.o build/libivory-asan.a $libs
+}
+
+# Runs one step, its output both shown and kept in $LOGDIR/<name>.log for the test counts.
+LOGDIR=""
+STEPS_PASSED=(); STEPS_FAILED=()
+step() {
+    local name="$1"; shift
+    if "$@" 2>&1 | tee "$LOGDIR/$name.log"; then STEPS_PASSED+=("$name")
+    else STEPS_FAILED+=("$name"); fi
+}
+
+# Sums the test counts the runners printed: node's "# pass N" / "# fail N" and cmocka's
+# "[  PASSED  ] N test(s)" / "[  FAILED  ] N test(s)". A failed step that reported no failing
+# test (a build error, a fuzz crash) counts as one failure, so the total never hides it.
+count_tests() {
+    local pass=0 fail=0 f p x name
+    for f in "$LOGDIR"/*.log; do
+        [ -e "$f" ] || continue
+        p=$(awk '/^# pass [0-9]+$/ {s += $3} /^\[  PASSED  \] [0-9]+ test/ {s += $4} END {print s + 0}' "$f")
+        x=$(awk '/^# fail [0-9]+$/ {s += $3} /^\[  FAILED  \] [0-9]+ test/ {s += $4} END {print s + 0}' "$f")
+        name="$(basename "$f" .log)"
+        if [[ " ${STEPS_FAILED[*]} " == *" $name "* ]] && [ "$x" -eq 0 ]; then x=1; fi
+        pass=$((pass + p)); fail=$((fail + x))
+    done
+    echo "$pass $fail"
+}
+
 cmd_test() {
     install_deps
     build
-    trap pg_stop EXIT
+    LOGDIR="$(mktemp -d /tmp/ivory-test-logs.XXXXXX)"
+    trap 'pg_stop; rm -rf "$LOGDIR"' EXIT
     trap 'exit 130' INT TERM
     pg_start
 
-    local failed=() passed=() t0 t1
+    local t0 t1 counts jobs
+    jobs="$(nproc 2>/dev/null || echo 2)"
     t0=$(date +%s)
     say "make unit (C unit tests, ASan + UBSan)"
-    if make -j"$(nproc 2>/dev/null || echo 2)" unit; then passed+=(unit); else failed+=(unit); fi
+    step unit make -j"$jobs" unit
 
     say "make e2e (node --test tests/e2e/)"
-    if make e2e; then passed+=(e2e); else failed+=(e2e); fi
+    step e2e make e2e
+
+    # The API suites once more against an AddressSanitizer + UBSan build of the server (the
+    # unit tests' ASan library plus an ASan main.o): memory errors and leaks in request
+    # handling fail the run (tests/e2e/lib/server.mjs checks the server's stderr at stop).
+    say "API e2e suites against an ASan + UBSan build of ivory"
+    step e2e-asan run_asan_api_suites
 
     if [ -f tests/fuzz/Makefile ]; then
         if command -v clang >/dev/null 2>&1; then
             say "make -C tests/fuzz run (bounded fuzzing)"
-            if make -C tests/fuzz run; then passed+=(fuzz); else failed+=(fuzz); fi
+            step fuzz make -C tests/fuzz run
         else
             warn "clang not found: fuzz run skipped"
         fi
     fi
     t1=$(date +%s)
     pg_stop
+    counts="$(count_tests)"
     echo
-    if [ "${#failed[@]}" -eq 0 ]; then
-        echo "dev.sh test: ALL STEPS PASSED (${passed[*]}) in $((t1 - t0)) s"
-        return 0
+    if [ "${#STEPS_FAILED[@]}" -eq 0 ]; then
+        echo "dev.sh test: all steps passed (${STEPS_PASSED[*]}) in $((t1 - t0)) s"
+    else
+        echo "dev.sh test: FAILED steps: ${STEPS_FAILED[*]} (passed: ${STEPS_PASSED[*]:-none}) in $((t1 - t0)) s"
     fi
-    echo "dev.sh test: FAILED steps: ${failed[*]} (passed: ${passed[*]:-none}) in $((t1 - t0)) s"
-    return 1
+    echo "summary: ${counts% *} passed, ${counts#* } failed"
+    [ "${#STEPS_FAILED[@]}" -eq 0 ]
+}
+
+run_asan_api_suites() {
+    build_asan_ivory || return 1
+    IVORY_E2E_BIN=build/asan-ivory ASAN_OPTIONS=detect_leaks=1 \
+        node --test --test-concurrency=2 tests/e2e/api*.test.mjs
 }
 
 usage() {

@@ -24,9 +24,11 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() { for _ in $(seq 1 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not answer" >&2; return 1; }
+wait_http() { # polls with node's fetch (curl's CLI is not among the installed packages)
+    node -e 'const u=process.argv[1];let n=0;(async function f(){try{const r=await fetch(u);if(r.ok)process.exit(0)}catch{}if(++n>200){console.error(`bench: ${u} did not answer`);process.exit(1)}setTimeout(f,50)})()' "$1"
+}
 
-IPORT="$(free_port)"; SECRET="$(openssl rand -hex 32)"
+IPORT="$(free_port)"; SECRET="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
 IVORY_DATA_DIR="$T/data" IVORY_DB="sqlite:$T/data/ivory.db" IVORY_LISTEN="127.0.0.1:$IPORT" \
 IVORY_JWT_SECRET="$SECRET" IVORY_POLL_INTERVAL=86400 IVORY_LOG_LEVEL=warn \
     ./ivory serve 2>"$T/ivory.log" &

@@ -9,15 +9,17 @@
 #include "api/api.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
+#include "runner/runner.h"
 #include "store/store.h"
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* RUNNER HOOK: when src/runner/runner.h lands, include it and start/stop the
- * runner where marked below (runner_start after the API listens, runner_stop
- * with cfg.shutdown_grace_s before the store closes). */
+/* RUNNER HOOK: the runner starts after the API listens and stops (with
+ * cfg.shutdown_grace_s for running syncs) before the API and the store close, so
+ * the last webhooks still reach this server. */
 
 int cmd_serve(int argc, char **argv)
 {
@@ -46,7 +48,7 @@ int cmd_serve(int argc, char **argv)
     int status = 1;
     struct store *st = NULL;
     struct api_server *api = NULL;
-    int pool = cfg.http_threads * 2 + 2;
+    int pool = cfg.http_threads * 2 + 2 + cfg.max_concurrent_runs + 2;   /* + runner */
     if (store_open(&st, cfg.db_url, pool, true, &e) != IV_OK) {
         cmd_fail("serve: %s", e.msg);
         goto out;
@@ -60,12 +62,25 @@ int cmd_serve(int argc, char **argv)
     log_info("ivory %s listening on http://%s:%d (store %s); dev token: ivory tenant create "
              "--slug SLUG (needs IVORY_JWT_SECRET)",
              IVORY_VERSION, host, api_server_port(api), cfg.db_url);
-    /* RUNNER HOOK: runner_start(&cfg, st) goes here. */
+    /* RUNNER HOOK: start. Without IVORY_API_URL the webhook goes to this server's
+     * actual address (the listen port may have been 0). */
+    const char *api_env = getenv("IVORY_API_URL");
+    if (!api_env || !*api_env) {
+        free(cfg.api_url);
+        cfg.api_url = xasprintf("http://%s:%d", strcmp(host, "0.0.0.0") ? host : "127.0.0.1",
+                                api_server_port(api));
+    }
+    struct runner *runner = NULL;
+    if (runner_start(&runner, &cfg, st, &e) != IV_OK) {
+        cmd_fail("serve: %s", e.msg);
+        goto out;
+    }
 
     int sig = 0;
     sigwait(&stop, &sig);
     log_info("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    /* RUNNER HOOK: runner_stop(runner, cfg.shutdown_grace_s) goes here. */
+    /* RUNNER HOOK: stop. */
+    runner_stop(runner, cfg.shutdown_grace_s);
     status = 0;
 out:
     api_server_stop(api);

@@ -2,13 +2,15 @@
  * cmd_table: `ivory table show --config FILE NAMESPACE.TABLE` — what a table
  * holds, from its metadata alone: the current schema, the snapshot list (with
  * the Singer STATE and run id each commit recorded) and the row count of the
- * current snapshot (its summary's total-records). Rows themselves are read
- * with an independent reader (see tests/e2e/lib/iceberg_read.mjs); this stays
+ * current snapshot (its summary's total-records), plus its first rows
+ * (`--rows N`, default 20, 0 = none) decoded by lake/scan.h. The tests' row
+ * oracle stays an independent reader (tests/e2e/lib/iceberg_read.mjs); this is
  * a small inspection tool. FILE is the same JSON config `ivory target-iceberg`
  * takes (catalog_type, warehouse, catalog_uri, catalog_name).
  */
 #include "cmd/cmd.h"
 #include "lake/lake.h"
+#include "lake/scan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +63,15 @@ static json_t *table_view(const char *name, struct lake_table *t, const json_t *
     return out;
 }
 
-static int table_show(const char *config_path, const char *qualified)
+/* Rows (added for the runner walk-through): the first N rows of the current snapshot,
+ * decoded by lake/scan, under "rows" in the view. */
+static int collect_row(void *ctx, const json_t *row)
+{
+    json_array_append((json_t *)ctx, (json_t *)row);
+    return IV_OK;
+}
+
+static int table_show(const char *config_path, const char *qualified, int64_t nrows)
 {
     json_error_t je;
     json_t *cfg = NULL, *md = NULL, *view = NULL;
@@ -108,6 +118,15 @@ static int table_show(const char *config_path, const char *qualified)
         goto out;
     }
     view = table_view(qualified, t, md);
+    if (nrows > 0) {
+        json_t *rows = json_array();
+        if (lake_table_scan(t, nrows, collect_row, rows, &e)) {
+            json_decref(rows);
+            rc = cmd_fail("table show: %s: reading rows: %s", qualified, e.msg);
+            goto out;
+        }
+        json_object_set_new(view, "rows", rows);
+    }
     char *s = json_dumps(view, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (s) {
         puts(s);
@@ -134,11 +153,19 @@ int cmd_table(int argc, char **argv)
 {
     /* argv[0] = "table" */
     if (argc < 2 || strcmp(argv[1], "show") != 0)
-        return cmd_usage_error("usage: table show --config FILE NAMESPACE.TABLE");
+        return cmd_usage_error("usage: table show --config FILE [--rows N] NAMESPACE.TABLE");
     const char *config = NULL, *name = NULL;
+    int64_t nrows = 20;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
             config = argv[++i];
+        else if (!strcmp(argv[i], "--rows") && i + 1 < argc) {
+            char *end = NULL;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (!end || *end || v < 0)
+                return cmd_usage_error("table show: --rows needs a number >= 0");
+            nrows = v;
+        }
         else if (argv[i][0] != '-' && !name)
             name = argv[i];
         else
@@ -146,5 +173,5 @@ int cmd_table(int argc, char **argv)
     }
     if (!config || !name)
         return cmd_usage_error("usage: table show --config FILE NAMESPACE.TABLE");
-    return table_show(config, name);
+    return table_show(config, name, nrows);
 }

@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "util/util.h"
 
@@ -119,8 +122,28 @@ static inline int js_string(struct jscan *js, const char **s, size_t *n, bool *e
     const unsigned char *end = (const unsigned char *)js->end;
     bool has_esc = false;
     for (;;) {
-        /* fast run of plain ASCII, 8 bytes at a time (SWAR): stop at a word holding '"',
-         * '\\', a control character or a non-ASCII byte */
+        /* fast run of plain ASCII: stop at '"', '\\', a control character or a
+         * non-ASCII byte. 16 bytes at a time with SSE2 (signed compare: bytes >= 0x80
+         * are negative, so "< 0x20" catches both controls and non-ASCII), then 8 at a
+         * time (SWAR), then bytewise. */
+#ifdef __SSE2__
+        {
+            const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                          space = _mm_set1_epi8(0x20);
+            while (end - p >= 16) {
+                __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+                __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                                        _mm_cmpeq_epi8(x, bslash)),
+                                           _mm_cmplt_epi8(x, space));
+                int m = _mm_movemask_epi8(hit);
+                if (m) {
+                    p += __builtin_ctz((unsigned)m);
+                    break;
+                }
+                p += 16;
+            }
+        }
+#endif
         while (end - p >= 8) {
             uint64_t w;
             memcpy(&w, p, 8);

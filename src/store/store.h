@@ -218,4 +218,71 @@ enum store_conn_event { CEV_TRIGGER, CEV_PAUSE, CEV_RESUME, CEV_BREAKER, CEV__CO
 /* New status for (from, event), or -1 when the transition is illegal. */
 int store_conn_next_status(enum store_conn_status from, enum store_conn_event ev);
 
+/* ==== runner jobs ==========================================================================
+ * Owned by the runner (queries in store/jobs.c). A claimed connector has one runner_jobs row
+ * (runner id, child pid, lease expiry, log tail) and one sync_runs row in 'running', both
+ * inserted in the claim transaction. SQLite: BEGIN IMMEDIATE serialises claimers on one file;
+ * PostgreSQL: the due query takes FOR UPDATE SKIP LOCKED (see docs/runner.md). */
+struct store_job {
+    char job_id[37], run_id[37];
+    char trigger[16];                 /* schedule | manual | retry */
+    int64_t started_at;               /* ms */
+    struct store_connector conn;      /* the connector as claimed (tap_state = bookmark) */
+    struct store_catalog cat;         /* its destination catalog, when has_catalog */
+    bool has_catalog;
+    char tenant_slug[64];
+};
+void store_job_release(struct store_job *j);
+void store_jobs_free(struct store_job *v, size_t n);
+
+struct store_claim_limits {
+    int max_total;        /* running jobs over all runners (max_concurrent_runs) */
+    int max_per_tenant;   /* running jobs of one tenant (max_runs_per_tenant) */
+    int max_claim;        /* at most this many now (this runner's free slots) */
+};
+/* Claims due connectors (status 'active', next_run_at <= now_ms_at, no job and no running
+ * run) in next_run_at order within the limits: inserts their job and run rows (lease until
+ * now + lease_ms). *out: caller frees with store_jobs_free(*out, *n_out). */
+int store_jobs_claim(struct store *s, const char *runner_id, int64_t now_ms_at, int64_t lease_ms,
+                     const struct store_claim_limits *lim, struct store_job **out, size_t *n_out,
+                     struct iv_err *e);
+/* Extends this runner's lease on job_id until lease_until. *alive_out false when the job row
+ * is gone (connector deleted) or cancel_requested is set: the runner kills the child. */
+int store_job_renew(struct store *s, const char *runner_id, const char *job_id,
+                    int64_t lease_until, bool *alive_out, struct iv_err *e);
+/* Records the child's pid and/or the log tail (NULL: unchanged) on the job row. */
+int store_job_update(struct store *s, const char *job_id, int64_t child_pid, const char *log_tail,
+                     struct iv_err *e);
+/* Sets the run's iomete_table (comma list when a run writes several tables). */
+int store_job_set_tables(struct store *s, const char *run_id, const char *iomete_table,
+                         struct iv_err *e);
+/* Ends a job: copies log_tail (may be NULL: the job row's) to the run, deletes the job row.
+ * A missing job row is not an error (deleted connector). */
+int store_job_finish(struct store *s, const char *job_id, const char *run_id,
+                     const char *log_tail, struct iv_err *e);
+
+/* A job whose lease expired (its runner died), taken over for failing. */
+struct store_dead_job {
+    char job_id[37], run_id[37];
+    char connector_id[STORE_ID_MAX], tenant_id[STORE_ID_MAX];
+    char runner_id[128];
+    int64_t started_at;
+};
+/* Re-leases to runner_id (until now + lease_ms) every job whose lease expired before
+ * now_ms_at, so no other runner takes it meanwhile. *out: caller frees (plain array). */
+int store_jobs_take_expired(struct store *s, const char *runner_id, int64_t now_ms_at,
+                            int64_t lease_ms, struct store_dead_job **out, size_t *n_out,
+                            struct iv_err *e);
+
+/* Bookmark reconciliation: about run_id of the connector. *exists false when the run is not
+ * the connector's (e.g. written before a delete + re-register); *status_out the run status;
+ * *later_completed_out whether a completed run of the connector started after it. */
+int store_job_run_info(struct store *s, const char *tenant_id, const char *connector_id,
+                       const char *run_id, bool *exists, char status_out[16],
+                       bool *later_completed_out, struct iv_err *e);
+/* Replaces the connector's STATE bookmark (tap_state). */
+int store_job_set_bookmark(struct store *s, const char *tenant_id, const char *connector_id,
+                           const char *state_json, struct iv_err *e);
+/* ==== end of runner jobs ==================================================================== */
+
 #endif

@@ -133,3 +133,22 @@ describe('JWT: ES256 and RS256 from a JWKS file, allow-list', { skip: notBuilt('
         await expect401(srv, bad.join('.'), 'ES256 bad signature');
     });
 });
+
+describe('JWT: HS256 secret and RSA public key configured together', { skip: notBuilt('serve') }, () => {
+    let srv, rsa;
+    before(async () => {
+        rsa = rsaKeys();
+        srv = await startServer({ publicKeyPem: rsa.publicPem });
+    });
+    after(async () => { if (srv) await srv.stop(); });
+
+    test('both real algorithms work; HS256 keyed with the public PEM does not', async () => {
+        const T = await newTenant(srv);
+        for (const [label, tok] of [['HS256 with the secret', hs256(srv.secret, T.id)], ['RS256', rsa.token(T.id)]]) {
+            const r = await request(srv.url, 'GET', '/v1/admin/connectors', { token: tok });
+            assert.equal(r.status, 200, `${label}: ${r.text}`);
+        }
+        for (const [label, tok] of Object.entries(brokenTokens(T.id, { secret: srv.secret, rsa })))
+            await expect401(srv, tok, label);
+    });
+});

@@ -179,6 +179,19 @@ describe('connectors lifecycle (CONTRACT §5)', { skip: notBuilt('serve') }, () 
         });
     }
 
+    test('resume on an active connector keeps a queued trigger', async () => {
+        // Not spelled out by the contract: resume is for paused/error connectors; on an active
+        // one it must at least not push back a run the user just queued.
+        const reg = await register(A.c);
+        assert.equal((await A.c.post(`/v1/admin/connectors/${reg.id}/trigger`)).status, 202);
+        const queued = (await A.c.get(`/v1/admin/connectors/${reg.id}`)).json.next_run_at;
+        const r = await A.c.post(`/v1/admin/connectors/${reg.id}/resume`);
+        assert.ok([200, 409].includes(r.status), `${r.status} ${r.text}`);
+        const d = (await A.c.get(`/v1/admin/connectors/${reg.id}`)).json;
+        assert.equal(d.status, 'active');
+        assert.equal(d.next_run_at, queued, 'resume moved a queued run');
+    });
+
     test('delete: 204, then 404 everywhere, gone from the list', async () => {
         const reg = await register(A.c);
         const r = await A.c.del(`/v1/admin/connectors/${reg.id}`);

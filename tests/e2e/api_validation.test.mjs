@@ -183,3 +183,27 @@ describe('request validation (CONTRACT §3, §5)', { skip: notBuilt('serve') }, 
         }
     });
 });
+
+describe('body limit is configurable (IVORY_MAX_BODY_BYTES)', { skip: notBuilt('serve') }, () => {
+    let srv, T;
+    before(async () => {
+        srv = await startServer({ env: { IVORY_MAX_BODY_BYTES: '4096' } });
+        T = await newTenant(srv);
+    });
+    after(async () => { if (srv) await srv.stop(); });
+
+    test('4 KiB limit: 4097 bytes is 413 on the API and on the webhook, as JSON', async () => {
+        const body = `{"source_system":"${'a'.repeat(4097 - 20)}"}`;
+        assert.equal(Buffer.byteLength(body), 4097);
+        for (const [p, headers] of [
+            ['/v1/admin/connectors', { 'content-type': 'application/json', authorization: `Bearer ${T.token}` }],
+            ['/v1/etl/meltano/webhook', { 'content-type': 'application/json', 'x-ivory-signature': 't=1,v1=00' }]]) {
+            const r = await rawRequest(srv.url, 'POST', p, { headers, body });
+            assert.equal(r.status, 413, `${p}: ${r.status} ${r.error ?? ''} ${r.text ?? ''}`);
+            assert.match(String(r.headers['content-type'] ?? ''), /application\/json/, `${p}: 413 is not JSON`);
+            assert.equal(typeof JSON.parse(r.text).error, 'string');
+        }
+        const ok = await T.c.post('/v1/admin/connectors', connectorBody());
+        assert.equal(ok.status, 201, 'a normal body under the small limit');
+    });
+});

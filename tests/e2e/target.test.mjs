@@ -165,6 +165,11 @@ describe('target-iceberg: types and round trip', { skip }, () => {
         const b = await readIcebird({ dir: tableDir(`${dir}/wh`, 'ns', 'b') });
         assert.deepEqual(a, [1, 2]);
         assert.deepEqual(b.map((x) => [Number(x.id), x.v]), [[10, 'x']]);
+        // with `table` set, a second stream is refused (two schemas would share one table)
+        const d2 = tempDir();
+        const r2 = runTarget(hadoopConfig(d2, { table: 'one' }), input, { dir: d2 });
+        assert.equal(r2.status, 1);
+        assert.match(r2.stderr, /line 2\b.*'table' is set/);
     });
 });
 

@@ -17,7 +17,19 @@ export async function request(base, method, path, { token, body, raw, headers = 
     const text = await res.text();
     let json;
     try { json = text.length ? JSON.parse(text) : undefined; } catch { json = undefined; }
+    checkErrorShape(`${method} ${path}`, res.status, res.headers.get('content-type'), json, text);
     return { status: res.status, headers: res.headers, json, text };
+}
+
+// CONTRACT §3, checked on every response the suite sees: an error status carries a JSON body
+// {"error": "<code>", "detail": "<sentence>"} (field optional) with a JSON Content-Type.
+export function checkErrorShape(what, status, contentType, json, text) {
+    if (status < 400) return;
+    const bad = (why) => { throw new Error(`${what} -> ${status}: ${why}; body: ${text.slice(0, 300)}`); };
+    if (!/^application\/json\b/.test(contentType ?? '')) bad(`Content-Type '${contentType}' is not JSON`);
+    if (!json || typeof json !== 'object' || typeof json.error !== 'string' || !json.error) bad('no "error" code');
+    if (typeof json.detail !== 'string' || !json.detail) bad('no "detail" sentence');
+    if ('field' in json && typeof json.field !== 'string') bad('"field" is not a string');
 }
 
 // A client bound to one server and token: c.get('/v1/...'), c.post(path, body), ...

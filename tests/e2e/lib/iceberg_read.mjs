@@ -158,6 +158,14 @@ export const recordMsg = (stream, record) => JSON.stringify({ type: 'RECORD', st
 export const stateMsg = (value) => JSON.stringify({ type: 'STATE', value });
 export const lines = (...ls) => ls.flat().join('\n') + '\n';
 
+// Temp dirs are removed when the test process exits (IVORY_KEEP_TMP=1 keeps them for a look).
+const made = [];
+process.on('exit', () => {
+    if (process.env.IVORY_KEEP_TMP) return;
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
 export function tempDir(prefix = 'ivory-target-') {
-    return fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', prefix));
+    const d = fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', prefix));
+    made.push(d);
+    return d;
 }

@@ -54,8 +54,8 @@ function keyBundle(publicKey, privateKey, alg, kid) {
 }
 export const jwks = (...bundles) => JSON.stringify({ keys: bundles.map((b) => b.jwk) });
 
-// Tokens the server must reject with 401, each labelled. `good` is { alg, key } of the
-// accepted configuration; `rsaPublicPem` (optional) enables the HS256-with-public-key attack.
+// Tokens an HS256 server (key `secret`) must reject with 401, by label. With `rsa` (a bundle
+// from rsaKeys) the list adds the algorithm-confusion token: HS256 keyed with its public PEM.
 export function brokenTokens(sub, { secret, rsa } = {}) {
     const t = nowS();
     const out = {

@@ -3,6 +3,7 @@
 // The HMAC key is the webhook_secret exactly as the API returned it (its 64 hex characters as
 // bytes); pass { keyEncoding: 'hex' } to sign with the 32 decoded bytes instead.
 import crypto from 'node:crypto';
+import { checkErrorShape } from './http.mjs';
 
 export function signature(secret, rawBody, { t = Math.floor(Date.now() / 1000), keyEncoding } = {}) {
     const key = keyEncoding === 'hex' ? Buffer.from(secret, 'hex') : secret;
@@ -19,5 +20,6 @@ export async function postWebhook(base, secret, body, { t, header, keyEncoding }
     const text = await res.text();
     let json;
     try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+    checkErrorShape('POST webhook', res.status, res.headers.get('content-type'), json, text);
     return { status: res.status, headers: res.headers, json, text };
 }

@@ -1,0 +1,400 @@
+/*
+ * runner.c: the poll loop. One thread wakes every IVORY_POLL_INTERVAL and, in order:
+ *   1. joins the run threads that finished;
+ *   2. renews the lease of every job it runs; a job row that vanished (connector deleted)
+ *      or carries cancel_requested gets its child cancelled (process group killed);
+ *   3. takes over jobs whose lease expired (their runner died) and fails them through the
+ *      store's webhook effects (counted as a failure, rescheduled with backoff);
+ *   4. claims due connectors within the global and per-tenant limits and starts one thread
+ *      per run (sync.c).
+ * Signals are not handled here: the command that owns the process calls runner_stop.
+ *
+ * Leases: lease = clamp(4 x poll interval, 3 s, 120 s) (IVORY_RUNNER_LEASE overrides), so a
+ * dead runner's jobs are retried within a few ticks while a live one renews in time.
+ */
+#include "runner/runner_int.h"
+#include "crypto/crypto.h"
+#include "sched/sched.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t pol_cron_next(const char *schedule, int64_t after_s)
+{
+    return cron_next_text(schedule, after_s);
+}
+
+static int64_t pol_backoff(int failures, int64_t now_s_at, int64_t cap_s)
+{
+    return backoff_next_retry(failures, now_s_at, cap_s);
+}
+
+static double env_double(const char *name, double dflt)
+{
+    const char *v = getenv(name);
+    double d;
+    if (v && *v && parse_duration_s(v, &d) == IV_OK && d > 0)
+        return d;
+    return dflt;
+}
+
+static void abs_deadline(struct timespec *ts, int64_t ms_from_now)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms_from_now / 1000;
+    ts->tv_nsec += (long)(ms_from_now % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Fails a job whose runner died: the same effects as a failed-run webhook, applied
+ * directly in the store (the job may belong to any runner), then the job row goes. */
+void runner_fail_dead_job(struct runner *r, const struct store_dead_job *dj)
+{
+    struct iv_err e = {0};
+    char msg[384];
+    snprintf(msg, sizeof msg, "runner %s stopped renewing its lease (it died or lost the "
+             "store); the run was abandoned and is retried", dj->runner_id);
+    struct store_webhook w = {
+        .connector_id = dj->connector_id, .run_id = dj->run_id, .completed = false,
+        .started_at = dj->started_at, .completed_at = now_ms(), .error_msg = msg,
+    };
+    struct store_webhook_result res;
+    int rc = store_webhook_apply(r->st, dj->tenant_id, &w, &r->pol, now_ms(), &res, &e);
+    if (rc != IV_OK && rc != IV_ENOTFOUND) {
+        log_error("runner: failing abandoned run %s: %s", dj->run_id, e.msg);
+        return;   /* lease expires again; retried next time */
+    }
+    log_warn("runner: run %s of connector %s abandoned by runner %s: failed and rescheduled",
+             dj->run_id, dj->connector_id, dj->runner_id);
+    if (store_job_finish(r->st, dj->job_id, dj->run_id, NULL, &e) != IV_OK)
+        log_error("runner: removing job %s: %s", dj->job_id, e.msg);
+}
+
+/* Removes per-run temp directories left by runner processes that died (kill -9): each
+ * holds a runner.pid file; a directory whose runner is gone is deleted with its files
+ * (the decrypted config among them). */
+static void sweep_stale_run_dirs(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    DIR *d = opendir(tmp);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "ivory-run-", 10) != 0)
+            continue;
+        char *dir = xasprintf("%s/%s", tmp, de->d_name);
+        char *pidf = xasprintf("%s/runner.pid", dir);
+        char *txt = NULL;
+        size_t n = 0;
+        struct stat sb;
+        if (lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
+            file_read_all(pidf, 64, &txt, &n, NULL) == IV_OK) {
+            long pid = strtol(txt, NULL, 10);
+            if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+                DIR *sd = opendir(dir);
+                struct dirent *f;
+                while (sd && (f = readdir(sd))) {
+                    if (!strcmp(f->d_name, ".") || !strcmp(f->d_name, ".."))
+                        continue;
+                    char *fp = xasprintf("%s/%s", dir, f->d_name);
+                    unlink(fp);
+                    free(fp);
+                }
+                if (sd)
+                    closedir(sd);
+                if (rmdir(dir) == 0)
+                    log_info("runner: removed %s left by dead runner pid %ld", dir, pid);
+            }
+        }
+        free(txt);
+        free(pidf);
+        free(dir);
+    }
+    closedir(d);
+}
+
+static void start_run(struct runner *r, struct store_job *j)
+{
+    struct run *rn = xcalloc(1, sizeof(*rn));
+    rn->r = r;
+    rn->job = *j;            /* takes the job's memory */
+    memset(j, 0, sizeof(*j));
+    pthread_mutex_lock(&r->mu);
+    rn->next = r->runs;
+    r->runs = rn;
+    r->nruns++;
+    pthread_mutex_unlock(&r->mu);
+    if (pthread_create(&rn->th, NULL, run_main, rn) != 0) {
+        log_error("runner: cannot start a thread for run %s", rn->job.run_id);
+        pthread_mutex_lock(&r->mu);
+        rn->done = true;
+        rn->th = 0;
+        pthread_mutex_unlock(&r->mu);
+    }
+}
+
+/* Joins and frees finished runs. Returns how many are still running. */
+static int reap_finished(struct runner *r)
+{
+    pthread_mutex_lock(&r->mu);
+    struct run **pp = &r->runs;
+    while (*pp) {
+        struct run *rn = *pp;
+        if (rn->done) {
+            *pp = rn->next;
+            r->nruns--;
+            pthread_mutex_unlock(&r->mu);
+            if (rn->th)
+                pthread_join(rn->th, NULL);
+            store_job_release(&rn->job);
+            free(rn);
+            pthread_mutex_lock(&r->mu);
+            pp = &r->runs;   /* the list may have changed while unlocked */
+            continue;
+        }
+        pp = &rn->next;
+    }
+    int n = r->nruns;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+static void renew_leases(struct runner *r)
+{
+    /* Snapshot the job ids: runs are freed only by this thread, so pointers stay valid. */
+    pthread_mutex_lock(&r->mu);
+    int n = 0;
+    struct run **v = xcalloc((size_t)r->nruns + 1, sizeof(*v));
+    for (struct run *rn = r->runs; rn; rn = rn->next)
+        if (!rn->done)
+            v[n++] = rn;
+    pthread_mutex_unlock(&r->mu);
+    int64_t until = now_ms() + r->lease_ms;
+    for (int i = 0; i < n; i++) {
+        struct iv_err e = {0};
+        bool alive = true;
+        if (store_job_renew(r->st, r->id, v[i]->job.job_id, until, &alive, &e) != IV_OK) {
+            log_warn("runner: renewing lease of job %s: %s", v[i]->job.job_id, e.msg);
+            continue;
+        }
+        if (!alive) {
+            pthread_mutex_lock(&r->mu);
+            if (!v[i]->done && v[i]->cancel == RUN_CANCEL_NONE) {
+                v[i]->cancel = RUN_CANCEL_DELETED;
+                if (v[i]->child) {
+                    log_info("runner: job of run %s is gone (connector deleted or run "
+                             "cancelled): killing tap pid %d", v[i]->job.run_id,
+                             (int)child_pid(v[i]->child));
+                    child_cancel(v[i]->child);
+                }
+            }
+            pthread_mutex_unlock(&r->mu);
+        }
+    }
+    free(v);
+}
+
+static void reap_expired(struct runner *r)
+{
+    struct store_dead_job *dead = NULL;
+    size_t n = 0;
+    struct iv_err e = {0};
+    if (store_jobs_take_expired(r->st, r->id, now_ms(), r->lease_ms, &dead, &n, &e) != IV_OK) {
+        log_warn("runner: looking for expired leases: %s", e.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        runner_fail_dead_job(r, &dead[i]);
+    free(dead);
+}
+
+static void claim(struct runner *r, int running)
+{
+    struct store_claim_limits lim = {
+        .max_total = r->cfg->max_concurrent_runs,
+        .max_per_tenant = r->cfg->max_runs_per_tenant,
+        .max_claim = r->cfg->max_concurrent_runs - running,
+    };
+    if (lim.max_claim <= 0)
+        return;
+    struct store_job *jobs = NULL;
+    size_t n = 0;
+    struct iv_err e = {0};
+    if (store_jobs_claim(r->st, r->id, now_ms(), r->lease_ms, &lim, &jobs, &n, &e) != IV_OK) {
+        log_warn("runner: claiming due connectors: %s", e.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        log_info("runner: claimed connector %s (run %s, trigger %s)", jobs[i].conn.id,
+                 jobs[i].run_id, jobs[i].trigger);
+        start_run(r, &jobs[i]);
+    }
+    store_jobs_free(jobs, n);
+}
+
+static void *loop_main(void *arg)
+{
+    struct runner *r = arg;
+    int64_t poll_ms = (int64_t)(r->cfg->poll_interval_s * 1000.0);
+    if (poll_ms < 10)
+        poll_ms = 10;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        bool stop = r->stopping;
+        pthread_mutex_unlock(&r->mu);
+        int running = reap_finished(r);
+        renew_leases(r);
+        if (stop)
+            break;
+        reap_expired(r);
+        claim(r, running);
+        struct timespec ts;
+        abs_deadline(&ts, poll_ms);
+        pthread_mutex_lock(&r->mu);
+        if (!r->stopping)
+            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        pthread_mutex_unlock(&r->mu);
+    }
+    return NULL;
+}
+
+int runner_start(struct runner **out, const struct iv_config *cfg, struct store *st,
+                 struct iv_err *e)
+{
+    struct runner *r = xcalloc(1, sizeof(*r));
+    r->cfg = cfg;
+    r->st = st;
+    int rc = master_key_load(cfg->master_key_b64, cfg->data_dir, r->master, e);
+    if (rc != IV_OK) {
+        free(r);
+        return rc;
+    }
+    if (cfg->config_key_b64 && *cfg->config_key_b64) {
+        struct iv_err ke = {0};
+        if (key_from_base64(cfg->config_key_b64, r->config_key, &ke) == IV_OK)
+            r->have_config_key = true;
+        else
+            snprintf(r->config_key_err, sizeof r->config_key_err, "IVORY_CONFIG_KEY is not "
+                     "a base64 32-byte key (%s)", ke.msg);
+    }
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    uint8_t rnd[4];
+    random_bytes(rnd, sizeof rnd);
+    snprintf(r->id, sizeof r->id, "%.60s:%d:%02x%02x%02x%02x", host, (int)getpid(), rnd[0],
+             rnd[1], rnd[2], rnd[3]);
+    double lease_s = cfg->poll_interval_s * 4;
+    lease_s = lease_s < 3 ? 3 : lease_s > 120 ? 120 : lease_s;
+    r->lease_ms = (int64_t)(env_double("IVORY_RUNNER_LEASE", lease_s) * 1000.0);
+    r->ckpt_rows = (int64_t)env_double("IVORY_CHECKPOINT_ROWS", 1000000);
+    r->ckpt_seconds = env_double("IVORY_CHECKPOINT_SECONDS", 60);
+    r->pol.cron_next = pol_cron_next;
+    r->pol.backoff = pol_backoff;
+    r->pol.breaker_failures = 3;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    sweep_stale_run_dirs();
+    if (pthread_create(&r->loop, NULL, loop_main, r) != 0) {
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->cv);
+        free(r);
+        return iv_err_set(e, IV_EIO, "runner: cannot start the poll thread");
+    }
+    r->loop_started = true;
+    log_info("runner %s started: poll every %.3g s, lease %.3g s, max %d runs (%d per tenant)",
+             r->id, cfg->poll_interval_s, (double)r->lease_ms / 1000.0,
+             cfg->max_concurrent_runs, cfg->max_runs_per_tenant);
+    *out = r;
+    return IV_OK;
+}
+
+static bool all_done(struct runner *r)
+{
+    for (struct run *rn = r->runs; rn; rn = rn->next)
+        if (!rn->done)
+            return false;
+    return true;
+}
+
+/* Waits (r->mu held) until every run is done or ms passed. */
+static void wait_runs(struct runner *r, int64_t ms)
+{
+    int64_t end = mono_ms() + ms;
+    while (!all_done(r)) {
+        int64_t left = end - mono_ms();
+        if (left <= 0)
+            break;
+        struct timespec ts;
+        abs_deadline(&ts, left < 200 ? left : 200);
+        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+    }
+}
+
+void runner_stop(struct runner *r, double grace_s)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (r->loop_started)
+        pthread_join(r->loop, NULL);
+
+    /* Running syncs may finish within the grace period; leases are renewed meanwhile. */
+    int64_t end = mono_ms() + (int64_t)(grace_s * 1000.0);
+    pthread_mutex_lock(&r->mu);
+    if (r->runs)
+        log_info("runner: waiting up to %.3g s for %d running sync(s)", grace_s, r->nruns);
+    while (!all_done(r) && mono_ms() < end) {
+        pthread_mutex_unlock(&r->mu);
+        renew_leases(r);
+        pthread_mutex_lock(&r->mu);
+        wait_runs(r, 1000);
+    }
+    /* Then cancel the rest: children killed, runs reported failed (webhooks get 5 s). */
+    for (struct run *rn = r->runs; rn; rn = rn->next) {
+        if (rn->done)
+            continue;
+        if (rn->cancel == RUN_CANCEL_NONE)
+            rn->cancel = RUN_CANCEL_SHUTDOWN;
+        if (rn->child)
+            child_cancel(rn->child);
+    }
+    wait_runs(r, 5000);
+    r->abort_webhooks = 1;
+    pthread_mutex_unlock(&r->mu);
+    reap_finished(r);
+    /* Threads still inside a webhook attempt stop at its end; join them. */
+    pthread_mutex_lock(&r->mu);
+    while (r->runs) {
+        struct run *rn = r->runs;
+        r->runs = rn->next;
+        pthread_mutex_unlock(&r->mu);
+        if (rn->th)
+            pthread_join(rn->th, NULL);
+        store_job_release(&rn->job);
+        free(rn);
+        pthread_mutex_lock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    log_info("runner %s stopped", r->id);
+    memset(r->master, 0, sizeof r->master);
+    memset(r->config_key, 0, sizeof r->config_key);
+    free(r);
+}

@@ -1,0 +1,604 @@
+/*
+ * loader.c: the Singer -> Iceberg pipeline (see loader.h), moved here from
+ * cmd_target_iceberg.c so that the target and the runner share one implementation.
+ *
+ * Commits happen only at STATE boundaries (and at finish), so every snapshot's recorded
+ * STATE describes exactly the rows committed up to it: a reader of the last committed STATE
+ * can resume the tap from there without losing or repeating rows.
+ */
+#include "singer/loader.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_BATCH_ROWS 1000000
+#define DEFAULT_BATCH_SECONDS 300.0
+
+/* ---- pipeline: decode on the main thread, write on a second one ------------------
+ * RECORD decoding and Parquet encoding each take about half the CPU of a load, so
+ * they run on two threads: the main thread reads and decodes lines into a compact
+ * row batch (the decoder's sink appends tagged values), and the writer thread
+ * replays full batches into lake_put_* calls. Two batches alternate (double
+ * buffering), so memory stays bounded. Everything else that touches the lake
+ * (SCHEMA evolution, commits, EOF) first drains the writer, so the lake objects
+ * are only ever used by one thread at a time (hand-offs go through the mutex). */
+#define BATCH_BYTES (1u << 20)
+
+enum { B_NULL = 'N', B_FALSE = 'f', B_TRUE = 't', B_I32 = 'i', B_I64 = 'l', B_F64 = 'd',
+       B_BYTES = 's', B_END = 'E' };
+
+struct batch {
+    struct buf data;
+    struct lake_append *a;        /* rows of one stream's append */
+};
+
+struct pipe {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool started, quit;
+    struct batch b[2];
+    int fill;                     /* batch the producer fills */
+    struct batch *queued;         /* handed to the writer, NULL when none */
+    bool busy;                    /* writer is replaying a batch */
+    int err;                      /* first writer error (sticky) */
+    char errmsg[256];
+};
+
+static int b_null(void *c, int col) { (void)col; return buf_putc(&((struct batch *)c)->data, B_NULL); }
+static int b_bool(void *c, int col, bool v)
+{
+    (void)col;
+    return buf_putc(&((struct batch *)c)->data, v ? B_TRUE : B_FALSE);
+}
+static int b_i32(void *c, int col, int32_t v)
+{
+    (void)col;
+    struct buf *b = &((struct batch *)c)->data;
+    int rc = buf_putc(b, B_I32);
+    return rc ? rc : buf_append(b, &v, sizeof(v));
+}
+static int b_i64(void *c, int col, int64_t v)
+{
+    (void)col;
+    struct buf *b = &((struct batch *)c)->data;
+    int rc = buf_putc(b, B_I64);
+    return rc ? rc : buf_append(b, &v, sizeof(v));
+}
+static int b_dbl(void *c, int col, double v)
+{
+    (void)col;
+    struct buf *b = &((struct batch *)c)->data;
+    int rc = buf_putc(b, B_F64);
+    return rc ? rc : buf_append(b, &v, sizeof(v));
+}
+static int b_bytes(void *c, int col, const void *p, size_t n)
+{
+    (void)col;
+    struct buf *b = &((struct batch *)c)->data;
+    uint64_t len = n;
+    int rc = buf_reserve(b, 1 + sizeof(len) + n);
+    if (rc)
+        return rc;
+    buf_putc(b, B_BYTES);
+    buf_append(b, &len, sizeof(len));
+    return buf_append(b, p, n);
+}
+static int b_end(void *c) { return buf_putc(&((struct batch *)c)->data, B_END); }
+
+/* Replays one batch into its append. */
+static int batch_replay(struct batch *bt, char *msg, size_t msgsz)
+{
+    const char *p = bt->data.data, *end = p + bt->data.len;
+    int col = 0, rc = 0;
+    while (p < end && rc == 0) {
+        char tag = *p++;
+        switch (tag) {
+        case B_NULL: rc = lake_put_null(bt->a, col++); break;
+        case B_FALSE: rc = lake_put_bool(bt->a, col++, false); break;
+        case B_TRUE: rc = lake_put_bool(bt->a, col++, true); break;
+        case B_I32: { int32_t v; memcpy(&v, p, sizeof(v)); p += sizeof(v);
+                      rc = lake_put_i32(bt->a, col++, v); break; }
+        case B_I64: { int64_t v; memcpy(&v, p, sizeof(v)); p += sizeof(v);
+                      rc = lake_put_i64(bt->a, col++, v); break; }
+        case B_F64: { double v; memcpy(&v, p, sizeof(v)); p += sizeof(v);
+                      rc = lake_put_double(bt->a, col++, v); break; }
+        case B_BYTES: { uint64_t n; memcpy(&n, p, sizeof(n)); p += sizeof(n);
+                        rc = lake_put_bytes(bt->a, col++, p, (size_t)n); p += n; break; }
+        case B_END: rc = lake_append_end_row(bt->a); col = 0; break;
+        default: rc = IV_EINVAL; break;
+        }
+    }
+    if (rc)
+        snprintf(msg, msgsz, "writing a row failed (%s)", iv_strerror(rc));
+    return rc;
+}
+
+static void *writer_main(void *arg)
+{
+    struct pipe *pp = arg;
+    pthread_mutex_lock(&pp->mu);
+    for (;;) {
+        while (!pp->queued && !pp->quit)
+            pthread_cond_wait(&pp->cv, &pp->mu);
+        if (!pp->queued && pp->quit)
+            break;
+        struct batch *bt = pp->queued;
+        pp->busy = true;
+        pthread_mutex_unlock(&pp->mu);
+        char msg[256] = "";
+        int rc = pp->err ? 0 : batch_replay(bt, msg, sizeof(msg));
+        buf_reset(&bt->data);
+        pthread_mutex_lock(&pp->mu);
+        if (rc && !pp->err) {
+            pp->err = rc;
+            snprintf(pp->errmsg, sizeof(pp->errmsg), "%s", msg);
+        }
+        pp->queued = NULL;
+        pp->busy = false;
+        pthread_cond_broadcast(&pp->cv);
+    }
+    pthread_mutex_unlock(&pp->mu);
+    return NULL;
+}
+
+static void pipe_init(struct pipe *pp)
+{
+    memset(pp, 0, sizeof(*pp));
+    pthread_mutex_init(&pp->mu, NULL);
+    pthread_cond_init(&pp->cv, NULL);
+    for (int i = 0; i < 2; i++)
+        buf_init(&pp->b[i].data, (size_t)1 << 34);
+    pp->started = pthread_create(&pp->thread, NULL, writer_main, pp) == 0;
+}
+
+/* Hands the batch being filled to the writer (waiting for the other one to be
+ * free) and switches to the other batch. Returns the writer's sticky error. */
+static int pipe_flush(struct pipe *pp, struct iv_err *e)
+{
+    struct batch *cur = &pp->b[pp->fill];
+    pthread_mutex_lock(&pp->mu);
+    while (pp->queued)
+        pthread_cond_wait(&pp->cv, &pp->mu);
+    int err = pp->err;
+    if (!err && cur->data.len > 0) {
+        if (pp->started) {
+            pp->queued = cur;
+            pp->fill ^= 1;
+            pthread_cond_broadcast(&pp->cv);
+        } else {
+            char msg[256] = "";
+            err = batch_replay(cur, msg, sizeof(msg));   /* no thread: write inline */
+            buf_reset(&cur->data);
+            if (err) {
+                pp->err = err;
+                snprintf(pp->errmsg, sizeof(pp->errmsg), "%s", msg);
+            }
+        }
+    }
+    pthread_mutex_unlock(&pp->mu);
+    if (err)
+        return iv_err_set(e, err, "%s", pp->errmsg);
+    return IV_OK;
+}
+
+/* Flushes and waits until the writer is idle: afterwards the caller may use the
+ * lake objects directly. */
+static int pipe_drain(struct pipe *pp, struct iv_err *e)
+{
+    int rc = pipe_flush(pp, e);
+    pthread_mutex_lock(&pp->mu);
+    while (pp->queued || pp->busy)
+        pthread_cond_wait(&pp->cv, &pp->mu);
+    if (!rc && pp->err)
+        rc = iv_err_set(e, pp->err, "%s", pp->errmsg);
+    pthread_mutex_unlock(&pp->mu);
+    return rc;
+}
+
+/* Returns the batch to fill for rows of `a` (flushing when it holds another
+ * stream's rows or is full). */
+static int pipe_batch(struct pipe *pp, struct lake_append *a, struct batch **out, struct iv_err *e)
+{
+    struct batch *cur = &pp->b[pp->fill];
+    if (cur->data.len > 0 && (cur->a != a || cur->data.len >= BATCH_BYTES)) {
+        int rc = pipe_flush(pp, e);
+        if (rc)
+            return rc;
+        cur = &pp->b[pp->fill];
+    }
+    cur->a = a;
+    *out = cur;
+    return IV_OK;
+}
+
+/* Stops the writer; unwritten batches are dropped. */
+static void pipe_release(struct pipe *pp)
+{
+    pthread_mutex_lock(&pp->mu);
+    pp->quit = true;
+    pthread_cond_broadcast(&pp->cv);
+    pthread_mutex_unlock(&pp->mu);
+    if (pp->started)
+        pthread_join(pp->thread, NULL);
+    for (int i = 0; i < 2; i++)
+        buf_release(&pp->b[i].data);
+    pthread_mutex_destroy(&pp->mu);
+    pthread_cond_destroy(&pp->cv);
+}
+
+/* Prefixes e->msg with a formatted context (e->msg is copied first). */
+static int __attribute__((format(printf, 3, 4))) err_wrap(struct iv_err *e, int rc,
+                                                            const char *fmt, ...)
+{
+    char inner[sizeof(e->msg)], prefix[256];
+    snprintf(inner, sizeof(inner), "%s", e->msg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    return iv_err_set(e, rc, "%s: %s", prefix, inner);
+}
+
+struct ld_stream {
+    char *name;                   /* stream name */
+    char *table_name;             /* NULL until routed */
+    struct singer_stream *dec;
+    struct lake_schema incoming;  /* latest SCHEMA, kept until routed */
+    struct lake_table *t;
+    struct lake_append *a;
+    char *committed_state;        /* last state committed to this table by this loader */
+};
+
+struct singer_loader {
+    struct singer_loader_opts o;
+    char *ns, *run_id;
+    struct ld_stream *streams;
+    int nstreams;
+    bool routed;                  /* defer_routing: routing has happened */
+    char *state;                  /* latest STATE value, compact JSON */
+    char *committed;              /* last STATE committed */
+    int64_t pending_rows;         /* decoded since the last commit, all streams */
+    int64_t last_commit_ms;
+    struct singer_loader_stats st;
+    struct singer_parser ps;
+    struct pipe pipe;
+};
+
+static struct ld_stream *find_stream(struct singer_loader *l, const char *name)
+{
+    for (int i = 0; i < l->nstreams; i++)
+        if (!strcmp(l->streams[i].name, name))
+            return &l->streams[i];
+    return NULL;
+}
+
+static void columns_to_schema(const struct singer_stream *d, struct lake_schema *out)
+{
+    lake_schema_init(out);
+    for (int i = 0; i < singer_stream_ncols(d); i++) {
+        const struct singer_column *c = singer_stream_col(d, i);
+        lake_schema_add(out, c->name, c->type, c->required, 0, 0);
+    }
+}
+
+/* Binds the decoder to the append's current schema. */
+static int bind_stream(struct ld_stream *ts, struct iv_err *e)
+{
+    const struct lake_schema *ls = lake_append_schema(ts->a);
+    int n = ls->nfields;
+    const char **names = xcalloc((size_t)n + 1, sizeof(char *));
+    enum lake_type *types = xcalloc((size_t)n + 1, sizeof(*types));
+    bool *req = xcalloc((size_t)n + 1, sizeof(bool));
+    for (int i = 0; i < n; i++) {
+        names[i] = ls->fields[i].name;
+        types[i] = ls->fields[i].type;
+        req[i] = ls->fields[i].required;
+    }
+    int rc = singer_stream_bind(ts->dec, names, types, req, n, e);
+    free(names);
+    free(types);
+    free(req);
+    return rc;
+}
+
+/* Routes one stream and opens its table and append with the stream's pending schema. */
+static int open_stream(struct singer_loader *l, struct ld_stream *ts, struct iv_err *e)
+{
+    int rc;
+    char *tname = NULL;
+    if (l->o.route) {
+        if ((rc = l->o.route(l->o.route_ctx, ts->name, l->nstreams, &tname, e)))
+            return rc;
+    } else {
+        tname = xstrdup(ts->name);
+    }
+    ts->table_name = tname;
+    if ((rc = lake_table_load_or_create(l->o.cat, l->ns, tname, NULL, &ts->incoming, &ts->t, e)))
+        goto fail;
+    bool changed = false;
+    if ((rc = lake_table_evolve(ts->t, &ts->incoming, &changed, e)))
+        goto fail;
+    struct lake_append_options opts = {
+        .codec = l->o.codec,
+        .target_file_bytes = l->o.target_file_bytes,
+    };
+    if ((rc = lake_append_begin(ts->t, &opts, &ts->a, e)))
+        goto fail;
+    if ((rc = bind_stream(ts, e)))
+        goto fail;
+    l->st.ntables++;
+    return IV_OK;
+fail:
+    return err_wrap(e, rc, "stream \"%s\" (table %s.%s)", ts->name, l->ns, tname);
+}
+
+/* defer_routing: routes every stream declared so far (once). */
+static int route_all(struct singer_loader *l, struct iv_err *e)
+{
+    if (l->routed)
+        return IV_OK;
+    l->routed = true;
+    for (int i = 0; i < l->nstreams; i++) {
+        int rc = open_stream(l, &l->streams[i], e);
+        if (rc)
+            return rc;
+    }
+    return IV_OK;
+}
+
+static int on_schema(struct singer_loader *l, const struct singer_msg *m, struct iv_err *e)
+{
+    struct singer_column *cols = NULL;
+    int ncols = 0;
+    int rc = singer_schema_map(json_object_get(m->json, "schema"),
+                               json_object_get(m->json, "key_properties"), &cols, &ncols, e);
+    if (rc)
+        return err_wrap(e, rc, "stream \"%s\"", m->stream);
+    struct singer_stream *dec = singer_stream_new(m->stream, cols, ncols);
+
+    struct ld_stream *ts = find_stream(l, m->stream);
+    bool fresh = !ts;
+    if (fresh) {
+        l->streams = xrealloc(l->streams, sizeof(*l->streams) * (size_t)(l->nstreams + 1));
+        ts = &l->streams[l->nstreams++];
+        memset(ts, 0, sizeof(*ts));
+        ts->name = xstrdup(m->stream);
+        lake_schema_init(&ts->incoming);
+    }
+    lake_schema_release(&ts->incoming);
+    columns_to_schema(dec, &ts->incoming);
+    singer_stream_free(ts->dec);
+    ts->dec = dec;
+    if (l->o.defer_routing && !l->routed)
+        return IV_OK;   /* opened at the first RECORD or commit */
+    if (fresh)
+        return open_stream(l, ts, e);
+    bool changed = false;
+    if ((rc = lake_table_evolve(ts->t, &ts->incoming, &changed, e)))
+        goto fail;
+    if (changed && (rc = lake_append_reschema(ts->a, e)))
+        goto fail;
+    if (changed)
+        log_info("stream %s: table %s.%s schema evolved", ts->name, l->ns, ts->table_name);
+    if ((rc = bind_stream(ts, e)))
+        goto fail;
+    return IV_OK;
+fail:
+    return err_wrap(e, rc, "stream \"%s\" (table %s.%s)", m->stream, l->ns, ts->table_name);
+}
+
+static bool state_differs(const char *a, const char *b)
+{
+    if (!a)
+        return false;   /* no state to record */
+    return !b || strcmp(a, b) != 0;
+}
+
+/* Commits: with stamp_all every open table (atomically when possible), else tables with
+ * pending rows (and, when `all`, tables whose recorded state is stale). */
+static int commit(struct singer_loader *l, bool all, struct iv_err *e)
+{
+    int rc = IV_OK;
+    if (l->o.defer_routing && !l->routed && l->nstreams > 0 && (rc = route_all(l, e)))
+        return rc;
+    struct lake_append **apps = xcalloc((size_t)l->nstreams + 1, sizeof(*apps));
+    struct ld_stream **who = xcalloc((size_t)l->nstreams + 1, sizeof(*who));
+    int n = 0;
+    bool state_new = state_differs(l->state, l->committed);
+    for (int i = 0; i < l->nstreams; i++) {
+        struct ld_stream *ts = &l->streams[i];
+        if (!ts->a)
+            continue;
+        bool pending = lake_append_pending_rows(ts->a) > 0;
+        bool pick;
+        if (l->o.stamp_all)
+            pick = pending || l->pending_rows > 0 || state_new;
+        else
+            pick = pending || (all && state_differs(l->state, ts->committed_state));
+        if (pick) {
+            apps[n] = ts->a;
+            who[n++] = ts;
+        }
+    }
+    if (n == 0)
+        goto done;
+    int64_t *snaps = xcalloc((size_t)n, sizeof(int64_t));
+    bool many_done = false;
+    if (l->o.stamp_all && n > 1) {
+        rc = lake_commit_many(apps, n, l->state, l->run_id, snaps, e);
+        if (rc == IV_OK)
+            many_done = true;
+        else if (rc != IV_EUNSUPPORTED) {
+            free(snaps);
+            rc = err_wrap(e, rc, "commit of %d tables in %s failed", n, l->ns);
+            goto out;
+        }
+        rc = IV_OK;
+    }
+    for (int i = 0; i < n && !many_done; i++) {
+        rc = lake_append_commit(apps[i], l->state, l->run_id, &snaps[i], e);
+        if (rc) {
+            free(snaps);
+            rc = err_wrap(e, rc, "stream \"%s\": commit to %s.%s failed", who[i]->name, l->ns,
+                          who[i]->table_name);
+            goto out;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        free(who[i]->committed_state);
+        who[i]->committed_state = xstrdup(l->state);
+    }
+    l->st.last_snapshot_id = snaps[n - 1];
+    free(snaps);
+    l->st.commits++;
+    l->st.rows_committed += l->pending_rows;
+    free(l->committed);
+    l->committed = xstrdup(l->state);
+    if (l->o.on_commit)
+        l->o.on_commit(l->o.commit_ctx, l->state, l->st.rows_committed);
+done:
+    l->pending_rows = 0;
+    l->last_commit_ms = mono_ms();
+out:
+    free(apps);
+    free(who);
+    return rc;
+}
+
+int singer_loader_new(struct singer_loader **out, const struct singer_loader_opts *o,
+                      struct iv_err *e)
+{
+    if (!o->cat || !o->ns || !*o->ns)
+        return iv_err_set(e, IV_EINVAL, "loader: catalog and namespace are required");
+    struct singer_loader *l = xcalloc(1, sizeof(*l));
+    l->o = *o;
+    if (l->o.batch_rows <= 0)
+        l->o.batch_rows = DEFAULT_BATCH_ROWS;
+    if (l->o.batch_seconds < 0)
+        l->o.batch_seconds = DEFAULT_BATCH_SECONDS;
+    l->ns = xstrdup(o->ns);
+    l->run_id = xstrdup(o->run_id);
+    l->o.ns = l->ns;
+    l->o.run_id = l->run_id;
+    l->st.last_snapshot_id = -1;
+    l->last_commit_ms = mono_ms();
+    singer_parser_init(&l->ps);
+    pipe_init(&l->pipe);
+    *out = l;
+    return IV_OK;
+}
+
+int singer_loader_line(struct singer_loader *l, const char *line, size_t len, struct iv_err *e)
+{
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    size_t k = 0;
+    while (k < len && (line[k] == ' ' || line[k] == '\t'))
+        k++;
+    if (k == len)
+        return IV_OK;   /* blank lines carry no message */
+    struct singer_msg m = {0};
+    int rc = singer_parse_line(&l->ps, line, len, &m, e);
+    if (rc)
+        return rc;
+    switch (m.type) {
+    case SINGER_MSG_RECORD: {
+        struct ld_stream *ts = find_stream(l, m.stream);
+        if (!ts) {
+            rc = iv_err_set(e, IV_EINVAL, "RECORD for stream \"%s\" before its SCHEMA", m.stream);
+            break;
+        }
+        if (!ts->a && (rc = route_all(l, e)))
+            break;
+        struct batch *bt;
+        if ((rc = pipe_batch(&l->pipe, ts->a, &bt, e)))
+            break;
+        struct singer_sink sink = {
+            .ctx = bt, .put_null = b_null, .put_bool = b_bool, .put_i32 = b_i32,
+            .put_i64 = b_i64, .put_double = b_dbl, .put_bytes = b_bytes, .end_row = b_end,
+        };
+        if ((rc = singer_decode_record(ts->dec, &m, &sink, e))) {
+            err_wrap(e, rc, "stream \"%s\"", m.stream);
+            break;
+        }
+        l->st.records++;
+        l->pending_rows++;
+        break;
+    }
+    case SINGER_MSG_SCHEMA:
+        if (!(rc = pipe_drain(&l->pipe, e)))
+            rc = on_schema(l, &m, e);
+        break;
+    case SINGER_MSG_STATE: {
+        free(l->state);
+        l->state = json_dumps_compact(json_object_get(m.json, "value"));
+        const int64_t batch_ms = (int64_t)(l->o.batch_seconds * 1000.0);
+        bool due = l->pending_rows >= l->o.batch_rows ||
+                   (mono_ms() - l->last_commit_ms >= batch_ms);
+        if (due && !(rc = pipe_drain(&l->pipe, e)))
+            rc = commit(l, false, e);
+        break;
+    }
+    case SINGER_MSG_ACTIVATE_VERSION:
+        break;
+    }
+    singer_msg_clear(&m);
+    return rc;
+}
+
+int singer_loader_finish(struct singer_loader *l, struct iv_err *e)
+{
+    int rc = pipe_drain(&l->pipe, e);
+    if (!rc)
+        rc = commit(l, true, e);
+    return rc;
+}
+
+const char *singer_loader_state(const struct singer_loader *l) { return l->state; }
+const char *singer_loader_committed_state(const struct singer_loader *l) { return l->committed; }
+
+void singer_loader_get_stats(const struct singer_loader *l, struct singer_loader_stats *st)
+{
+    *st = l->st;
+}
+
+const char *singer_loader_table(const struct singer_loader *l, int i)
+{
+    int k = 0;
+    for (int j = 0; j < l->nstreams; j++) {
+        if (!l->streams[j].a)
+            continue;
+        if (k++ == i)
+            return l->streams[j].table_name;
+    }
+    return NULL;
+}
+
+void singer_loader_free(struct singer_loader *l)
+{
+    if (!l)
+        return;
+    pipe_release(&l->pipe);   /* first: the writer thread must stop using the appends */
+    for (int i = 0; i < l->nstreams; i++) {
+        struct ld_stream *ts = &l->streams[i];
+        lake_append_free(ts->a);   /* discards anything uncommitted */
+        if (ts->t)
+            lake_table_close(ts->t);
+        singer_stream_free(ts->dec);
+        lake_schema_release(&ts->incoming);
+        free(ts->name);
+        free(ts->table_name);
+        free(ts->committed_state);
+    }
+    free(l->streams);
+    free(l->state);
+    free(l->committed);
+    free(l->ns);
+    free(l->run_id);
+    singer_parser_release(&l->ps);
+    free(l);
+}

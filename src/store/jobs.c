@@ -1,0 +1,457 @@
+/*
+ * jobs.c: the runner's queries (the "runner jobs" section of store.h). The runner never
+ * writes SQL; it claims, renews, finishes and reaps jobs through these functions.
+ *
+ * DESIGN
+ * A job is one runner_jobs row plus one sync_runs row in 'running', created together in
+ * the claim transaction. While a job row exists its connector is not claimable. The row's
+ * lease (lease_expires_at) is extended by its runner every poll tick; when a runner dies the
+ * lease runs out and any runner takes the job over (store_jobs_take_expired re-leases it to
+ * itself first, so two survivors never both fail it), fails the run through the webhook
+ * effects and deletes the row.
+ *
+ * Claiming on SQLite: db_begin is BEGIN IMMEDIATE, so claimers on one file are serialised
+ * by the write lock and the due query sees every job row already claimed. On PostgreSQL
+ * the due query gets "FOR UPDATE OF c SKIP LOCKED" (CLAIM_LOCK below) so concurrent
+ * claimers skip each other's candidates instead of waiting.
+ */
+#include "store/store_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How many due candidates one claim looks at (enough to skip tenants at their limit). */
+#define CLAIM_SCAN 256
+
+static int jq_prep(struct db *d, struct db_stmt **st, struct iv_err *e, const char *sql,
+                   const char *types, ...)
+{
+    int rc = db_prepare(d, sql, st, e);
+    if (rc < 0)
+        return rc;
+    va_list ap;
+    va_start(ap, types);
+    for (int i = 0; types[i]; i++) {
+        if (types[i] == 's')
+            db_bind_text(*st, i + 1, va_arg(ap, const char *));
+        else if (types[i] == 'i')
+            db_bind_int64(*st, i + 1, va_arg(ap, int64_t));
+        else
+            store__bind_time(*st, i + 1, va_arg(ap, int64_t));
+    }
+    va_end(ap);
+    return IV_OK;
+}
+
+static int jq_run(struct db_stmt *st, struct iv_err *e)
+{
+    int rc = db_step(st, e);
+    db_finalize(st);
+    return rc < 0 ? rc : IV_OK;
+}
+
+void store_job_release(struct store_job *j)
+{
+    if (!j)
+        return;
+    store_connector_release(&j->conn);
+    if (j->has_catalog)
+        store_catalog_release(&j->cat);
+    memset(j, 0, sizeof(*j));
+}
+
+void store_jobs_free(struct store_job *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        store_job_release(&v[i]);
+    free(v);
+}
+
+struct cand {
+    char id[STORE_ID_MAX], tenant[STORE_ID_MAX];
+    char trigger[16];
+    char *tap_state, *ns, *table;
+};
+
+/* Running jobs per tenant, counted inside the claim transaction. */
+struct tcount {
+    char tenant[STORE_ID_MAX];
+    int n;
+};
+
+static int *tcount_slot(struct tcount **v, size_t *n, const char *tenant)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp((*v)[i].tenant, tenant))
+            return &(*v)[i].n;
+    *v = xrealloc(*v, sizeof(**v) * (*n + 1));
+    snprintf((*v)[*n].tenant, sizeof((*v)[*n].tenant), "%s", tenant);
+    (*v)[*n].n = 0;
+    return &(*v)[(*n)++].n;
+}
+
+int store_jobs_claim(struct store *s, const char *runner_id, int64_t now_ms_at, int64_t lease_ms,
+                     const struct store_claim_limits *lim, struct store_job **out, size_t *n_out,
+                     struct iv_err *e)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (lim->max_claim <= 0)
+        return IV_OK;
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    struct tcount *tc = NULL;
+    size_t ntc = 0;
+    struct cand *picked = NULL;
+    size_t npicked = 0;
+    int total = 0;
+    int rc = db_begin(d, e);
+    if (rc < 0)
+        goto out;
+
+    /* Current load, over all runners. */
+    rc = jq_prep(d, &st, e, "SELECT tenant_id, COUNT(*) FROM runner_jobs GROUP BY tenant_id", "");
+    if (rc < 0)
+        goto fail;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        int n = (int)db_col_int64(st, 1);
+        *tcount_slot(&tc, &ntc, db_col_text(st, 0)) = n;
+        total += n;
+    }
+    db_finalize(st);
+    st = NULL;
+    if (rc < 0)
+        goto fail;
+    if (total >= lim->max_total) {
+        rc = IV_OK;
+        db_rollback(d);
+        goto out;
+    }
+
+    const char *lock = db_get_kind(d) == DB_POSTGRES ? " FOR UPDATE OF c SKIP LOCKED" : "";
+    char *sql = xasprintf(
+        "SELECT c.id, c.tenant_id, c.tap_state, c.iomete_namespace, c.destination_table,"
+        " CASE WHEN c.consecutive_failures > 0 THEN 'retry'"
+        "      WHEN c.updated_at > c.created_at AND c.next_run_at - c.updated_at <= 2000"
+        "           AND c.updated_at - c.next_run_at <= 2000 THEN 'manual'"
+        "      ELSE 'schedule' END"
+        " FROM connectors c"
+        " WHERE c.status = 'active' AND c.next_run_at IS NOT NULL AND c.next_run_at <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM runner_jobs j WHERE j.connector_id = c.id)"
+        " AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.connector_id = c.id"
+        "                 AND r.status = 'running')"
+        " ORDER BY c.next_run_at, c.id LIMIT %d%s", CLAIM_SCAN, lock);
+    rc = jq_prep(d, &st, e, sql, "i", now_ms_at);
+    free(sql);
+    if (rc < 0)
+        goto fail;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        if ((int)npicked >= lim->max_claim || total >= lim->max_total)
+            continue;   /* drain the cursor */
+        const char *tenant = db_col_text(st, 1);
+        int *tn = tcount_slot(&tc, &ntc, tenant);
+        if (*tn >= lim->max_per_tenant)
+            continue;   /* this tenant waits; later tenants may still run */
+        picked = xrealloc(picked, sizeof(*picked) * (npicked + 1));
+        struct cand *c = &picked[npicked++];
+        memset(c, 0, sizeof(*c));
+        snprintf(c->id, sizeof(c->id), "%s", db_col_text(st, 0));
+        snprintf(c->tenant, sizeof(c->tenant), "%s", tenant);
+        c->tap_state = db_col_strdup(st, 2);
+        c->ns = db_col_strdup(st, 3);
+        c->table = db_col_strdup(st, 4);
+        snprintf(c->trigger, sizeof(c->trigger), "%s", db_col_text(st, 5));
+        (*tn)++;
+        total++;
+    }
+    db_finalize(st);
+    st = NULL;
+    if (rc < 0)
+        goto fail;
+
+    *out = xcalloc(npicked ? npicked : 1, sizeof(**out));
+    for (size_t i = 0; i < npicked; i++) {
+        struct store_job *j = &(*out)[i];
+        struct cand *c = &picked[i];
+        uuid_v4(j->job_id);
+        uuid_v4(j->run_id);
+        snprintf(j->trigger, sizeof(j->trigger), "%s", c->trigger);
+        j->started_at = now_ms_at;
+        char *tbl = xasprintf("%s.%s", c->ns ? c->ns : "", c->table ? c->table : "");
+        rc = jq_prep(d, &st, e,
+                     "INSERT INTO sync_runs (id, connector_id, tenant_id, status, trigger,"
+                     " iomete_table, started_at, state_before, updated_at)"
+                     " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                     "sssssisi", j->run_id, c->id, c->tenant, c->trigger, tbl, now_ms_at,
+                     c->tap_state, now_ms());
+        free(tbl);
+        if (rc < 0 || (rc = jq_run(st, e)) < 0) {
+            st = NULL;
+            goto fail;
+        }
+        rc = jq_prep(d, &st, e,
+                     "INSERT INTO runner_jobs (id, connector_id, run_id, tenant_id, runner_id,"
+                     " child_pid, lease_expires_at, log_tail, cancel_requested, created_at)"
+                     " VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, 0, ?)",
+                     "sssssii", j->job_id, c->id, j->run_id, c->tenant, runner_id,
+                     now_ms_at + lease_ms, now_ms_at);
+        if (rc < 0 || (rc = jq_run(st, e)) < 0) {
+            st = NULL;
+            goto fail;
+        }
+        st = NULL;
+    }
+    rc = db_commit(d, e);
+    if (rc < 0)
+        goto fail;
+    store__release(s, d);
+    d = NULL;
+
+    /* Outside the transaction: the full rows the run needs (tenant-scoped getters). A
+     * connector deleted in between simply yields a job whose renewal finds no row. */
+    for (size_t i = 0; i < npicked; i++) {
+        struct store_job *j = &(*out)[i];
+        struct iv_err e2 = {0};
+        if (store_connector_get(s, picked[i].tenant, picked[i].id, &j->conn, &e2) != IV_OK) {
+            j->conn.id = xstrdup(picked[i].id);
+            j->conn.tenant_id = xstrdup(picked[i].tenant);
+            continue;
+        }
+        j->has_catalog = store_catalog_get(s, picked[i].tenant, j->conn.destination_catalog,
+                                           &j->cat, &e2) == IV_OK;
+        struct store_tenant t;
+        if (store_tenant_get(s, picked[i].tenant, &t, &e2) == IV_OK)
+            snprintf(j->tenant_slug, sizeof(j->tenant_slug), "%s", t.slug);
+    }
+    *n_out = npicked;
+    rc = IV_OK;
+    goto out;
+fail:
+    db_finalize(st);
+    db_rollback(d);
+    free(*out);
+    *out = NULL;
+out:
+    for (size_t i = 0; i < npicked; i++) {
+        free(picked[i].tap_state);
+        free(picked[i].ns);
+        free(picked[i].table);
+    }
+    free(picked);
+    free(tc);
+    if (d)
+        store__release(s, d);
+    return rc;
+}
+
+int store_job_renew(struct store *s, const char *runner_id, const char *job_id,
+                    int64_t lease_until, bool *alive_out, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    *alive_out = true;
+    int rc = jq_prep(d, &st, e,
+                     "UPDATE runner_jobs SET lease_expires_at = ? WHERE id = ? AND runner_id = ?",
+                     "iss", lease_until, job_id, runner_id);
+    if (rc < 0 || (rc = jq_run(st, e)) < 0)
+        goto out;
+    if (db_changes(d) == 0) {
+        *alive_out = false;
+        goto out;
+    }
+    st = NULL;
+    rc = jq_prep(d, &st, e, "SELECT cancel_requested FROM runner_jobs WHERE id = ?", "s", job_id);
+    if (rc < 0)
+        goto out;
+    rc = db_step(st, e);
+    if (rc == DB_ROW)
+        *alive_out = db_col_int64(st, 0) == 0;
+    else if (rc == DB_DONE)
+        *alive_out = false;
+    db_finalize(st);
+    rc = rc < 0 ? rc : IV_OK;
+out:
+    store__release(s, d);
+    return rc;
+}
+
+int store_job_update(struct store *s, const char *job_id, int64_t child_pid, const char *log_tail,
+                     struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    int rc = IV_OK;
+    if (child_pid > 0) {
+        rc = jq_prep(d, &st, e, "UPDATE runner_jobs SET child_pid = ? WHERE id = ?", "is",
+                     child_pid, job_id);
+        if (rc < 0 || (rc = jq_run(st, e)) < 0)
+            goto out;
+    }
+    if (log_tail) {
+        rc = jq_prep(d, &st, e, "UPDATE runner_jobs SET log_tail = ? WHERE id = ?", "ss",
+                     log_tail, job_id);
+        if (rc < 0 || (rc = jq_run(st, e)) < 0)
+            goto out;
+    }
+out:
+    store__release(s, d);
+    return rc;
+}
+
+int store_job_set_tables(struct store *s, const char *run_id, const char *iomete_table,
+                         struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    int rc = jq_prep(d, &st, e,
+                     "UPDATE sync_runs SET iomete_table = ? WHERE id = ? AND status = 'running'",
+                     "ss", iomete_table, run_id);
+    if (rc == IV_OK)
+        rc = jq_run(st, e);
+    store__release(s, d);
+    return rc;
+}
+
+int store_job_finish(struct store *s, const char *job_id, const char *run_id,
+                     const char *log_tail, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    int rc = db_begin(d, e);
+    if (rc < 0)
+        goto out;
+    if (log_tail)
+        rc = jq_prep(d, &st, e, "UPDATE sync_runs SET log_tail = ? WHERE id = ?", "ss", log_tail,
+                     run_id);
+    else
+        rc = jq_prep(d, &st, e,
+                     "UPDATE sync_runs SET log_tail = (SELECT j.log_tail FROM runner_jobs j"
+                     " WHERE j.id = ?) WHERE id = ? AND EXISTS (SELECT 1 FROM runner_jobs j"
+                     " WHERE j.id = ? AND j.log_tail IS NOT NULL)",
+                     "sss", job_id, run_id, job_id);
+    if (rc < 0 || (rc = jq_run(st, e)) < 0)
+        goto fail;
+    rc = jq_prep(d, &st, e, "DELETE FROM runner_jobs WHERE id = ?", "s", job_id);
+    if (rc < 0 || (rc = jq_run(st, e)) < 0)
+        goto fail;
+    rc = db_commit(d, e);
+    if (rc < 0)
+        goto fail;
+    goto out;
+fail:
+    db_rollback(d);
+out:
+    store__release(s, d);
+    return rc;
+}
+
+int store_jobs_take_expired(struct store *s, const char *runner_id, int64_t now_ms_at,
+                            int64_t lease_ms, struct store_dead_job **out, size_t *n_out,
+                            struct iv_err *e)
+{
+    *out = NULL;
+    *n_out = 0;
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    struct store_dead_job *v = NULL;
+    size_t n = 0;
+    int rc = db_begin(d, e);
+    if (rc < 0)
+        goto out;
+    const char *lock = db_get_kind(d) == DB_POSTGRES ? " FOR UPDATE OF j SKIP LOCKED" : "";
+    char *sql = xasprintf("SELECT j.id, j.run_id, j.connector_id, j.tenant_id, j.runner_id,"
+                          " r.started_at FROM runner_jobs j JOIN sync_runs r ON r.id = j.run_id"
+                          " WHERE j.lease_expires_at < ? ORDER BY j.lease_expires_at LIMIT 64%s",
+                          lock);
+    rc = jq_prep(d, &st, e, sql, "i", now_ms_at);
+    free(sql);
+    if (rc < 0)
+        goto fail;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        v = xrealloc(v, sizeof(*v) * (n + 1));
+        struct store_dead_job *j = &v[n++];
+        memset(j, 0, sizeof(*j));
+        snprintf(j->job_id, sizeof(j->job_id), "%s", db_col_text(st, 0));
+        snprintf(j->run_id, sizeof(j->run_id), "%s", db_col_text(st, 1));
+        snprintf(j->connector_id, sizeof(j->connector_id), "%s", db_col_text(st, 2));
+        snprintf(j->tenant_id, sizeof(j->tenant_id), "%s", db_col_text(st, 3));
+        const char *rid = db_col_text(st, 4);
+        snprintf(j->runner_id, sizeof(j->runner_id), "%s", rid ? rid : "?");
+        j->started_at = db_col_int64(st, 5);
+    }
+    db_finalize(st);
+    st = NULL;
+    if (rc < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        rc = jq_prep(d, &st, e,
+                     "UPDATE runner_jobs SET runner_id = ?, lease_expires_at = ?, child_pid = NULL"
+                     " WHERE id = ?", "sis", runner_id, now_ms_at + lease_ms, v[i].job_id);
+        if (rc < 0 || (rc = jq_run(st, e)) < 0) {
+            st = NULL;
+            goto fail;
+        }
+        st = NULL;
+    }
+    rc = db_commit(d, e);
+    if (rc < 0)
+        goto fail;
+    *out = v;
+    *n_out = n;
+    v = NULL;
+    goto out;
+fail:
+    db_finalize(st);
+    db_rollback(d);
+out:
+    free(v);
+    store__release(s, d);
+    return rc;
+}
+
+int store_job_run_info(struct store *s, const char *tenant_id, const char *connector_id,
+                       const char *run_id, bool *exists, char status_out[16],
+                       bool *later_completed_out, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    *exists = false;
+    *later_completed_out = false;
+    status_out[0] = '\0';
+    int rc = jq_prep(d, &st, e,
+                     "SELECT r.status, (SELECT COUNT(*) FROM sync_runs l WHERE l.tenant_id = ?"
+                     " AND l.connector_id = ? AND l.status = 'completed'"
+                     " AND l.started_at > r.started_at)"
+                     " FROM sync_runs r WHERE r.tenant_id = ? AND r.connector_id = ? AND r.id = ?",
+                     "sssss", tenant_id, connector_id, tenant_id, connector_id, run_id);
+    if (rc < 0)
+        goto out;
+    rc = db_step(st, e);
+    if (rc == DB_ROW) {
+        *exists = true;
+        snprintf(status_out, 16, "%s", db_col_text(st, 0));
+        *later_completed_out = db_col_int64(st, 1) > 0;
+    }
+    rc = rc < 0 ? rc : IV_OK;
+out:
+    db_finalize(st);
+    store__release(s, d);
+    return rc;
+}
+
+int store_job_set_bookmark(struct store *s, const char *tenant_id, const char *connector_id,
+                           const char *state_json, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    int rc = jq_prep(d, &st, e,
+                     "UPDATE connectors SET tap_state = ?, updated_at = updated_at"
+                     " WHERE tenant_id = ? AND id = ?", "sss", state_json, tenant_id,
+                     connector_id);
+    if (rc == IV_OK)
+        rc = jq_run(st, e);
+    store__release(s, d);
+    return rc;
+}

@@ -1,0 +1,103 @@
+// runner.mjs — helpers for the runner's end-to-end tests: a server whose runner polls fast,
+// a tenant with a hadoop catalog inside the server's data dir, fixture taps linked into
+// IVORY_TAP_PATH, configs encrypted the way CONTRACT §8 defines (independently, with node's
+// crypto), and waits on the runs API.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO, startServer, tempDir } from './server.mjs';
+import { newTenant } from './tenant.mjs';
+import { readIcebird, snapshots } from './iceberg_read.mjs';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function newKey() { return crypto.randomBytes(32); }
+
+// "v1:" + base64(nonce12 || AES-256-GCM ciphertext || tag16)
+export function encryptConfig(key, obj) {
+    const nonce = crypto.randomBytes(12);
+    const c = crypto.createCipheriv('aes-256-gcm', key, nonce);
+    const ct = Buffer.concat([c.update(JSON.stringify(obj), 'utf8'), c.final()]);
+    return 'v1:' + Buffer.concat([nonce, ct, c.getAuthTag()]).toString('base64');
+}
+
+// A server with a fast-polling runner and a config key; fixture taps linked in.
+// The runner's private run directories go to <dir>/tmp (TMPDIR), where tests can look.
+export async function startRunnerServer({ env = {}, key = newKey(), dir = tempDir(), taps = ['tap-fixture'], keepDir, secret } = {}) {
+    fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+    const srv = await startServer({
+        pollInterval: 0.1, firstRunDelay: 3600, dir, keepDir, secret,
+        env: { IVORY_CONFIG_KEY: key.toString('base64'), TMPDIR: path.join(dir, 'tmp'), ...env },
+    });
+    for (const t of taps) {
+        const dst = path.join(srv.dir, 'taps', t);
+        if (!fs.existsSync(dst)) fs.symlinkSync(path.join(REPO, 'tests', 'taps', t), dst);
+    }
+    srv.key = key;
+    return srv;
+}
+
+export async function runnerTenant(srv, catalog = {}) {
+    return newTenant(srv, { catalog: { warehouse: `file://${srv.dir}/wh`, ...catalog } });
+}
+
+export const tableLoc = (srv, T, table) => ({ dir: path.join(srv.dir, 'wh', T.slug, T.namespace, table) });
+
+export async function registerTap(srv, T, cfg, extra = {}) {
+    const body = {
+        source_system: 'fixture', tap_name: 'tap-fixture', destination_catalog: 'ivory-lakehouse',
+        destination_table: `t_${crypto.randomBytes(3).toString('hex')}`, sync_schedule: '@yearly',
+        ...(cfg === null ? {} : { config_encrypted: encryptConfig(srv.key, cfg) }),
+        ...extra,
+    };
+    const r = await T.c.post('/v1/admin/connectors', body);
+    if (r.status !== 201) throw new Error(`register gave ${r.status}: ${r.text}`);
+    return r.json;
+}
+
+export async function runs(T, id) {
+    const r = await T.c.get(`/v1/admin/connectors/${id}/runs?limit=200`);
+    if (r.status !== 200) throw new Error(`runs gave ${r.status}: ${r.text}`);
+    return r.json.runs;
+}
+
+// Triggers and waits until the connector has `n` finished runs (default: one more than now).
+export async function triggerAndWait(T, id, { timeoutMs = 30000 } = {}) {
+    const before = (await runs(T, id)).length;
+    const t = await T.c.post(`/v1/admin/connectors/${id}/trigger`);
+    if (t.status !== 202) throw new Error(`trigger gave ${t.status}: ${t.text}`);
+    return waitRuns(T, id, before + 1, { timeoutMs });
+}
+
+export async function waitRuns(T, id, n, { timeoutMs = 30000 } = {}) {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+        const rs = await runs(T, id);
+        if (rs.length >= n && rs.every((r) => r.status !== 'running')) return rs;
+        if (Date.now() > end) throw new Error(`no ${n} finished runs within ${timeoutMs} ms: ${JSON.stringify(rs)}`);
+        await sleep(100);
+    }
+}
+
+export async function tableRows(srv, T, table) {
+    const loc = tableLoc(srv, T, table);
+    if (!fs.existsSync(loc.dir)) return [];
+    return readIcebird(loc);
+}
+
+export async function tableSnapshots(srv, T, table) {
+    return snapshots(tableLoc(srv, T, table));
+}
+
+export const ids = (rows) => rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+export const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+export function writeSource(file, from, to) {
+    let s = '';
+    for (let i = from; i <= to; i++) s += JSON.stringify({ id: i, name: `row-${i}` }) + '\n';
+    fs.appendFileSync(file, s);
+}
+
+export function pidAlive(pid) {
+    try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; }
+}

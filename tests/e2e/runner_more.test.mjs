@@ -1,0 +1,168 @@
+// runner_more.test.mjs — the runner beyond Singer basics: the Airbyte protocol (discover ->
+// configured catalog -> read with state), concurrency limits (per tenant, over all runners),
+// several runner processes claiming from one SQLite file, and a `sql` catalog with
+// catalog_uri 'local' (the data dir's iceberg_catalog.db).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { sql } from './lib/db.mjs';
+import { readIcebird, sqlMetadataLocation } from './lib/iceberg_read.mjs';
+import { IVORY, notBuilt } from './lib/server.mjs';
+import {
+    ids, range, registerTap, runnerTenant, runs, sleep, startRunnerServer, tableRows,
+    triggerAndWait, waitRuns,
+} from './lib/runner.mjs';
+
+describe('runner: Airbyte protocol', { skip: notBuilt('serve') }, () => {
+    let srv, T;
+    before(async () => {
+        srv = await startRunnerServer({ taps: ['source-fixture'] });
+        T = await runnerTenant(srv);
+    });
+    after(async () => { if (srv) await srv.stop(); });
+    const airbyte = (cfg) => registerTap(srv, T, cfg, { tap_name: 'source-fixture', connector_type: 'airbyte' });
+
+    test('discover -> read: RECORDs load, STATE becomes the bookmark, the next read resumes', async () => {
+        const conn = await airbyte({ count: 4 });
+        let rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        assert.equal(rs[0].rows_loaded, 4);
+        const rows = await tableRows(srv, T, conn.iomete_table);
+        assert.deepEqual(ids(rows), [1, 2, 3, 4]);
+        assert.deepEqual(rows.map((r) => r.name).sort(), ['users-1', 'users-2', 'users-3', 'users-4']);
+        const d = (await T.c.get(`/v1/admin/connectors/${conn.id}`)).json;
+        assert.deepEqual(d.tap_state, { users: { id: 4 } });
+        rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed');
+        assert.equal(rs[0].rows_synced, 0, 'the second read got --state');
+    });
+
+    test('a TRACE error is the failure reason', async () => {
+        const conn = await airbyte({ count: 5, fail: 'API quota exceeded' });
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'failed');
+        assert.match(rs[0].error_msg, /exited with status 1: API quota exceeded/);
+        assert.deepEqual(await tableRows(srv, T, conn.iomete_table), []);
+    });
+
+    test('two discovered streams load into {destination_table}_{stream}', async () => {
+        const conn = await airbyte({ count: 3, two_streams: true });
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        assert.deepEqual(ids(await tableRows(srv, T, `${conn.iomete_table}_users`)), [1, 2, 3]);
+        assert.deepEqual(ids(await tableRows(srv, T, `${conn.iomete_table}_orders`)), [1, 2, 3]);
+    });
+});
+
+// Intervals [start, end] per tap pid from the fixture's log file.
+function intervals(file) {
+    const m = new Map();
+    for (const l of fs.readFileSync(file, 'utf8').trim().split('\n')) {
+        const [k, pid, ms] = l.split(' ');
+        const v = m.get(pid) ?? {};
+        v[k] = Number(ms);
+        m.set(pid, v);
+    }
+    return [...m.values()];
+}
+const overlap = (a, b) => a.start < b.end && b.start < a.end;
+
+describe('runner: concurrency limits', { skip: notBuilt('serve') }, () => {
+    let srv, A, B;
+    before(async () => {
+        srv = await startRunnerServer({ env: { IVORY_MAX_RUNS_PER_TENANT: '1', IVORY_MAX_CONCURRENT_RUNS: '2' } });
+        A = await runnerTenant(srv);
+        B = await runnerTenant(srv);
+    });
+    after(async () => { if (srv) await srv.stop(); });
+
+    test('per-tenant limit: one tenant runs one at a time, another tenant runs alongside; the rest waits in order', async () => {
+        const logA = path.join(srv.dir, 'a.log'), logB = path.join(srv.dir, 'b.log');
+        const cfg = (log) => ({ count: 12, sleep: 0.05, log_file: log });
+        const a1 = await registerTap(srv, A, cfg(logA));
+        const a2 = await registerTap(srv, A, cfg(logA));
+        const a3 = await registerTap(srv, A, cfg(logA));
+        const b1 = await registerTap(srv, B, cfg(logB));
+        for (const [T, c] of [[A, a1], [A, a2], [A, a3], [B, b1]])
+            assert.equal((await T.c.post(`/v1/admin/connectors/${c.id}/trigger`)).status, 202);
+        for (const [T, c] of [[A, a1], [A, a2], [A, a3], [B, b1]])
+            assert.equal((await waitRuns(T, c.id, 1))[0].status, 'completed');
+        const ia = intervals(logA), ib = intervals(logB);
+        assert.equal(ia.length, 3);
+        for (let i = 0; i < ia.length; i++)
+            for (let j = i + 1; j < ia.length; j++)
+                assert.ok(!overlap(ia[i], ia[j]), `tenant A ran two syncs at once: ${JSON.stringify(ia)}`);
+        assert.ok(ia.some((x) => overlap(x, ib[0])), 'tenant B ran while tenant A was running');
+    });
+});
+
+describe('runner: several runner processes on one SQLite store', { skip: notBuilt('runner') }, () => {
+    let srv, T;
+    const extra = [];
+    before(async () => {
+        srv = await startRunnerServer({ env: { IVORY_MAX_CONCURRENT_RUNS: '6', IVORY_MAX_RUNS_PER_TENANT: '6' } });
+        T = await runnerTenant(srv);
+        for (let i = 0; i < 2; i++) {
+            const p = spawn(IVORY, ['runner'], {
+                env: { ...srv.env, IVORY_API_URL: srv.url }, cwd: srv.dir, stdio: ['ignore', 'ignore', 'pipe'],
+            });
+            p.err = '';
+            p.stderr.on('data', (d) => { p.err += d; });
+            p.done = new Promise((r) => p.on('exit', r));
+            extra.push(p);
+        }
+    });
+    after(async () => {
+        for (const p of extra) { p.kill('SIGTERM'); await p.done; }
+        if (srv) await srv.stop();
+    });
+
+    test('every connector runs exactly once and every row loads once', async () => {
+        const conns = [];
+        for (let i = 0; i < 12; i++) conns.push(await registerTap(srv, T, { count: 40, sleep: 0.005 }));
+        await sleep(500);   // the runner processes are up
+        // Staggered triggers (longer than a poll tick apart): whichever process ticks first
+        // claims each one, so the claims spread over the processes.
+        for (const c of conns) {
+            assert.equal((await T.c.post(`/v1/admin/connectors/${c.id}/trigger`)).status, 202);
+            await sleep(150);
+        }
+        for (const c of conns) {
+            const rs = await waitRuns(T, c.id, 1, { timeoutMs: 60000 });
+            assert.equal(rs.length, 1);
+            assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+            assert.deepEqual(ids(await tableRows(srv, T, c.iomete_table)), range(1, 40));
+        }
+        await sleep(500);
+        for (const c of conns) assert.equal((await runs(T, c.id)).length, 1, 'claimed twice');
+        const claims = [srv.stderr(), ...extra.map((p) => p.err)]
+            .map((log) => (log.match(/claimed connector [0-9a-f-]+/g) ?? []).map((m) => m.split(' ')[2]));
+        const all = claims.flat();
+        assert.equal(all.length, 12, 'one claim per connector over all processes');
+        assert.equal(new Set(all).size, 12);
+        assert.ok(claims.filter((c) => c.length > 0).length >= 2, `claims per process: ${claims.map((c) => c.length)}`);
+        assert.equal(sql(srv.dbPath, 'SELECT COUNT(*) AS n FROM runner_jobs')[0].n, 0, 'job rows removed');
+    });
+});
+
+describe("runner: sql catalog with catalog_uri 'local'", { skip: notBuilt('serve') }, () => {
+    let srv, T;
+    before(async () => {
+        srv = await startRunnerServer();
+        T = await runnerTenant(srv, { catalog_type: 'sql', catalog_uri: 'local' });
+    });
+    after(async () => { if (srv) await srv.stop(); });
+
+    test('tables are registered in <data dir>/iceberg_catalog.db and read back', async () => {
+        const conn = await registerTap(srv, T, { count: 7 });
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        const db = path.join(srv.dir, 'iceberg_catalog.db');
+        assert.ok(fs.existsSync(db));
+        const loc = sqlMetadataLocation(db, T.namespace, conn.iomete_table);
+        assert.ok(loc && loc.includes(`/${T.slug}/${T.namespace}/${conn.iomete_table}/metadata/`), loc);
+        assert.deepEqual(ids(await readIcebird({ metadataLocation: loc })), range(1, 7));
+    });
+});
