@@ -25,7 +25,7 @@ AOBJS   := $(SRCS:src/%.c=build/asan/%.o)
 UNITS   := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all unit e2e test clean fuzz bench
+.PHONY: all unit e2e test clean fuzz bench demo
 
 all: ivory
 
@@ -67,3 +67,7 @@ clean:
 	rm -rf build ivory
 
 -include $(OBJS:.o=.d) build/obj/main.d
+
+# The README walk-through: serve + tap-csv + two syncs + rows read back (examples/demo.sh).
+demo: ivory
+	examples/demo.sh

@@ -252,8 +252,7 @@ static int decompress(struct pr *r, int codec, uint8_t *in, size_t inlen, size_t
         return iv_err_set(r->e, IV_EUNSUPPORTED, "%s: compression codec %d is not supported "
                           "by this reader", r->path, codec);
     }
-    free(in);
-    *out = o;
+    *out = o;   /* the caller frees both in and *out */
     return IV_OK;
 }
 
@@ -534,7 +533,7 @@ static int read_chunk(struct pr *r, struct col *c, const json_t *md, int64_t nee
         }
         off += (int64_t)hlen + csize;
         uint8_t *page = NULL;
-        if ((rc = decompress(r, codec, body, (size_t)csize, (size_t)usize, &page))) {
+        if ((rc = decompress(r, codec, body, (size_t)csize, (size_t)usize, &page))) {   /* *page may be body */
             free(body);
             json_decref(h);
             return rc;

@@ -217,3 +217,31 @@ describe('webhook (CONTRACT §7)', { skip: notBuilt('serve') }, () => {
         assert.equal(d.rows_total, 117);
     });
 });
+
+describe('webhook from the real runner (API and runner agree on the signature)', { skip: notBuilt('serve') || notBuilt('runner') }, () => {
+    test('a trigger with no such tap ends as one failed run, reported through the webhook', async () => {
+        const srv = await startServer({ pollInterval: 0.2 });
+        try {
+            const T = await newTenant(srv);
+            const conn = await register(T.c, { tap_name: 'tap-does-not-exist' });
+            assert.equal((await T.c.post(`/v1/admin/connectors/${conn.id}/trigger`)).status, 202);
+            let run;
+            for (let i = 0; i < 100 && !run; i++) {
+                await new Promise((r) => setTimeout(r, 200));
+                const runs = (await T.c.get(`/v1/admin/connectors/${conn.id}/runs`)).json;
+                if (runs.count && runs.runs[0].status !== 'running') run = runs.runs[0];
+            }
+            assert.ok(run, `no finished run after 20 s; server log:\n${srv.stderr()}`);
+            assert.equal(run.status, 'failed');
+            assert.match(run.error_msg, /tap-does-not-exist/);
+            const d = (await T.c.get(`/v1/admin/connectors/${conn.id}`)).json;
+            assert.equal(d.consecutive_failures, 1, 'the failure did not reach the connector (webhook rejected?)');
+            assert.equal(d.run_count, 1);
+            const row = (await T.c.get('/v1/admin/connectors')).json.connectors.find((x) => x.id === conn.id);
+            assert.equal(row.last_run_status, 'failed');
+            assert.match(row.last_error, /tap-does-not-exist/);
+        } finally {
+            await srv.stop();
+        }
+    });
+});
