@@ -1,8 +1,11 @@
 -- bench.lua — wrk script: optional bearer token and POST body from the environment, and a
+-- method (BENCH_METHOD, e.g. POST with no body for .../trigger), and a
 -- machine-readable summary line (requests/s, p50/p99 latency, HTTP >= 400 count (no per-response Lua hook, so wrk stays fast)).
 local token = os.getenv("BENCH_TOKEN")
 local body_file = os.getenv("BENCH_BODY")
 if token and #token > 0 then wrk.headers["Authorization"] = "Bearer " .. token end
+local method = os.getenv("BENCH_METHOD")
+if method and #method > 0 then wrk.method = method end
 if body_file and #body_file > 0 then
     local f = assert(io.open(body_file, "rb"))
     wrk.method = "POST"

@@ -4,16 +4,22 @@
 #   1. authenticated GET /v1/admin/connectors (the list of 100)
 #   2. nginx (Debian, temp config, current user, another free port) serving a static file of
 #      the same size as that list response: the ceiling for "an HTTP server answering N bytes"
-#   3. authenticated POST /v1/admin/connectors (fixed body; duplicates allowed)
+#   3. the same GET while BENCH_WRITERS (4) connections POST .../{id}/trigger to one of the
+#      tenant's connectors: every trigger is a write that moves the tenant's generation, so
+#      the response cache is invalidated continually (the list does not grow meanwhile)
+#   4. authenticated POST /v1/admin/connectors (fixed body; duplicates allowed)
 # and prints requests/s, p99 and the ivory/nginx ratio.
-# Knobs: BENCH_DURATION (default 10s), BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_N (100).
+# Knobs: BENCH_DURATION (default 10s), BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_N (100),
+# BENCH_IVORY (a prebuilt ivory binary to measure instead of `make ivory`, e.g. a variant built
+# with -DIVORY_API_NO_CACHE or -DIVORY_API_POOL_MODE, see docs/performance.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 DUR="${BENCH_DURATION:-10s}"; CONNS="${BENCH_CONNECTIONS:-50}"; THREADS="${BENCH_THREADS:-2}"
 N="${BENCH_N:-100}"
 for c in wrk nginx node; do command -v "$c" >/dev/null || { echo "bench: $c not found (./dev.sh installs it)" >&2; exit 1; }; done
-make -s ivory
+IVORY_BIN="${BENCH_IVORY:-./ivory}"
+[ -n "${BENCH_IVORY:-}" ] || make -s ivory
 
 T="$(mktemp -d /tmp/ivory-bench.XXXXXX)"
 IVORY_PID=""; NGINX_PID=""
@@ -31,7 +37,7 @@ wait_http() { # polls with node's fetch (curl's CLI is not among the installed p
 IPORT="$(free_port)"; SECRET="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
 IVORY_DATA_DIR="$T/data" IVORY_DB="sqlite:$T/data/ivory.db" IVORY_LISTEN="127.0.0.1:$IPORT" \
 IVORY_JWT_SECRET="$SECRET" IVORY_POLL_INTERVAL=86400 IVORY_LOG_LEVEL=warn \
-    ./ivory serve 2>"$T/ivory.log" &
+    "$IVORY_BIN" serve 2>"$T/ivory.log" &
 IVORY_PID=$!
 mkdir -p "$T/data"
 wait_http "http://127.0.0.1:$IPORT/healthz" || { cat "$T/ivory.log" >&2; exit 1; }
@@ -73,14 +79,25 @@ bench() { # label url [body-file]
 echo "bench: wrk -t$THREADS -c$CONNS -d$DUR on $(nproc) cores; list response $SIZE bytes ($N connectors)" >&2
 G="$(bench "ivory GET /v1/admin/connectors" "http://127.0.0.1:$IPORT/v1/admin/connectors")"
 S="$(bench "nginx static file ($SIZE bytes)" "http://127.0.0.1:$NPORT/connectors.json" "")"
+CID="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).connectors[0].id)' "$T/list.json")"
+BENCH_TOKEN="$(cat "$T/token")" BENCH_METHOD=POST \
+    wrk -t1 -c"${BENCH_WRITERS:-4}" -d"$DUR" -s bench/api/bench.lua \
+    "http://127.0.0.1:$IPORT/v1/admin/connectors/$CID/trigger" >"$T/writers.txt" &
+WRK_W=$!
+M="$(bench "ivory GET while triggers write" "http://127.0.0.1:$IPORT/v1/admin/connectors")"
+wait "$WRK_W"
+W="$(grep '^RESULT' "$T/writers.txt")"
+printf '%-44s %s\n' "  (concurrent POST .../trigger)" "${W#RESULT }" >&2
 P="$(bench "ivory POST /v1/admin/connectors" "http://127.0.0.1:$IPORT/v1/admin/connectors" "$T/post.json")"
 
 field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<<"$1"; }
 echo
 printf 'GET  list (auth, %d connectors): %8s req/s  p99 %s ms\n' "$N" "$(field "$G" rps)" "$(field "$G" p99_ms)"
+printf 'GET  list while writes:          %8s req/s  p99 %s ms  (%s trigger writes/s)\n' \
+    "$(field "$M" rps)" "$(field "$M" p99_ms)" "$(field "$W" rps)"
 printf 'POST register (auth):            %8s req/s  p99 %s ms\n' "$(field "$P" rps)" "$(field "$P" p99_ms)"
 printf 'nginx static (%d bytes):        %8s req/s  p99 %s ms\n' "$SIZE" "$(field "$S" rps)" "$(field "$S" p99_ms)"
 awk -v g="$(field "$G" rps)" -v s="$(field "$S" rps)" 'BEGIN { printf "ratio ivory GET / nginx static: %.3f\n", g / s }'
-for x in "$G" "$P"; do
+for x in "$G" "$M" "$W" "$P"; do
     [ "$(field "$x" http_errors)" = "0" ] || echo "warning: HTTP errors during the run: $x" >&2
 done

@@ -1,11 +1,13 @@
 #!/bin/sh
 # bench/target/run.sh — throughput of `ivory target-iceberg` against DuckDB on the same records.
-# Prints figures; asserts nothing. Usage: bench/target/run.sh [ROWS...]   (default: 1000000 4000000)
+# Prints figures; asserts nothing. Usage: [RUNS=n] bench/target/run.sh [ROWS...]
+# (default sizes: 1000000 4000000; RUNS, default 1, repetitions per size)
 #
-# For each size: generate N Singer RECORD lines (10 mixed-type fields, STATE every 100k rows),
-# time ivory (rows/s, input MB/s, peak RSS from /usr/bin/time -v, output bytes), then DuckDB
-# (read_json of the same record objects -> COPY ... (FORMAT parquet, COMPRESSION zstd)) in the
-# same run, and print the ratio.
+# For each size: generate N Singer RECORD lines (10 mixed-type fields, STATE every 100k rows)
+# once, then RUNS times, alternating: time ivory (rows/s, input MB/s, peak RSS from
+# /usr/bin/time -v, output bytes), then DuckDB (read_json of the same record objects -> COPY ...
+# (FORMAT parquet, COMPRESSION zstd)), and print the ratio and the 1-minute load average. With
+# RUNS > 1 a summary line per size gives the median, min and max of both times and of the ratio.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 IVORY="$ROOT/ivory"
@@ -15,25 +17,44 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/ivory-bench-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$ROOT"
 
-printf '%-9s | %-10s %-9s %-9s %-10s %-10s | %-10s %-9s %-10s | %-6s\n' rows ivory_s rows/s MB/s peak_RSS out_MB duck_s rows/s out_MB ratio
+RUNS=${RUNS:-1}
+printf '%-9s | %-10s %-9s %-9s %-10s %-10s | %-10s %-9s %-10s | %-6s | %s\n' rows ivory_s rows/s MB/s peak_RSS out_MB duck_s rows/s out_MB ratio load1
 for N in $SIZES; do
     node bench/target/gen.mjs "$N" "$WORK/in.jsonl" "$WORK/rec.jsonl"
     IN_BYTES=$(stat -c %s "$WORK/in.jsonl")
-    rm -rf "$WORK/wh"
-    printf '{"catalog_type":"hadoop","warehouse":"file://%s/wh","namespace":"bench","batch_rows":1000000}\n' "$WORK" > "$WORK/cfg.json"
-    sync
-    /usr/bin/time -v -o "$WORK/time.txt" "$IVORY" target-iceberg --config "$WORK/cfg.json" \
-        < "$WORK/in.jsonl" > "$WORK/out.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
-    WALL=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$WORK/time.txt")
-    RSS_KB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
-    OUT_BYTES=$(find "$WORK/wh/bench/orders/data" -type f -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
-    DUCK=$(node bench/target/duck.mjs "$WORK/rec.jsonl" "$WORK/duck.parquet")
-    DS=$(echo "$DUCK" | sed 's/.*"seconds":\([0-9.e-]*\).*/\1/')
-    DB=$(echo "$DUCK" | sed 's/.*"bytes":\([0-9]*\).*/\1/')
-    awk -v n="$N" -v w="$WALL" -v inb="$IN_BYTES" -v rss="$RSS_KB" -v ob="$OUT_BYTES" -v ds="$DS" -v db="$DB" 'BEGIN {
-        printf "%-9d | %-10.2f %-9.0f %-9.1f %-10s %-10.1f | %-10.2f %-9.0f %-10.1f | %-6.2f\n",
-            n, w, n / w, inb / 1048576 / w, sprintf("%.0fMiB", rss / 1024), ob / 1048576,
-            ds, n / ds, db / 1048576, (n / w) / (n / ds) }'
-    rm -f "$WORK/duck.parquet"
+    : > "$WORK/runs.txt"
+    r=0
+    while [ "$r" -lt "$RUNS" ]; do
+        r=$((r + 1))
+        rm -rf "$WORK/wh"
+        printf '{"catalog_type":"hadoop","warehouse":"file://%s/wh","namespace":"bench","batch_rows":1000000}\n' "$WORK" > "$WORK/cfg.json"
+        sync
+        /usr/bin/time -v -o "$WORK/time.txt" "$IVORY" target-iceberg --config "$WORK/cfg.json" \
+            < "$WORK/in.jsonl" > "$WORK/out.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
+        WALL=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$WORK/time.txt")
+        RSS_KB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
+        OUT_BYTES=$(find "$WORK/wh/bench/orders/data" -type f -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+        DUCK=$(node bench/target/duck.mjs "$WORK/rec.jsonl" "$WORK/duck.parquet")
+        DS=$(echo "$DUCK" | sed 's/.*"seconds":\([0-9.e-]*\).*/\1/')
+        DB=$(echo "$DUCK" | sed 's/.*"bytes":\([0-9]*\).*/\1/')
+        LOAD=$(cut -d' ' -f1 /proc/loadavg)
+        awk -v n="$N" -v w="$WALL" -v inb="$IN_BYTES" -v rss="$RSS_KB" -v ob="$OUT_BYTES" -v ds="$DS" -v db="$DB" -v ld="$LOAD" 'BEGIN {
+            printf "%-9d | %-10.2f %-9.0f %-9.1f %-10s %-10.1f | %-10.2f %-9.0f %-10.1f | %-6.2f | %s\n",
+                n, w, n / w, inb / 1048576 / w, sprintf("%.0fMiB", rss / 1024), ob / 1048576,
+                ds, n / ds, db / 1048576, (n / w) / (n / ds), ld }'
+        echo "$WALL $DS" >> "$WORK/runs.txt"
+        rm -f "$WORK/duck.parquet"
+    done
+    if [ "$RUNS" -gt 1 ]; then
+        # median/min/max of ivory s, DuckDB s and the per-run ratio (DuckDB s / ivory s)
+        awk -v n="$N" '
+            function med(a, k,   t, i, j) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++)
+                if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+            { k++; w[k] = $1; d[k] = $2; q[k] = $2 / $1 }
+            END { mw = med(w, k); md = med(d, k); mq = med(q, k)
+                  printf "%-9d | median of %d: ivory %.2f s [%.2f-%.2f]  DuckDB %.2f s [%.2f-%.2f]  ratio %.2f [%.2f-%.2f]\n",
+                      n, k, mw, w[1], w[k], md, d[1], d[k], mq, q[1], q[k] }' "$WORK/runs.txt"
+    fi
 done
 echo "(input MB/s counts the Singer lines ivory reads; ratio = ivory rows/s / DuckDB rows/s)"

@@ -54,12 +54,56 @@ const struct api_route *api_route_match(const struct api_route *routes, size_t n
 extern const struct api_route api_routes[];
 extern const size_t api_routes_count;
 
+/* ---- pre-rendered bodies and the response cache (cache.c) ----------------------- */
+/* An immutable JSON body shared by reference (cache entries, responses in flight). */
+struct api_blob {
+    _Atomic long refs;
+    size_t len;
+    char etag[24];        /* "\"<16 hex>\"": a 64-bit hash of the bytes, quoted */
+    char *data;           /* len bytes + NUL, owned */
+};
+/* Copies data; one reference, owned by the caller (drop with api_blob_unref). */
+struct api_blob *api_blob_new(const char *data, size_t len);
+/* Takes ownership of data (malloc'd, NUL at data[len], e.g. from buf_detach). */
+struct api_blob *api_blob_adopt(char *data, size_t len);
+struct api_blob *api_blob_ref(struct api_blob *b);          /* NULL-safe; returns b */
+void api_blob_unref(struct api_blob *b);                    /* NULL-safe */
+/* If-None-Match header value (list, W/ prefixes, "*") against our strong tag. */
+bool api_etag_matches(const char *if_none_match, const char *etag);
+
+/* A thread-safe LRU of blobs keyed by view and versioned by the tenant's
+ * (generation, epoch) from store_tenant_generation. See cache.c. */
+struct api_cache;
+struct api_cache *api_cache_new(size_t max_bytes, size_t max_entries);
+void api_cache_free(struct api_cache *c);                   /* NULL-safe */
+/* A new reference to key's blob when it was stored for exactly (gen, epoch),
+ * else NULL. c may be NULL (no cache). */
+struct api_blob *api_cache_get(struct api_cache *c, const char *key, int64_t gen, int64_t epoch);
+/* Stores b (takes its own reference) unless a newer generation is there. */
+void api_cache_put(struct api_cache *c, const char *key, int64_t gen, int64_t epoch,
+                   struct api_blob *b);
+struct api_cache_stats { size_t entries, bytes; uint64_t hits, misses; };
+void api_cache_stats(struct api_cache *c, struct api_cache_stats *out);
+
+/* ---- JSON writer into a bounded buffer (jsonw.c) ------------------------------- */
+struct api_jw {
+    struct buf b;
+    int err;              /* sticky: IV_ETOOBIG once an append failed */
+};
+void api_jw_init(struct api_jw *w, size_t max);   /* release with buf_release(&w->b) */
+void api_jw_raw(struct api_jw *w, const char *s, size_t n);
+void api_jw_str(struct api_jw *w, const char *s);  /* escaped and quoted; NULL -> null */
+void api_jw_int(struct api_jw *w, int64_t v);
+void api_jw_time(struct api_jw *w, int64_t ms);    /* ISO-8601 UTC or null */
+void api_jw_key(struct api_jw *w, const char *key, bool first);   /* [,]"key": */
+
 /* ---- request context ------------------------------------------------------------ */
 struct api_server_state {
     const struct iv_config *cfg;
     struct store *store;
     struct jwt_verifier *jwt;
     uint8_t master_key[32];
+    struct api_cache *cache;          /* list responses; NULL = no caching */
 };
 
 struct api_ctx {
@@ -74,15 +118,22 @@ struct api_ctx {
     size_t body_len;
     json_t *json;                     /* parsed body object (API_F_JSON_BODY), borrowed */
     struct jwt_claims claims;         /* API_AUTH_JWT */
+    const char *if_none_match;        /* If-None-Match, borrowed, or NULL */
     /* reply, owned by the context until the glue sends it */
     int status;
     json_t *reply;                    /* NULL = empty body */
+    struct api_blob *raw_reply;       /* pre-rendered body (one reference); wins over reply */
+    char etag[24];                    /* sent as ETag when non-empty */
     bool www_authenticate;
     char allow[64];
 };
 
 /* Sets the reply (takes ownership of body; NULL = no body). */
 void api_reply(struct api_ctx *c, int status, json_t *body);
+/* Sets a pre-rendered JSON reply (takes the reference b). */
+void api_reply_raw(struct api_ctx *c, int status, struct api_blob *b);
+/* Frees whatever reply the context holds. */
+void api_ctx_release_reply(struct api_ctx *c);
 /* {"error": code, "detail": detail[, "field": field]}; field may be NULL. */
 void api_error(struct api_ctx *c, int status, const char *code, const char *field,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -272,6 +272,107 @@ void api_h_connector_create(struct api_ctx *c)
 
 /* ---- list / get -------------------------------------------------------------------------- */
 
+/* A key with its separator, as one append: K(",\"name\":"). */
+#define K(lit) api_jw_raw(w, lit, sizeof lit - 1)
+
+/* One list item, written in connector_summary's key order (the two must agree;
+ * test_api_handlers compares the list with jansson's dump of the same document). */
+static int list_item(void *ctx, const struct store_connector *k)
+{
+    struct api_jw *w = ctx;
+    K("{\"id\":");
+    api_jw_str(w, k->id);
+    K(",\"source_system\":");
+    api_jw_str(w, k->source_system);
+    K(",\"tap_name\":");
+    api_jw_str(w, k->tap_name);
+    K(",\"connector_type\":");
+    api_jw_str(w, k->connector_type);
+    K(",\"destination_catalog\":");
+    api_jw_str(w, k->destination_catalog);
+    K(",\"iomete_namespace\":");
+    api_jw_str(w, k->iomete_namespace);
+    K(",\"iomete_table\":");
+    api_jw_str(w, k->destination_table);
+    K(",\"sync_schedule\":");
+    api_jw_str(w, k->sync_schedule);
+    K(",\"status\":");
+    api_jw_str(w, store_conn_status_name(k->status));
+    K(",\"consecutive_failures\":");
+    api_jw_int(w, k->consecutive_failures);
+    K(",\"rows_total\":");
+    api_jw_int(w, k->rows_total);
+    K(",\"last_synced_at\":");
+    api_jw_time(w, k->last_synced_at);
+    K(",\"next_run_at\":");
+    api_jw_time(w, k->next_run_at);
+    K(",\"last_run_status\":");
+    api_jw_str(w, k->last_run_status);
+    K(",\"last_run_rows\":");
+    if (k->has_last_run)
+        api_jw_int(w, k->last_run_rows);
+    else
+        K("null");
+    K(",\"last_run_rows_loaded\":");
+    if (k->has_last_run)
+        api_jw_int(w, k->last_run_rows_loaded);
+    else
+        K("null");
+    K(",\"last_run_at\":");
+    api_jw_time(w, k->has_last_run ? k->last_run_at : STORE_NULL_TIME);
+    K(",\"last_error\":");
+    api_jw_str(w, k->last_error);
+    K("}");
+    return w->err;
+}
+#undef K
+
+struct list_walk {
+    struct api_jw w;
+    int64_t n;
+};
+
+static int list_visit(void *ctx, const struct store_connector *k)
+{
+    struct list_walk *lw = ctx;
+    if (lw->n++)
+        api_jw_raw(&lw->w, ",", 1);
+    return list_item(&lw->w, k);
+}
+
+/* Renders the tenant's list into a new blob; *gen / *epoch: the snapshot's
+ * generation (-1 when the tenant row does not exist). */
+static int render_list(struct api_ctx *c, const char *status, struct api_blob **out,
+                       int64_t *gen, int64_t *epoch, struct iv_err *e)
+{
+    struct list_walk lw = {.n = 0};
+    api_jw_init(&lw.w, (size_t)256 << 20);
+    buf_reserve(&lw.w.b, (size_t)64 << 10);   /* ~100 connectors without a regrow */
+    api_jw_raw(&lw.w, "{\"connectors\":[", strlen("{\"connectors\":["));
+    int rc = store_connector_each(c->srv->store, tenant_of(c), status, list_visit, &lw, gen,
+                                  epoch, e);
+    if (rc == IV_ETOOBIG)
+        iv_err_set(e, rc, "connector list of tenant '%s' is over 256 MiB", tenant_of(c));
+    api_jw_raw(&lw.w, "],\"count\":", strlen("],\"count\":"));
+    api_jw_int(&lw.w, lw.n);
+    api_jw_raw(&lw.w, "}", 1);
+    if (rc == IV_OK && lw.w.err)
+        rc = iv_err_set(e, lw.w.err, "connector list of tenant '%s' is over 256 MiB",
+                        tenant_of(c));
+    if (rc == IV_OK) {
+        size_t len = 0;
+        char *text = buf_detach(&lw.w.b, &len);
+        *out = api_blob_adopt(text, len);
+    }
+    buf_release(&lw.w.b);
+    return rc;
+}
+
+/* The list is served from the response cache when the tenant's generation
+ * (one indexed read) says nothing changed since it was rendered; otherwise it
+ * is rendered from one read snapshot and cached under that snapshot's
+ * generation. Either way the body carries an ETag, and a matching
+ * If-None-Match is answered 304 with no body. */
 void api_h_connector_list(struct api_ctx *c)
 {
     const char *status = api_query(c, "status");
@@ -281,19 +382,32 @@ void api_h_connector_list(struct api_ctx *c)
                   "status must be one of active, paused, error.");
         return;
     }
-    struct store_connector *v = NULL;
-    size_t n = 0;
     struct iv_err e = {0};
-    int rc = store_connector_list(c->srv->store, tenant_of(c), status, &v, &n, &e);
-    if (rc < 0) {
-        api_internal(c, "connector list", &e);
+    char key[STORE_ID_MAX + 32];
+    int kl = snprintf(key, sizeof key, "connectors\x1f%s\x1f%s", tenant_of(c),
+                      status ? status : "");
+    bool cacheable = c->srv->cache && kl > 0 && (size_t)kl < sizeof key;
+    struct api_blob *b = NULL;
+    int64_t gen = -1, epoch = -1;
+    if (cacheable &&
+        store_tenant_generation(c->srv->store, tenant_of(c), &gen, &epoch, NULL) == IV_OK)
+        b = api_cache_get(c->srv->cache, key, gen, epoch);
+    if (!b) {
+        int rc = render_list(c, status, &b, &gen, &epoch, &e);
+        if (rc < 0) {
+            api_internal(c, "connector list", &e);
+            return;
+        }
+        if (cacheable && gen >= 0)
+            api_cache_put(c->srv->cache, key, gen, epoch, b);
+    }
+    snprintf(c->etag, sizeof c->etag, "%s", b->etag);
+    if (api_etag_matches(c->if_none_match, b->etag)) {
+        api_blob_unref(b);
+        api_reply(c, 304, NULL);
         return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, connector_summary(&v[i]));
-    store_connectors_free(v, n);
-    api_reply(c, 200, json_pack("{s:o, s:I}", "connectors", arr, "count", (json_int_t)n));
+    api_reply_raw(c, 200, b);
 }
 
 void api_h_connector_get(struct api_ctx *c)

@@ -4,10 +4,18 @@
  * handler runs, and turning a handler's reply into an MHD response.
  *
  * Order of checks for every request:
+ *   request headers over API_MAX_HEADER_BYTES -> 431 (JSON; MHD's own HTML
+ *   431 only past the connection's memory pool, see below) ;
  *   body over max_body_bytes -> 413 (the upload is drained, never buffered
  *   beyond the cap) ; no route -> 404 ; wrong method -> 405 + Allow ;
  *   JWT routes: missing/invalid bearer -> 401 + WWW-Authenticate ;
- *   JSON-body routes: wrong Content-Type or malformed JSON -> 400 ; handler.
+ *   JSON-body routes: wrong Content-Type or malformed JSON -> 400 ;
+ *   body-less routes: a non-blank body must be an empty JSON object sent as
+ *   application/json (else 400, or 422 naming the unknown field) ; handler.
+ *
+ * Replies: a handler's jansson reply is serialised here; a pre-rendered
+ * body (api_reply_raw: the cached connector list) is sent from the shared
+ * blob without a copy, the response holding its own reference.
  *
  * Memory: everything a request owns hangs off `struct req`, freed in the
  * request-completed callback (MHD_OPTION_NOTIFY_COMPLETED), whatever path the
@@ -33,30 +41,68 @@ struct api_server {
     _Atomic int inflight;       /* requests inside a handler right now */
 };
 
+/* Request header budget (request line + header names and values). MHD's
+ * per-connection memory pool is set well above it (API_CONN_MEMORY), so a
+ * request between the two gets our JSON 431; only one that overflows the pool
+ * itself still gets libmicrohttpd's built-in HTML 431, which MHD 0.9.75 does
+ * not let an application replace. */
+#define API_MAX_HEADER_BYTES (32u * 1024u)
+#define API_CONN_MEMORY ((size_t)128 * 1024)
+
+/* The response cache bounds (docs/performance.md, API). */
+#define API_CACHE_BYTES ((size_t)64 << 20)
+#define API_CACHE_ENTRIES 4096
+
 struct req {
     struct buf body;
     bool too_big;
+    bool headers_too_big;
     json_t *json;
 };
+
+static void blob_free_cb(void *cls)
+{
+    api_blob_unref(cls);
+}
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_ctx *c)
 {
     char *text = NULL;
     size_t len = 0;
-    if (c->reply && c->status != 204) {
-        text = json_dumps_compact(c->reply);
-        len = strlen(text);
+    struct MHD_Response *r = NULL;
+    bool has_body = false;
+    if (c->raw_reply && c->status != 204 && c->status != 304) {
+        struct api_blob *b = api_blob_ref(c->raw_reply);   /* the response's reference */
+        r = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_free_cb,
+                                                                   b);
+        if (!r) {
+            api_blob_unref(b);
+            return MHD_NO;
+        }
+        has_body = true;
+    } else {
+        if (c->reply && c->status != 204 && c->status != 304) {
+            text = json_dumps_compact(c->reply);
+            len = strlen(text);
+        }
+        r = MHD_create_response_from_buffer(len, text ? text : (char *)"",
+                                            text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (!r) {
+            free(text);
+            return MHD_NO;
+        }
+        has_body = text != NULL;
     }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE
-                                                                             : MHD_RESPMEM_PERSISTENT);
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    if (text)
+    if (has_body)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (c->etag[0]) {
+        /* Cacheable by validation: clients may keep it but must revalidate
+         * (If-None-Match -> 304) every time. */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, c->etag);
+        MHD_add_response_header(r, "Cache-Control", "private, no-cache");
+    } else {
+        MHD_add_response_header(r, "Cache-Control", "no-store");
+    }
     if (c->www_authenticate)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (c->status == 405 && c->allow[0])
@@ -105,6 +151,54 @@ static bool authenticate(struct api_ctx *c, struct MHD_Connection *conn)
     return true;
 }
 
+static bool body_is_blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+            return false;
+    return true;
+}
+
+/* A route that takes no body got a non-blank one (CONTRACT §3): it must be
+ * sent as JSON and be an empty object; replies and returns false otherwise. */
+static bool check_no_body(struct api_ctx *c, struct MHD_Connection *conn, struct req *rq)
+{
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!is_json_content_type(ct)) {
+        api_error(c, 400, "invalid_content_type", NULL,
+                  "This endpoint takes no request body; send none, or {} as application/json.");
+        return false;
+    }
+    json_error_t jerr;
+    rq->json = json_loadb(c->body, c->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!rq->json) {
+        api_error(c, 400, "invalid_json", NULL, "The body is not valid JSON: %s (line %d).",
+                  jerr.text, jerr.line);
+        return false;
+    }
+    if (!json_is_object(rq->json)) {
+        api_error(c, 400, "invalid_json", NULL, "The body must be a JSON object.");
+        return false;
+    }
+    void *it = json_object_iter(rq->json);
+    if (it) {
+        const char *key = json_object_iter_key(it);
+        api_error(c, 422, "validation_error", key, "Unknown field '%s'.", key);
+        return false;
+    }
+    return true;
+}
+
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    (void)kind;
+    size_t *total = cls;
+    *total += (key ? strlen(key) : 0) + (value ? strlen(value) : 0) + 4;   /* ": " CRLF */
+    return MHD_YES;
+}
+
 static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct req *rq,
                      const char *url, const char *method, struct api_ctx *c)
 {
@@ -116,7 +210,14 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
     c->body = rq->body.data ? rq->body.data : "";
     c->body_len = rq->body.len;
     c->header_signature = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Ivory-Signature");
+    c->if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_IF_NONE_MATCH);
 
+    if (rq->headers_too_big) {
+        api_error(c, 431, "request_header_fields_too_large", NULL,
+                  "The request headers exceed %u bytes.", API_MAX_HEADER_BYTES);
+        return;
+    }
     if (rq->too_big) {
         api_error(c, 413, "payload_too_large", NULL, "The request body exceeds %zu bytes.",
                   srv->st.cfg->max_body_bytes);
@@ -171,6 +272,8 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
             }
         }
         c->json = rq->json;
+    } else if (!body_is_blank(c->body, c->body_len) && !check_no_body(c, conn, rq)) {
+        return;
     }
     rt->fn(c);
     if (!c->status)
@@ -187,6 +290,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!rq) {
         rq = xcalloc(1, sizeof *rq);
         buf_init(&rq->body, srv->st.cfg->max_body_bytes);
+        size_t hdr = strlen(url) + strlen(method) + 12;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &hdr);
+        rq->headers_too_big = hdr > API_MAX_HEADER_BYTES;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -200,7 +306,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (*upload_size > 0) {
         /* Drain but do not keep bytes past the cap. */
-        if (!rq->too_big && buf_append(&rq->body, upload_data, *upload_size) != IV_OK) {
+        if (!rq->too_big && !rq->headers_too_big &&
+            buf_append(&rq->body, upload_data, *upload_size) != IV_OK) {
             rq->too_big = true;
             buf_release(&rq->body);
         }
@@ -219,7 +326,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         log_error("%s %s -> %d (%lld ms)", method, url, c.status, (long long)dt);
     else
         log_debug("%s %s -> %d (%lld ms)", method, url, c.status, (long long)dt);
-    json_decref(c.reply);
+    api_ctx_release_reply(&c);
     return ret;
 }
 
@@ -289,6 +396,12 @@ int api_server_start(struct api_server **out, const struct iv_config *cfg, struc
     struct api_server *srv = xcalloc(1, sizeof *srv);
     srv->st.cfg = cfg;
     srv->st.store = st;
+#ifndef IVORY_API_NO_CACHE
+    srv->st.cache = api_cache_new(API_CACHE_BYTES, API_CACHE_ENTRIES);
+#else
+    /* Benchmark-only: every list GET takes the render (miss) path. */
+    srv->st.cache = NULL;
+#endif
     struct jwt_verifier_config jc = {
         .hs256_secret = cfg->jwt_secret,
         .public_key_path = cfg->jwt_public_key,
@@ -323,6 +436,7 @@ int api_server_start(struct api_server **out, const struct iv_config *cfg, struc
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_LIMIT, conn_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_CONN_MEMORY,
         MHD_OPTION_END);
     if (!srv->d) {
         rc = iv_err_set(e, IV_EIO, "cannot listen on %s (address in use or not permitted)",
@@ -360,6 +474,7 @@ void api_server_stop(struct api_server *srv)
         MHD_stop_daemon(srv->d);
     }
     jwt_verifier_free(srv->st.jwt);
+    api_cache_free(srv->st.cache);
     memset(srv->st.master_key, 0, sizeof srv->st.master_key);
     free(srv);
 }

@@ -136,11 +136,26 @@ const char *api_unknown_field(const json_t *obj, const char *const *allowed)
 
 /* ---- replies ---------------------------------------------------------------------- */
 
-void api_reply(struct api_ctx *c, int status, json_t *body)
+void api_ctx_release_reply(struct api_ctx *c)
 {
     json_decref(c->reply);
+    c->reply = NULL;
+    api_blob_unref(c->raw_reply);
+    c->raw_reply = NULL;
+}
+
+void api_reply(struct api_ctx *c, int status, json_t *body)
+{
+    api_ctx_release_reply(c);
     c->status = status;
     c->reply = body;
+}
+
+void api_reply_raw(struct api_ctx *c, int status, struct api_blob *b)
+{
+    api_ctx_release_reply(c);
+    c->status = status;
+    c->raw_reply = b;
 }
 
 void api_error(struct api_ctx *c, int status, const char *code, const char *field,

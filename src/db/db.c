@@ -23,15 +23,23 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct db {
-    enum db_kind kind;
-    sqlite3 *sq;
-    int tx_depth;            /* 0 or 1: we never nest */
-};
+/* Prepared statements kept per connection (db_prepare_cached). Enough for the
+ * store's hot queries; beyond it statements are prepared and freed as before. */
+#define DB_STMT_CACHE 48
 
 struct db_stmt {
     struct db *db;
     sqlite3_stmt *st;
+    const char *sql;         /* cached: the connection's own copy of the text */
+    bool cached, in_use;
+};
+
+struct db {
+    enum db_kind kind;
+    sqlite3 *sq;
+    int tx_depth;            /* 0 or 1: we never nest */
+    struct db_stmt *cache[DB_STMT_CACHE];
+    int n_cache;
 };
 
 static int map_sqlite(struct db *d, int rc, const char *what, struct iv_err *e)
@@ -107,6 +115,11 @@ void db_close(struct db *d)
 {
     if (!d)
         return;
+    for (int i = 0; i < d->n_cache; i++) {
+        sqlite3_finalize(d->cache[i]->st);
+        free((char *)d->cache[i]->sql);
+        free(d->cache[i]);
+    }
     if (d->sq)
         sqlite3_close_v2(d->sq);
     free(d);
@@ -147,10 +160,46 @@ int db_prepare(struct db *d, const char *sql, struct db_stmt **out, struct iv_er
     return IV_OK;
 }
 
+int db_prepare_cached(struct db *d, const char *sql, struct db_stmt **out, struct iv_err *e)
+{
+    *out = NULL;
+    for (int i = 0; i < d->n_cache; i++) {
+        struct db_stmt *s = d->cache[i];
+        if (!s->in_use && (s->sql == sql || !strcmp(s->sql, sql))) {
+            s->in_use = true;
+            *out = s;
+            return IV_OK;
+        }
+    }
+    if (d->n_cache == DB_STMT_CACHE)
+        return db_prepare(d, sql, out, e);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(d->sq, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK)
+        return map_sqlite(d, rc, "sql prepare", e);
+    struct db_stmt *s = xcalloc(1, sizeof *s);
+    s->db = d;
+    s->st = st;
+    s->sql = xstrdup(sql);
+    s->cached = true;
+    s->in_use = true;
+    d->cache[d->n_cache++] = s;
+    *out = s;
+    return IV_OK;
+}
+
 void db_finalize(struct db_stmt *s)
 {
     if (!s)
         return;
+    if (s->cached) {
+        /* Back to the connection's cache: reset (ends its read snapshot) and
+         * forget the bindings so the next user starts clean. */
+        sqlite3_reset(s->st);
+        sqlite3_clear_bindings(s->st);
+        s->in_use = false;
+        return;
+    }
     sqlite3_finalize(s->st);
     free(s);
 }
@@ -219,6 +268,16 @@ int64_t db_changes(struct db *d)
 int db_begin(struct db *d, struct iv_err *e)
 {
     int rc = db_exec(d, "BEGIN IMMEDIATE", e);
+    if (rc == IV_OK)
+        d->tx_depth = 1;
+    return rc;
+}
+
+int db_begin_read(struct db *d, struct iv_err *e)
+{
+    /* Deferred: the snapshot is taken by the first SELECT and kept until
+     * commit/rollback, so consecutive reads agree with each other. */
+    int rc = db_exec(d, "BEGIN", e);
     if (rc == IV_OK)
         d->tx_depth = 1;
     return rc;

@@ -45,6 +45,12 @@ int db_exec(struct db *d, const char *sql, struct iv_err *e);
  * IV_EDB with the engine's message. */
 int db_prepare(struct db *d, const char *sql, struct db_stmt **out, struct iv_err *e);
 void db_finalize(struct db_stmt *s);         /* NULL is a no-op */
+/* Like db_prepare, but the statement is kept by the connection and reused the
+ * next time the same SQL text is prepared on it (no parse, no malloc). The
+ * caller still ends its use with db_finalize, which then only resets the
+ * statement and clears its bindings. A statement still in use (not finalized)
+ * is never handed out twice: the second caller gets a fresh uncached one. */
+int db_prepare_cached(struct db *d, const char *sql, struct db_stmt **out, struct iv_err *e);
 
 /* Binds parameter idx (1-based). Text is copied (v == NULL binds NULL). */
 int db_bind_text(struct db_stmt *s, int idx, const char *v);
@@ -72,6 +78,9 @@ int64_t db_changes(struct db *d);
 /* Transactions. SQLite: BEGIN IMMEDIATE, so a read-then-write transaction
  * takes the write lock up front and cannot fail half-way with SQLITE_BUSY. */
 int db_begin(struct db *d, struct iv_err *e);
+/* A read-only transaction: every statement until commit/rollback reads the same
+ * snapshot (SQLite: deferred BEGIN under WAL; PostgreSQL: REPEATABLE READ). */
+int db_begin_read(struct db *d, struct iv_err *e);
 int db_commit(struct db *d, struct iv_err *e);
 void db_rollback(struct db *d);              /* best effort; safe when no tx is open */
 

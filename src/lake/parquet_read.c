@@ -165,7 +165,7 @@ static int64_t fi(const json_t *o, int id, int64_t dflt)
     return json_is_integer(v) ? json_integer_value(v) : dflt;
 }
 
-/* ---- file access ------------------------------------------------------------------------------ */
+/* ---- file access ---------------------------------------------------------------------------- */
 struct pr {
     int fd;
     int64_t size;
@@ -533,7 +533,8 @@ static int read_chunk(struct pr *r, struct col *c, const json_t *md, int64_t nee
         }
         off += (int64_t)hlen + csize;
         uint8_t *page = NULL;
-        if ((rc = decompress(r, codec, body, (size_t)csize, (size_t)usize, &page))) {   /* *page may be body */
+        /* page may be body itself (uncompressed) */
+        if ((rc = decompress(r, codec, body, (size_t)csize, (size_t)usize, &page))) {
             free(body);
             json_decref(h);
             return rc;

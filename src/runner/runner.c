@@ -56,10 +56,29 @@ static void abs_deadline(struct timespec *ts, int64_t ms_from_now)
     }
 }
 
+/* A dead runner on this host may leave its tap running (a tap that is not writing does not
+ * get SIGPIPE). When the job's runner id names this host and a process that no longer
+ * exists, its tap's process group is killed. Runner ids are "<host>:<pid>:<random>". */
+static void kill_orphan_tap(const struct store_dead_job *dj)
+{
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    size_t hl = strlen(host);
+    if (dj->child_pid <= 1 || strncmp(dj->runner_id, host, hl) != 0 || dj->runner_id[hl] != ':')
+        return;
+    long rpid = strtol(dj->runner_id + hl + 1, NULL, 10);
+    if (rpid <= 1 || rpid == (long)getpid() || kill((pid_t)rpid, 0) == 0 || errno != ESRCH)
+        return;   /* the runner still lives (it will stop its own tap), or unknown */
+    if (kill(-(pid_t)dj->child_pid, SIGKILL) == 0)
+        log_warn("runner: killed tap process group %lld left by dead runner %s",
+                 (long long)dj->child_pid, dj->runner_id);
+}
+
 /* Fails a job whose runner died: the same effects as a failed-run webhook, applied
  * directly in the store (the job may belong to any runner), then the job row goes. */
 void runner_fail_dead_job(struct runner *r, const struct store_dead_job *dj)
 {
+    kill_orphan_tap(dj);
     struct iv_err e = {0};
     char msg[384];
     snprintf(msg, sizeof msg, "runner %s stopped renewing its lease (it died or lost the "
@@ -130,6 +149,7 @@ static void start_run(struct runner *r, struct store_job *j)
 {
     struct run *rn = xcalloc(1, sizeof(*rn));
     rn->r = r;
+    rn->lease_ok_ms = mono_ms();
     rn->job = *j;            /* takes the job's memory */
     memset(j, 0, sizeof(*j));
     pthread_mutex_lock(&r->mu);
@@ -185,18 +205,27 @@ static void renew_leases(struct runner *r)
     int64_t until = now_ms() + r->lease_ms;
     for (int i = 0; i < n; i++) {
         struct iv_err e = {0};
-        bool alive = true;
-        if (store_job_renew(r->st, r->id, v[i]->job.job_id, until, &alive, &e) != IV_OK) {
+        bool alive = true, cancel = false;
+        int rc = store_job_renew(r->st, r->id, v[i]->job.job_id, until, &alive, &cancel, &e);
+        if (rc != IV_OK) {
             log_warn("runner: renewing lease of job %s: %s", v[i]->job.job_id, e.msg);
-            continue;
+            if (mono_ms() - v[i]->lease_ok_ms <= r->lease_ms)
+                continue;
+            /* The lease has run out: another runner may take the job over now, so this
+             * one must not keep loading it. */
+            alive = false;
+            log_error("runner: lost the lease of run %s (store unreachable): stopping it",
+                      v[i]->job.run_id);
+        } else if (alive) {
+            v[i]->lease_ok_ms = mono_ms();
         }
         if (!alive) {
             pthread_mutex_lock(&r->mu);
             if (!v[i]->done && v[i]->cancel == RUN_CANCEL_NONE) {
-                v[i]->cancel = RUN_CANCEL_DELETED;
+                v[i]->cancel = cancel ? RUN_CANCEL_REQUESTED : RUN_CANCEL_DELETED;
                 if (v[i]->child) {
-                    log_info("runner: job of run %s is gone (connector deleted or run "
-                             "cancelled): killing tap pid %d", v[i]->job.run_id,
+                    log_info("runner: run %s %s: killing tap pid %d", v[i]->job.run_id,
+                             cancel ? "was cancelled" : "is gone (connector deleted)",
                              (int)child_pid(v[i]->child));
                     child_cancel(v[i]->child);
                 }
@@ -301,6 +330,7 @@ int runner_start(struct runner **out, const struct iv_config *cfg, struct store 
     r->lease_ms = (int64_t)(env_double("IVORY_RUNNER_LEASE", lease_s) * 1000.0);
     r->ckpt_rows = (int64_t)env_double("IVORY_CHECKPOINT_ROWS", 1000000);
     r->ckpt_seconds = env_double("IVORY_CHECKPOINT_SECONDS", 60);
+    r->webhook_attempts = (int)env_double("IVORY_WEBHOOK_MAX_ATTEMPTS", 0);
     r->pol.cron_next = pol_cron_next;
     r->pol.backoff = pol_backoff;
     r->pol.breaker_failures = 3;

@@ -14,7 +14,8 @@
 
 #include <pthread.h>
 
-enum run_cancel { RUN_CANCEL_NONE = 0, RUN_CANCEL_DELETED, RUN_CANCEL_SHUTDOWN };
+enum run_cancel { RUN_CANCEL_NONE = 0, RUN_CANCEL_DELETED, RUN_CANCEL_REQUESTED,
+                  RUN_CANCEL_SHUTDOWN };
 
 struct run {
     struct runner *r;
@@ -23,6 +24,7 @@ struct run {
     bool done;                     /* the thread has finished (join it) */
     struct child *child;           /* while the tap runs; under r->mu */
     enum run_cancel cancel;        /* under r->mu */
+    int64_t lease_ok_ms;           /* mono time of the last successful renewal (loop thread) */
     struct run *next;
 };
 
@@ -37,6 +39,7 @@ struct runner {
     int64_t lease_ms;
     int64_t ckpt_rows;             /* checkpoint every N rows (at a STATE) */
     double ckpt_seconds;           /* ... or every M seconds */
+    int webhook_attempts;          /* IVORY_WEBHOOK_MAX_ATTEMPTS, 0 = the client's default */
     struct store_policy pol;
 
     pthread_t loop;

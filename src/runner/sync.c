@@ -41,6 +41,7 @@ struct sync {
     bool airbyte;
     json_t *ab_catalog;           /* airbyte: configured catalog (owned) */
     char ab_error[512];           /* airbyte TRACE error message */
+    json_t *ab_states;            /* airbyte per-stream/global states by key (owned) */
     int64_t last_tail_ms;
     struct buf tables;            /* "ns.t1,ns.t2" */
     char *err;                    /* failure reason (owned); NULL = success so far */
@@ -117,7 +118,7 @@ static char *join_path(const char *base, const char *rel)
     return xasprintf("%.*s/%s", (int)n, base, rel);
 }
 
-/* ---- routing (CONTRACT §9, passthrough) ------------------------------------------------ */
+/* ---- routing (CONTRACT §9, passthrough) ----------------------------------------------------- */
 
 static void table_for_stream(const char *dest, const char *stream, char *out, size_t outsz)
 {
@@ -184,7 +185,7 @@ static int count_catalog_streams(const char *catalog_json)
     return n;
 }
 
-/* ---- bookmark reconciliation ----------------------------------------------------------- */
+/* ---- bookmark reconciliation ---------------------------------------------------------------- */
 
 /* Adds the table names of a comma list "ns.a,ns.b" of this namespace to v. */
 static void add_tables(struct sync *s, const char *list, char ***v, int *n)
@@ -337,9 +338,28 @@ static int airbyte_line(struct sync *s, const char *line, size_t len, struct iv_
         }
     } else if (!strcmp(type, "STATE")) {
         json_t *st = json_object_get(m, "state");
-        json_t *val = json_object_get(st, "data");
-        if (!json_is_object(val))
-            val = st;
+        const char *stype = json_str(st, "type");
+        json_t *val = NULL;
+        if (stype && (!strcmp(stype, "STREAM") || !strcmp(stype, "GLOBAL"))) {
+            /* Per-stream / global states: the bookmark keeps the latest state of every
+             * stream, as the array `--state` expects next time (airbyte_state_file). */
+            json_t *sd = json_object_get(json_object_get(st, "stream"), "stream_descriptor");
+            char *key = !strcmp(stype, "GLOBAL") ? xstrdup("\x01global")
+                        : xasprintf("%s.%s", json_str(sd, "namespace") ? json_str(sd, "namespace")
+                                    : "", json_str(sd, "name") ? json_str(sd, "name") : "");
+            json_object_set(s->ab_states, key, st);
+            free(key);
+            json_t *arr = json_array();
+            const char *k;
+            json_t *x;
+            json_object_foreach(s->ab_states, k, x) json_array_append(arr, x);
+            val = json_pack("{s:o}", "airbyte_state", arr);
+        } else {
+            val = json_object_get(st, "data");
+            if (!json_is_object(val))
+                val = st;
+            json_incref(val);
+        }
         if (!json_is_object(val)) {
             rc = iv_err_set(e, IV_EINVAL, "Airbyte STATE needs a \"state\" object");
         } else {
@@ -347,6 +367,7 @@ static int airbyte_line(struct sync *s, const char *line, size_t len, struct iv_
             rc = feed_json(s, sm, e);
             json_decref(sm);
         }
+        json_decref(val);
     } else if (!strcmp(type, "LOG")) {
         json_t *lg = json_object_get(m, "log");
         const char *lvl = json_str(lg, "level");
@@ -455,7 +476,7 @@ static int airbyte_discover(struct sync *s, const char **argv0, int argc0, const
     return IV_OK;
 }
 
-/* ---- the child's stdout -------------------------------------------------------------------- */
+/* ---- the child's stdout --------------------------------------------------------------------- */
 
 static void push_tail(struct sync *s, bool force)
 {
@@ -597,7 +618,7 @@ static int open_catalog(struct sync *s)
     return rc;
 }
 
-/* ---- report ------------------------------------------------------------------------------------ */
+/* ---- report --------------------------------------------------------------------------------- */
 
 static char *iso_ms(int64_t ms)
 {
@@ -606,65 +627,101 @@ static char *iso_ms(int64_t ms)
     return xstrdup(b);
 }
 
-/* Posts the completion webhook; true when acknowledged (or pointless: connector gone). */
+/* Applies the run's effects straight in the store: the fallback when the webhook cannot be
+ * delivered (API down past the retry budget, shutdown, or a secret this runner cannot
+ * unseal). The store's webhook transaction is idempotent by run id like the endpoint. */
+static bool apply_direct(struct sync *s, const struct store_webhook *w)
+{
+    struct store_webhook_result res;
+    struct iv_err e = {0};
+    int rc = store_webhook_apply(s->r->st, s->j->conn.tenant_id, w, &s->r->pol, now_ms(), &res,
+                                 &e);
+    if (rc == IV_OK || rc == IV_ENOTFOUND) {
+        log_warn("run %s: webhook not delivered; its effects were applied directly in the "
+                 "store%s", s->j->run_id, res.replay ? " (already applied)" : "");
+        return true;
+    }
+    log_error("run %s: applying its effects in the store failed too: %s (the run is failed "
+              "when its lease expires)", s->j->run_id, e.msg);
+    return false;
+}
+
+/* Posts the completion webhook; true when acknowledged (or pointless: connector gone), or
+ * when the fallback applied the effects. */
 static bool report(struct sync *s, bool completed, const char *error_msg, int64_t rows_synced,
                    int64_t rows_loaded, int64_t snapshot_id, const char *state)
 {
     struct runner *r = s->r;
+    struct iv_err e = {0};
+    int64_t completed_at = now_ms();
+    const char *first = s->tables.len ? s->tables.data : NULL;
+    char *tbl = first ? xstrdup(first) : xasprintf("%s.%s", s->ns, s->j->conn.destination_table);
+    char snap[32] = "";
+    if (snapshot_id >= 0)
+        snprintf(snap, sizeof snap, "%lld", (long long)snapshot_id);
+    json_t *st = state ? json_loads(state, 0, NULL) : NULL;
+    if (st && !json_is_object(st)) {
+        json_decref(st);
+        st = NULL;
+    }
+    char *state_obj = st ? json_dumps(st, JSON_COMPACT) : NULL;
+    struct store_webhook w = {
+        .connector_id = s->j->conn.id, .run_id = s->j->run_id, .completed = completed,
+        .rows_synced = rows_synced, .rows_loaded = rows_loaded, .transform_errors = 0,
+        .tap_state = state_obj, .started_at = s->j->started_at, .completed_at = completed_at,
+        .error_msg = error_msg, .iomete_table = tbl, .snapshot_id = snap[0] ? snap : NULL,
+    };
+    bool done = false;
+
     uint8_t *secret = NULL;
     size_t sn = 0;
-    struct iv_err e = {0};
     if (!s->j->conn.webhook_secret_enc ||
         secret_unseal(r->master, s->j->conn.webhook_secret_enc, &secret, &sn, &e) != IV_OK) {
         log_error("run %s: cannot unseal the connector's webhook secret (is IVORY_MASTER_KEY "
-                  "the server's?): the run is left to lease expiry", s->j->run_id);
-        return false;
+                  "the server's?)", s->j->run_id);
+        done = apply_direct(s, &w);
+        goto out;
     }
     json_t *body = json_object();
-    json_object_set_new(body, "connector_id", json_string(s->j->conn.id));
-    json_object_set_new(body, "run_id", json_string(s->j->run_id));
+    json_object_set_new(body, "connector_id", json_string(w.connector_id));
+    json_object_set_new(body, "run_id", json_string(w.run_id));
     json_object_set_new(body, "status", json_string(completed ? "completed" : "failed"));
     json_object_set_new(body, "rows_synced", json_integer(rows_synced));
     json_object_set_new(body, "rows_loaded", json_integer(rows_loaded));
     json_object_set_new(body, "transform_errors", json_integer(0));
-    json_t *st = state ? json_loads(state, 0, NULL) : NULL;
-    json_object_set_new(body, "tap_state", json_is_object(st) ? st : json_null());
-    if (st && !json_is_object(st))
-        json_decref(st);
-    char *a = iso_ms(s->j->started_at), *b = iso_ms(now_ms());
+    json_object_set_new(body, "tap_state", st ? json_incref(st) : json_null());
+    char *a = iso_ms(s->j->started_at), *b = iso_ms(completed_at);
     json_object_set_new(body, "started_at", json_string(a));
     json_object_set_new(body, "completed_at", json_string(b));
     free(a);
     free(b);
     json_object_set_new(body, "error_msg", error_msg ? json_string(error_msg) : json_null());
-    const char *first = s->tables.len ? s->tables.data : NULL;
-    char *tbl = first ? xstrdup(first) : xasprintf("%s.%s", s->ns, s->j->conn.destination_table);
     json_object_set_new(body, "iomete_table", json_string(tbl));
-    free(tbl);
-    if (snapshot_id >= 0) {
-        char sb[32];
-        snprintf(sb, sizeof sb, "%lld", (long long)snapshot_id);
-        json_object_set_new(body, "snapshot_id", json_string(sb));
-    } else {
-        json_object_set_new(body, "snapshot_id", json_null());
-    }
+    json_object_set_new(body, "snapshot_id", snap[0] ? json_string(snap) : json_null());
     char *txt = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    struct webhook_client_opts wo = {.cancel = &r->abort_webhooks};
+    struct webhook_client_opts wo = {.cancel = &r->abort_webhooks,
+                                     .max_attempts = r->webhook_attempts};
     int rc = webhook_client_post(r->cfg->api_url, secret, sn, txt, &wo, &e);
     memset(secret, 0, sn);
     free(secret);
     free(txt);
-    if (rc == IV_OK)
-        return true;
-    if (rc == IV_EINVAL) {
+    if (rc == IV_OK) {
+        done = true;
+    } else if (rc == IV_EINVAL) {
         /* 4xx: the connector or run is gone (deleted) - a retry cannot help. */
         log_warn("run %s: webhook refused: %s", s->j->run_id, e.msg);
-        return true;
+        done = true;
+    } else {
+        log_error("run %s: webhook to %s not acknowledged: %s", s->j->run_id, r->cfg->api_url,
+                  e.msg);
+        done = apply_direct(s, &w);
     }
-    log_error("run %s: webhook not acknowledged: %s (the run is failed when its lease expires)",
-              s->j->run_id, e.msg);
-    return false;
+out:
+    json_decref(st);
+    free(state_obj);
+    free(tbl);
+    return done;
 }
 
 /* error_msg = reason + the last lines of the tap's stderr. */
@@ -685,7 +742,7 @@ static char *error_with_stderr(const char *reason, const char *tail)
     return xasprintf("%s; tap stderr: %.*s", reason, (int)m, p);
 }
 
-/* ---- the run ----------------------------------------------------------------------------------- */
+/* ---- the run -------------------------------------------------------------------------------- */
 
 static void execute(struct sync *s, struct run_files **rf_out)
 {
@@ -720,10 +777,37 @@ static void execute(struct sync *s, struct run_files **rf_out)
     char pidtxt[32];
     int pn = snprintf(pidtxt, sizeof pidtxt, "%d\n", (int)getpid());
     const char *cfg_path = NULL, *state_path = NULL, *cat_path = NULL, *pid_path = NULL;
-    if (run_files_write(rf, "runner.pid", pidtxt, (size_t)pn, &pid_path, &e) != IV_OK ||
+    char *state_txt = s->bookmark ? xstrdup(s->bookmark) : NULL;
+    s->ab_states = json_object();
+    if (s->airbyte && s->bookmark) {
+        /* A per-stream bookmark {"airbyte_state": [...]} goes to the source as the array of
+         * state messages; a legacy one as it is. */
+        json_t *b = json_loads(s->bookmark, 0, NULL);
+        json_t *arr = json_object_get(b, "airbyte_state");
+        if (json_is_array(arr)) {
+            size_t i;
+            json_t *x;
+            json_array_foreach(arr, i, x) {
+                const char *t = json_str(x, "type");
+                json_t *sd = json_object_get(json_object_get(x, "stream"), "stream_descriptor");
+                char *key = t && !strcmp(t, "GLOBAL") ? xstrdup("\x01global")
+                            : xasprintf("%s.%s", json_str(sd, "namespace") ?
+                                        json_str(sd, "namespace") : "",
+                                        json_str(sd, "name") ? json_str(sd, "name") : "");
+                json_object_set(s->ab_states, key, x);
+                free(key);
+            }
+            free(state_txt);
+            state_txt = json_dumps(arr, JSON_COMPACT);
+        }
+        json_decref(b);
+    }
+    int frc = run_files_write(rf, "runner.pid", pidtxt, (size_t)pn, &pid_path, &e);
+    if (frc == IV_OK && state_txt)
+        frc = run_files_write(rf, "state.json", state_txt, strlen(state_txt), &state_path, &e);
+    free(state_txt);
+    if (frc != IV_OK ||
         run_files_write(rf, "config.json", config, strlen(config), &cfg_path, &e) != IV_OK ||
-        (s->bookmark && run_files_write(rf, "state.json", s->bookmark, strlen(s->bookmark),
-                                        &state_path, &e) != IV_OK) ||
         (j->conn.catalog_json && run_files_write(rf, "catalog.json", j->conn.catalog_json,
                                                  strlen(j->conn.catalog_json), &cat_path,
                                                  &e) != IV_OK)) {
@@ -921,11 +1005,18 @@ void *run_main(void *arg)
     if (s.ld)
         singer_loader_get_stats(s.ld, &st);
     if (cancel == RUN_CANCEL_DELETED) {
-        log_info("run %s: cancelled (connector deleted or run cancelled); %lld rows were "
-                 "committed before", j->run_id, (long long)st.rows_committed);
+        log_info("run %s: cancelled (connector deleted); %lld rows were committed before",
+                 j->run_id, (long long)st.rows_committed);
         struct iv_err e = {0};
         store_job_finish(r->st, j->job_id, j->run_id, NULL, &e);
         goto done;
+    }
+    if (cancel == RUN_CANCEL_REQUESTED && s.err) {
+        /* The webhook knows completed|failed only: a cancelled run is reported failed. */
+        char *m = xasprintf("run cancelled on request; nothing after the last checkpoint was "
+                            "committed (%s)", s.err);
+        free(s.err);
+        s.err = m;
     }
     if (cancel == RUN_CANCEL_SHUTDOWN && s.err) {
         char *m = xasprintf("runner shut down before the run finished (%s)", s.err);
@@ -957,6 +1048,7 @@ done:
     if (s.cat)
         lake_catalog_close(s.cat);
     json_decref(s.ab_catalog);
+    json_decref(s.ab_states);
     buf_release(&s.tables);
     free(s.bookmark);
     free(s.err);

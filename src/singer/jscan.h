@@ -7,6 +7,14 @@
  *
  * Every function returns 0 on success or -1 with js->err set to a short
  * lower-case reason and js->p left at the offending byte.
+ *
+ * Speed (this is the hot loop of `ivory target-iceberg`): strings are scanned 16
+ * bytes at a time (SSE2; 8 at a time without it) for the bytes that need a
+ * closer look ('"', '\\', controls, non-ASCII); a plain string costs one vector
+ * compare per 16 bytes inline, everything else goes to js_string_slow. Near the
+ * end of the text the last 16 bytes are loaded and masked, so nothing is read
+ * outside [base, end). js_double_fast and js_record_prefix are exact shortcuts
+ * for the common cases (see each); callers fall back to the general code.
  */
 #ifndef IVORY_SINGER_JSCAN_H
 #define IVORY_SINGER_JSCAN_H
@@ -48,7 +56,8 @@ static inline int js_fail(struct jscan *js, const char *why)
 
 static inline void js_ws(struct jscan *js)
 {
-    while (js->p < js->end) {
+    /* every whitespace byte is <= ' ': one compare for the usual compact JSON */
+    while (js->p < js->end && (unsigned char)*js->p <= ' ') {
         char c = *js->p;
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
             break;
@@ -114,48 +123,71 @@ static inline size_t js_utf8_len(const unsigned char *p, const unsigned char *en
     return n;
 }
 
-/* Scans a string at js->p (must be '"'). Sets [*s, *s + *n) to the raw
- * contents between the quotes and *esc when it holds escapes. Validates. */
-static inline int js_string(struct jscan *js, const char **s, size_t *n, bool *esc)
+/* Bytes that end a plain run inside a string: '"', '\\', controls, non-ASCII. */
+static inline bool js_plain_byte(unsigned char c)
 {
-    const unsigned char *p = (const unsigned char *)js->p + 1;
+    return c >= 0x20 && c != '"' && c != '\\' && c < 0x80;
+}
+
+#ifdef __SSE2__
+/* Bit i set when byte i of the 16 at p ends a plain run (signed compare: bytes
+ * >= 0x80 are negative, so "< 0x20" catches both controls and non-ASCII). */
+static inline unsigned js_stop_mask16(const unsigned char *p)
+{
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                               _mm_cmplt_epi8(x, space));
+    return (unsigned)_mm_movemask_epi8(hit);
+}
+#endif
+
+/* First byte at or after p (p < end) that ends a plain run, or end. Reads only
+ * [base, end): near the end it loads the last 16 bytes of the text and masks. */
+static inline const unsigned char *js_plain_run(const unsigned char *p, const unsigned char *end,
+                                                const unsigned char *base)
+{
+#ifdef __SSE2__
+    while (end - p >= 16) {
+        unsigned m = js_stop_mask16(p);
+        if (m)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+    if (p < end && end - base >= 16) {
+        unsigned m = js_stop_mask16(end - 16) >> (16 - (end - p));
+        return m ? p + __builtin_ctz(m) : end;
+    }
+#else
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+        uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+        uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | (w - ones * 0x20) | w;
+        if (hit & high)
+            break;
+        p += 8;
+    }
+#endif
+    while (p < end && js_plain_byte(*p))
+        p++;
+    return p;
+}
+
+/* The general case of js_string: p is the first byte of the contents that is not
+ * known to be plain. Validates escapes, control characters and UTF-8. */
+static __attribute__((noinline, unused)) int js_string_slow(struct jscan *js,
+                                                            const unsigned char *p,
+                                                            const char **s, size_t *n,
+                                                            bool *esc)
+{
     const unsigned char *end = (const unsigned char *)js->end;
+    const unsigned char *base = (const unsigned char *)js->base;
     bool has_esc = false;
     for (;;) {
-        /* fast run of plain ASCII: stop at '"', '\\', a control character or a
-         * non-ASCII byte. 16 bytes at a time with SSE2 (signed compare: bytes >= 0x80
-         * are negative, so "< 0x20" catches both controls and non-ASCII), then 8 at a
-         * time (SWAR), then bytewise. */
-#ifdef __SSE2__
-        {
-            const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-                          space = _mm_set1_epi8(0x20);
-            while (end - p >= 16) {
-                __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-                __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
-                                                        _mm_cmpeq_epi8(x, bslash)),
-                                           _mm_cmplt_epi8(x, space));
-                int m = _mm_movemask_epi8(hit);
-                if (m) {
-                    p += __builtin_ctz((unsigned)m);
-                    break;
-                }
-                p += 16;
-            }
-        }
-#endif
-        while (end - p >= 8) {
-            uint64_t w;
-            memcpy(&w, p, 8);
-            const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-            uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-            uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | (w - ones * 0x20) | w;
-            if (hit & high)
-                break;
-            p += 8;
-        }
-        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80)
-            p++;
+        p = js_plain_run(p, end, base);
         if (p >= end) {
             js->p = (const char *)p;
             return js_fail(js, "unterminated string");
@@ -216,6 +248,35 @@ static inline int js_string(struct jscan *js, const char **s, size_t *n, bool *e
     *esc = has_esc;
     js->p = (const char *)p + 1;
     return 0;
+}
+
+/* Scans a string at js->p (must be '"'). Sets [*s, *s + *n) to the raw
+ * contents between the quotes and *esc when it holds escapes. Validates.
+ * Inline fast path: a plain ASCII string costs one vector compare per 16 bytes;
+ * escapes, non-ASCII bytes and the last bytes of the text go to js_string_slow. */
+static inline int js_string(struct jscan *js, const char **s, size_t *n, bool *esc)
+{
+    const unsigned char *p = (const unsigned char *)js->p + 1;
+#ifdef __SSE2__
+    const unsigned char *end = (const unsigned char *)js->end;
+    while (end - p >= 16) {
+        unsigned m = js_stop_mask16(p);
+        if (m) {
+            const unsigned char *q = p + __builtin_ctz(m);
+            if (*q == '"') {
+                *s = js->p + 1;
+                *n = (size_t)((const char *)q - (js->p + 1));
+                *esc = false;
+                js->p = (const char *)q + 1;
+                return 0;
+            }
+            p = q;
+            break;
+        }
+        p += 16;
+    }
+#endif
+    return js_string_slow(js, p, s, n, esc);
 }
 
 static inline void js_put_utf8(char *o, size_t *k, uint32_t cp)
@@ -319,6 +380,92 @@ static inline int js_number(struct jscan *js, const char **s, size_t *n, bool *i
     *n = (size_t)(p - start);
     *is_int = integer;
     js->p = p;
+    return 0;
+}
+
+/* The RECORD envelope as Singer taps write it: {"type":"RECORD","stream":"NAME",
+ * "record":{ with no whitespace and a stream name of printable ASCII without '"'
+ * or '\\'. On a match sets [*name, *name + *name_len) and *record (the record's
+ * '{') and returns true; the general parser gives the same result for such a
+ * prefix, so callers may use this as a shortcut and treat everything from
+ * *record on exactly as the general parser would. */
+static inline bool js_record_prefix(const char *line, size_t len, const char **name,
+                                    size_t *name_len, const char **record)
+{
+    static const char pre[] = "{\"type\":\"RECORD\",\"stream\":\"";
+    static const char mid[] = "\",\"record\":{";
+    const size_t np = sizeof(pre) - 1, nm = sizeof(mid) - 1;
+    if (len < np + nm || memcmp(line, pre, np) != 0)
+        return false;
+    const char *s = line + np, *end = line + len - nm;
+    const char *p = s;
+    while (p < end && *p != '"') {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c >= 0x7F || c == '\\')
+            return false;
+        p++;
+    }
+    if (p >= end || memcmp(p, mid, nm) != 0)
+        return false;
+    *name = s;
+    *name_len = (size_t)(p - s);
+    *record = p + nm - 1;
+    return true;
+}
+
+/* Exact conversion of a validated JSON number (js_number's span) when it is
+ * cheap: at most 19 significant digits forming an integer w <= 2^53 and a
+ * decimal exponent e with |e| <= 22. Then w and 10^|e| are exact doubles and one
+ * IEEE multiplication or division rounds correctly (Clinger's fast path), so the
+ * result equals strtod's. Returns 0 with *out, or -1: use strtod. */
+static inline int js_double_fast(const char *s, size_t n, double *out)
+{
+    static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char *p = s, *end = s + n;
+    bool neg = false;
+    if (p < end && *p == '-') {
+        neg = true;
+        p++;
+    }
+    uint64_t w = 0;
+    int nd = 0, e10 = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (w || *p != '0') {
+            w = w * 10 + (uint64_t)(*p - '0');
+            if (++nd > 19)
+                return -1;
+        }
+    }
+    if (p < end && *p == '.') {
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+            e10--;
+            if (w || *p != '0') {
+                w = w * 10 + (uint64_t)(*p - '0');
+                if (++nd > 19)
+                    return -1;
+            }
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        bool eneg = false;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        int x = 0;
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (x > 1000)
+                return -1;
+            x = x * 10 + (*p - '0');
+        }
+        e10 += eneg ? -x : x;
+    }
+    if (p != end || w > (UINT64_C(1) << 53) || e10 < -22 || e10 > 22)
+        return -1;
+    double d = (double)w;
+    d = e10 < 0 ? d / p10[-e10] : d * p10[e10];
+    *out = neg ? -d : d;
     return 0;
 }
 

@@ -85,6 +85,18 @@ int singer_parse_line(struct singer_parser *p, const char *line, size_t len,
     struct span type = {0}, stream = {0};
     const char *rec = NULL, *rec_end = NULL;
     memset(out, 0, sizeof(*out));
+    /* shortcut for the usual RECORD envelope; same result as the scan below */
+    struct span pre_stream = {0};
+    if (js_record_prefix(line, len, &pre_stream.s, &pre_stream.n, &rec)) {
+        out->type = SINGER_MSG_RECORD;
+        out->stream = span_text(p, &pre_stream, &out->stream_len);
+        if (!out->stream)
+            return iv_err_set(e, IV_ETOOBIG, "stream name too long");
+        out->record = rec;
+        out->record_len = (size_t)(line + len - rec);
+        out->record_open = true;
+        return IV_OK;
+    }
     js_init(&js, line, len);
 
     if (js_peek(&js) != J_OBJ) {

@@ -8,6 +8,13 @@
  * per-column slots (strings point into the line or into one reused scratch
  * buffer), then emitted in the output schema's order, so a bad value leaves
  * the sink untouched. No allocation per row once buffers have grown.
+ *
+ * Shortcuts (each gives exactly the general path's result, or declines and lets
+ * the general path decide; tests/unit/test_singer_fast.c checks them against
+ * independent references): keys are matched against the expected column's raw
+ * name bytes before any scanning; integers are parsed while scanned; doubles use
+ * js_double_fast before strtod; "YYYY-MM-DD" and "YYYY-MM-DDTHH:MM:SS[.f]Z" are
+ * converted inline before iso8601_parse_us.
  */
 #include "singer/singer.h"
 #include "singer/jscan.h"
@@ -38,6 +45,8 @@ struct singer_stream {
     struct singer_column *cols;
     int ncols;
     size_t *nlen;         /* strlen of each column name */
+    bool *plain;          /* name is printable ASCII without '"' or '\\': a key can be matched
+                           * against its raw bytes without scanning it first */
     int *htab;            /* column index or -1 */
     unsigned hmask;
     struct slot *slots;
@@ -60,6 +69,33 @@ static uint32_t hash_bytes(const char *p, size_t n)
     return h;
 }
 
+/* a[0..n) == b[0..n) for short keys without a libc call (overlapping word loads). */
+static inline bool bytes_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        if (n > 16)
+            return memcmp(a, b, n) == 0;
+        uint64_t a0, b0, a1, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4) {
+        uint32_t a0, b0, a1, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 static int lookup(const struct singer_stream *s, const char *k, size_t n)
 {
     unsigned i = hash_bytes(k, n) & s->hmask;
@@ -67,7 +103,7 @@ static int lookup(const struct singer_stream *s, const char *k, size_t n)
         int c = s->htab[i];
         if (c < 0)
             return -1;
-        if (s->nlen[c] == n && memcmp(s->cols[c].name, k, n) == 0)
+        if (s->nlen[c] == n && bytes_eq(s->cols[c].name, k, n))
             return c;
         i = (i + 1) & s->hmask;
     }
@@ -85,8 +121,14 @@ struct singer_stream *singer_stream_new(const char *name, struct singer_column *
     s->hmask = size - 1;
     s->htab = xmalloc(size * sizeof(int));
     s->nlen = xcalloc((size_t)ncols + 1, sizeof(size_t));
-    for (int c = 0; c < ncols; c++)
+    s->plain = xcalloc((size_t)ncols + 1, sizeof(bool));
+    for (int c = 0; c < ncols; c++) {
         s->nlen[c] = strlen(cols[c].name);
+        s->plain[c] = true;
+        for (const unsigned char *q = (const unsigned char *)cols[c].name; *q; q++)
+            if (*q < 0x20 || *q >= 0x7F || *q == '"' || *q == '\\')
+                s->plain[c] = false;
+    }
     for (unsigned i = 0; i < size; i++)
         s->htab[i] = -1;
     for (int c = 0; c < ncols; c++) {
@@ -117,6 +159,7 @@ void singer_stream_free(struct singer_stream *s)
     singer_columns_free(s->cols, s->ncols);
     free(s->htab);
     free(s->nlen);
+    free(s->plain);
     free(s->slots);
     free(s->seen);
     free(s->req);
@@ -250,6 +293,136 @@ static const char *string_text(const char *s, size_t n, bool esc, char *tmp, siz
     return tmp;
 }
 
+/* A string value holding escapes: unescaped into the row's scratch buffer. */
+static int string_escaped(struct singer_stream *s, struct slot *sl, const struct singer_column *c,
+                          const char *v, size_t n, struct iv_err *e)
+{
+    if (buf_reserve(&s->scratch, n + 1))
+        return iv_err_set(e, IV_ETOOBIG, "field \"%s\": row too large", c->name);
+    size_t off = s->scratch.len;
+    size_t k = js_unescape(v, n, s->scratch.data + off);
+    s->scratch.len += k;
+    s->scratch.data[s->scratch.len] = '\0';
+    sl->kind = S_SCRATCH;
+    sl->v.s.off = off;
+    sl->v.s.n = k;
+    return 0;
+}
+
+/* iso8601_parse_us for the two shapes taps send, "YYYY-MM-DD" and
+ * "YYYY-MM-DDTHH:MM:SS[.fraction]Z", with the same validation and result;
+ * -1 for anything else (the caller then asks iso8601_parse_us, which decides). */
+static inline int iso_fast(const char *s, size_t n, int64_t *us)
+{
+    if (n != 10 && n < 20)
+        return -1;
+    const unsigned char *u = (const unsigned char *)s;
+#define ISO_D(i) ((unsigned)(u[i] - '0'))
+    if (ISO_D(0) > 9 || ISO_D(1) > 9 || ISO_D(2) > 9 || ISO_D(3) > 9 || ISO_D(5) > 9 ||
+        ISO_D(6) > 9 || ISO_D(8) > 9 || ISO_D(9) > 9 || s[4] != '-' || s[7] != '-')
+        return -1;
+    unsigned y = ISO_D(0) * 1000 + ISO_D(1) * 100 + ISO_D(2) * 10 + ISO_D(3);
+    unsigned m = ISO_D(5) * 10 + ISO_D(6), d = ISO_D(8) * 10 + ISO_D(9);
+    static const unsigned char dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m < 1 || m > 12 || d < 1)
+        return -1;
+    if (d > dm[m - 1] &&
+        !(m == 2 && d == 29 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)))
+        return -1;
+    /* days_from_civil (util/timeutil.c) for years 0..9999 */
+    unsigned yy = y - (m <= 2), era = yy / 400;
+    if (m <= 2 && y == 0)
+        return -1;   /* year -1 of the proleptic calendar: leave it to the general path */
+    unsigned yoe = yy - era * 400;
+    unsigned doy = (153 * (m + (m > 2 ? -3u : 9u)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t v = ((int64_t)era * 146097 + (int64_t)doe - 719468) * INT64_C(86400000000);
+    if (n == 10) {
+        *us = v;
+        return 0;
+    }
+    if (s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[n - 1] != 'Z' ||
+        ISO_D(11) > 9 || ISO_D(12) > 9 || ISO_D(14) > 9 || ISO_D(15) > 9 || ISO_D(17) > 9 ||
+        ISO_D(18) > 9)
+        return -1;
+    unsigned hh = ISO_D(11) * 10 + ISO_D(12), mm = ISO_D(14) * 10 + ISO_D(15),
+             ss = ISO_D(17) * 10 + ISO_D(18);
+    if (hh > 23 || mm > 59 || ss > 60)
+        return -1;
+    int64_t frac = 0;
+    if (n > 20) {   /* ".fraction" between the seconds and the 'Z' */
+        static const int32_t w[6] = {100000, 10000, 1000, 100, 10, 1};
+        if (s[19] != '.' || n == 21)
+            return -1;
+        for (size_t i = 20; i < n - 1; i++) {
+            if (ISO_D(i) > 9)
+                return -1;
+            if (i - 20 < 6)
+                frac += (int64_t)ISO_D(i) * w[i - 20];
+        }
+    }
+#undef ISO_D
+    *us = v + ((int64_t)hh * 3600 + mm * 60 + ss) * 1000000 + frac;
+    return 0;
+}
+
+/* The string [v, v+n) (raw, esc when it holds escapes) of a date or date-time column. */
+static int timestamp_value(struct slot *sl, const struct singer_column *c, const char *v, size_t n,
+                           bool esc, struct iv_err *e)
+{
+    char tmp[64];
+    size_t tn;
+    int64_t us;
+    if (esc || iso_fast(v, n, &us)) {
+        const char *txt = string_text(v, n, esc, tmp, sizeof(tmp), &tn);
+        if (!txt || iso8601_parse_us(txt, tn, &us))
+            return iv_err_set(e, IV_EINVAL, "field \"%s\": \"%.*s\" is not a valid %s",
+                              c->name, (int)(n > 40 ? 40 : n), v,
+                              c->kind == SINGER_K_DATE ? "date" : "date-time");
+    }
+    if (c->kind == SINGER_K_TIMESTAMPTZ) {
+        sl->kind = S_I64;
+        sl->v.i64 = us;
+    } else {
+        const int64_t day = INT64_C(86400000000);
+        if (us % day != 0)
+            return iv_err_set(e, IV_EINVAL, "field \"%s\": \"%.*s\" is not a whole date",
+                              c->name, (int)(n > 40 ? 40 : n), v);
+        int64_t days = us / day;
+        if (days < INT32_MIN || days > INT32_MAX)
+            return iv_err_set(e, IV_EINVAL, "field \"%s\": date out of range", c->name);
+        sl->kind = S_I32;
+        sl->v.i32 = (int32_t)days;
+    }
+    return 0;
+}
+
+/* An integer value for a LONG column in the common form (optional '-', 1-18
+ * digits, no leading zero, not followed by a fraction, exponent or digit).
+ * 0 with js->p moved past it; -1 leaves js->p alone (the general path decides). */
+static inline int int_fast(struct jscan *js, int64_t *out)
+{
+    const char *p = js->p, *end = js->end;
+    bool neg = false;
+    if (p < end && *p == '-') {
+        neg = true;
+        p++;
+    }
+    const char *d0 = p;
+    uint64_t v = 0;
+    while (p < end && (unsigned)(*p - '0') < 10 && p - d0 < 19) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        p++;
+    }
+    size_t nd = (size_t)(p - d0);
+    if (nd == 0 || nd > 18 || (nd > 1 && *d0 == '0') ||
+        (p < end && (*p == '.' || *p == 'e' || *p == 'E' || (unsigned)(*p - '0') < 10)))
+        return -1;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    js->p = p;
+    return 0;
+}
+
 static int decode_value(struct singer_stream *s, struct jscan *js, int ci, struct iv_err *e)
 {
     const struct singer_column *c = &s->cols[ci];
@@ -258,6 +431,31 @@ static int decode_value(struct singer_stream *s, struct jscan *js, int ci, struc
     const char *v;
     size_t n;
     bool esc, is_int = false;
+
+    /* common cases first: plain strings, integers, dates and timestamps */
+    if (t == J_STR && (c->accept & SINGER_J_STR)) {
+        if (c->kind == SINGER_K_STRING) {
+            if (js_string(js, &v, &n, &esc))
+                goto bad_json;
+            if (!esc) {
+                sl->kind = S_BYTES;
+                sl->v.s.p = v;
+                sl->v.s.n = n;
+                return 0;
+            }
+            return string_escaped(s, sl, c, v, n, e);
+        }
+        if (c->kind == SINGER_K_TIMESTAMPTZ || c->kind == SINGER_K_DATE) {
+            if (js_string(js, &v, &n, &esc))
+                goto bad_json;
+            return timestamp_value(sl, c, v, n, esc, e);
+        }
+    } else if (t == J_NUM && c->kind == SINGER_K_LONG && (c->accept & SINGER_J_INT)) {
+        if (int_fast(js, &sl->v.i64) == 0) {
+            sl->kind = S_I64;
+            return 0;
+        }
+    }
 
     switch (t) {
     case J_NULL:
@@ -295,6 +493,10 @@ static int decode_value(struct singer_stream *s, struct jscan *js, int ci, struc
                 return iv_err_set(e, IV_EINVAL, "field \"%s\": integer %.*s is out of range",
                                   c->name, (int)(n > 40 ? 40 : n), v);
         } else if (c->kind == SINGER_K_DOUBLE) {
+            if (js_double_fast(v, n, &sl->v.d) == 0) {
+                sl->kind = S_F64;
+                return 0;
+            }
             char tmp[64];
             char *heap = NULL, *p = tmp;
             if (n >= sizeof(tmp))
@@ -326,45 +528,12 @@ static int decode_value(struct singer_stream *s, struct jscan *js, int ci, struc
                 sl->kind = S_BYTES;
                 sl->v.s.p = v;
                 sl->v.s.n = n;
-            } else {
-                if (buf_reserve(&s->scratch, n + 1))
-                    return iv_err_set(e, IV_ETOOBIG, "field \"%s\": row too large", c->name);
-                size_t off = s->scratch.len;
-                size_t k = js_unescape(v, n, s->scratch.data + off);
-                s->scratch.len += k;
-                s->scratch.data[s->scratch.len] = '\0';
-                sl->kind = S_SCRATCH;
-                sl->v.s.off = off;
-                sl->v.s.n = k;
+                return 0;
             }
-            return 0;
+            return string_escaped(s, sl, c, v, n, e);
         case SINGER_K_TIMESTAMPTZ:
-        case SINGER_K_DATE: {
-            char tmp[64];
-            size_t tn;
-            const char *txt = string_text(v, n, esc, tmp, sizeof(tmp), &tn);
-            int64_t us;
-            if (!txt || iso8601_parse_us(txt, tn, &us))
-                return iv_err_set(e, IV_EINVAL, "field \"%s\": \"%.*s\" is not a valid %s",
-                                  c->name, (int)(n > 40 ? 40 : n), v,
-                                  c->kind == SINGER_K_DATE ? "date" : "date-time");
-            if (c->kind == SINGER_K_TIMESTAMPTZ) {
-                sl->kind = S_I64;
-                sl->v.i64 = us;
-            } else {
-                const int64_t day = INT64_C(86400000000);
-                if (us % day != 0)
-                    return iv_err_set(e, IV_EINVAL,
-                                      "field \"%s\": \"%.*s\" is not a whole date", c->name,
-                                      (int)(n > 40 ? 40 : n), v);
-                int64_t days = us / day;
-                if (days < INT32_MIN || days > INT32_MAX)
-                    return iv_err_set(e, IV_EINVAL, "field \"%s\": date out of range", c->name);
-                sl->kind = S_I32;
-                sl->v.i32 = (int32_t)days;
-            }
-            return 0;
-        }
+        case SINGER_K_DATE:
+            return timestamp_value(sl, c, v, n, esc, e);
         default:   /* JSON text of the string, quotes and escapes kept */
             sl->kind = S_BYTES;
             sl->v.s.p = q;
@@ -442,6 +611,19 @@ static int stage_record(struct singer_stream *s, struct jscan *jsp, struct iv_er
             const char *k;
             size_t kn;
             bool esc;
+            int ci;
+            /* records usually follow schema order: try the column after the last one,
+             * matching its name against the raw bytes (a plain name matches exactly the
+             * keys the scanner would read as that name) */
+            js_ws(&js);
+            if (guess < s->ncols && s->plain[guess] && js.p < js.end && *js.p == '"' &&
+                (size_t)(js.end - js.p) > s->nlen[guess] + 1 &&
+                js.p[s->nlen[guess] + 1] == '"' &&
+                bytes_eq(js.p + 1, s->cols[guess].name, s->nlen[guess])) {
+                ci = guess;
+                js.p += s->nlen[guess] + 2;
+                goto have_key;
+            }
             if (js_peek(&js) != J_STR) {
                 js_fail(&js, "expected object key");
                 goto bad_json;
@@ -455,15 +637,15 @@ static int stage_record(struct singer_stream *s, struct jscan *jsp, struct iv_er
                 kn = js_unescape(k, kn, s->keybuf.data);
                 k = s->keybuf.data;
             }
-            /* records usually follow schema order: try the column after the last one */
-            int ci = guess < s->ncols && s->nlen[guess] == kn &&
-                             memcmp(s->cols[guess].name, k, kn) == 0 ? guess : lookup(s, k, kn);
+            ci = guess < s->ncols && s->nlen[guess] == kn &&
+                         bytes_eq(s->cols[guess].name, k, kn) ? guess : lookup(s, k, kn);
             if (ci < 0) {
                 /* a key holding NUL cannot name a column; print up to it */
                 return iv_err_set(e, IV_EINVAL,
                                   "field \"%.*s\" is not in the schema of stream \"%s\"",
                                   (int)(kn > 200 ? 200 : kn), k, s->name);
             }
+        have_key:
             if (s->seen[ci] == s->gen)
                 return iv_err_set(e, IV_EINVAL, "field \"%s\" appears twice in the record",
                                   s->cols[ci].name);

@@ -247,11 +247,13 @@ out:
 }
 
 int store_job_renew(struct store *s, const char *runner_id, const char *job_id,
-                    int64_t lease_until, bool *alive_out, struct iv_err *e)
+                    int64_t lease_until, bool *alive_out, bool *cancel_out, struct iv_err *e)
 {
     struct db *d = store__acquire(s);
     struct db_stmt *st = NULL;
     *alive_out = true;
+    if (cancel_out)
+        *cancel_out = false;
     int rc = jq_prep(d, &st, e,
                      "UPDATE runner_jobs SET lease_expires_at = ? WHERE id = ? AND runner_id = ?",
                      "iss", lease_until, job_id, runner_id);
@@ -266,9 +268,11 @@ int store_job_renew(struct store *s, const char *runner_id, const char *job_id,
     if (rc < 0)
         goto out;
     rc = db_step(st, e);
-    if (rc == DB_ROW)
+    if (rc == DB_ROW) {
         *alive_out = db_col_int64(st, 0) == 0;
-    else if (rc == DB_DONE)
+        if (cancel_out)
+            *cancel_out = !*alive_out;
+    } else if (rc == DB_DONE)
         *alive_out = false;
     db_finalize(st);
     rc = rc < 0 ? rc : IV_OK;
@@ -362,7 +366,8 @@ int store_jobs_take_expired(struct store *s, const char *runner_id, int64_t now_
         goto out;
     const char *lock = db_get_kind(d) == DB_POSTGRES ? " FOR UPDATE OF j SKIP LOCKED" : "";
     char *sql = xasprintf("SELECT j.id, j.run_id, j.connector_id, j.tenant_id, j.runner_id,"
-                          " r.started_at FROM runner_jobs j JOIN sync_runs r ON r.id = j.run_id"
+                          " r.started_at, j.child_pid"
+                          " FROM runner_jobs j JOIN sync_runs r ON r.id = j.run_id"
                           " WHERE j.lease_expires_at < ? ORDER BY j.lease_expires_at LIMIT 64%s",
                           lock);
     rc = jq_prep(d, &st, e, sql, "i", now_ms_at);
@@ -380,6 +385,7 @@ int store_jobs_take_expired(struct store *s, const char *runner_id, int64_t now_
         const char *rid = db_col_text(st, 4);
         snprintf(j->runner_id, sizeof(j->runner_id), "%s", rid ? rid : "?");
         j->started_at = db_col_int64(st, 5);
+        j->child_pid = db_col_int64(st, 6);
     }
     db_finalize(st);
     st = NULL;

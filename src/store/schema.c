@@ -104,7 +104,43 @@ static const char m001_init[] =
     "CREATE INDEX runner_jobs_connector ON runner_jobs (connector_id);"
     "CREATE INDEX runner_jobs_lease ON runner_jobs (lease_expires_at);";
 
+/* Migration 2: a per-tenant change counter for the API's response cache
+ * (docs/store.md "Generation"). Triggers, not application code, bump it on every
+ * insert, update and delete of a row the tenant's connector list/detail or catalog
+ * list can show, so no writer (API, webhook, the runner's claims in jobs.c, a
+ * future tool) can forget. SQLite trigger syntax: the PostgreSQL backend mirrors
+ * these with one plpgsql trigger function (text in docs/store.md). Also the index
+ * that makes "latest run of a connector" an index seek. */
+static const char m002_generation[] =
+    "ALTER TABLE tenants ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;"
+    "CREATE TRIGGER connectors_gen_insert AFTER INSERT ON connectors FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = NEW.tenant_id; END;"
+    "CREATE TRIGGER connectors_gen_update AFTER UPDATE ON connectors FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = NEW.tenant_id; END;"
+    "CREATE TRIGGER connectors_gen_delete AFTER DELETE ON connectors FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = OLD.tenant_id; END;"
+    "CREATE TRIGGER sync_runs_gen_insert AFTER INSERT ON sync_runs FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = NEW.tenant_id; END;"
+    "CREATE TRIGGER sync_runs_gen_update AFTER UPDATE ON sync_runs FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = NEW.tenant_id; END;"
+    "CREATE TRIGGER sync_runs_gen_delete AFTER DELETE ON sync_runs FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = OLD.tenant_id; END;"
+    "CREATE TRIGGER field_mappings_gen_insert AFTER INSERT ON field_mappings FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = NEW.tenant_id; END;"
+    "CREATE TRIGGER field_mappings_gen_update AFTER UPDATE ON field_mappings FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = NEW.tenant_id; END;"
+    "CREATE TRIGGER field_mappings_gen_delete AFTER DELETE ON field_mappings FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = OLD.tenant_id; END;"
+    "CREATE TRIGGER tenant_catalogs_gen_insert AFTER INSERT ON tenant_catalogs FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = NEW.tenant_id; END;"
+    "CREATE TRIGGER tenant_catalogs_gen_update AFTER UPDATE ON tenant_catalogs FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = NEW.tenant_id; END;"
+    "CREATE TRIGGER tenant_catalogs_gen_delete AFTER DELETE ON tenant_catalogs FOR EACH ROW BEGIN"
+    " UPDATE tenants SET generation = generation + 1 WHERE id = OLD.tenant_id; END;"
+    "CREATE INDEX sync_runs_latest ON sync_runs (connector_id, started_at, updated_at, id);";
+
 const struct db_migration store_migrations[] = {
     {1, "init control plane", m001_init},
+    {2, "tenant generation counter + latest-run index", m002_generation},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

@@ -136,13 +136,14 @@ int64_t store__col_time(struct db_stmt *st, int col)
     return db_col_is_null(st, col) ? STORE_NULL_TIME : db_col_int64(st, col);
 }
 
-/* Prepares sql and binds parameters described by types:
+/* Prepares sql (on the connection's statement cache: every SQL text here is a
+ * literal, so the cache stays small) and binds parameters described by types:
  *   's' const char * (NULL binds NULL), 'i' int64_t, 't' int64_t time
  *   (STORE_NULL_TIME binds NULL). */
 static int q_prep(struct db *d, struct db_stmt **st, struct iv_err *e, const char *sql,
                   const char *types, ...)
 {
-    int rc = db_prepare(d, sql, st, e);
+    int rc = db_prepare_cached(d, sql, st, e);
     if (rc < 0)
         return rc;
     va_list ap;
@@ -270,6 +271,36 @@ int store_tenant_get_by_slug(struct store *s, const char *slug, struct store_ten
     struct db *d = store__acquire(s);
     int rc = tenant_read(d, "SELECT id, slug, created_at FROM tenants WHERE slug = ?", slug, out,
                          e);
+    store__release(s, d);
+    return rc;
+}
+
+static const char tenant_gen_sql[] = "SELECT generation, created_at FROM tenants WHERE id = ?";
+
+static int tenant_generation_db(struct db *d, const char *tenant_id, int64_t *gen_out,
+                                int64_t *epoch_out, struct iv_err *e)
+{
+    struct db_stmt *st = NULL;
+    int rc = q_prep(d, &st, e, tenant_gen_sql, "s", tenant_id);
+    if (rc < 0)
+        return rc;
+    rc = db_step(st, e);
+    if (rc == DB_ROW) {
+        *gen_out = db_col_int64(st, 0);
+        *epoch_out = db_col_int64(st, 1);
+        rc = IV_OK;
+    } else if (rc == DB_DONE) {
+        rc = iv_err_set(e, IV_ENOTFOUND, "tenant '%s' not found", tenant_id);
+    }
+    db_finalize(st);
+    return rc;
+}
+
+int store_tenant_generation(struct store *s, const char *tenant_id, int64_t *gen_out,
+                            int64_t *epoch_out, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    int rc = tenant_generation_db(d, tenant_id, gen_out, epoch_out, e);
     store__release(s, d);
     return rc;
 }
@@ -676,6 +707,11 @@ out:
     return rc;
 }
 
+static const char connector_list_sql[] =
+    "SELECT " CONNECTOR_COLS CONNECTOR_FROM
+    " WHERE c.tenant_id = ? AND (? IS NULL OR c.status = ?)"
+    " ORDER BY c.created_at, c.id";
+
 int store_connector_list(struct store *s, const char *tenant_id, const char *status_filter,
                          struct store_connector **out, size_t *n_out, struct iv_err *e)
 {
@@ -685,11 +721,8 @@ int store_connector_list(struct store *s, const char *tenant_id, const char *sta
     size_t n = 0, cap = 0;
     *out = NULL;
     *n_out = 0;
-    int rc = q_prep(d, &st, e,
-                    "SELECT " CONNECTOR_COLS CONNECTOR_FROM
-                    " WHERE c.tenant_id = ? AND (? IS NULL OR c.status = ?)"
-                    " ORDER BY c.created_at, c.id",
-                    "sss", tenant_id, status_filter, status_filter);
+    int rc = q_prep(d, &st, e, connector_list_sql, "sss", tenant_id, status_filter,
+                    status_filter);
     if (rc < 0)
         goto out;
     while ((rc = db_step(st, e)) == DB_ROW) {
@@ -708,6 +741,91 @@ int store_connector_list(struct store *s, const char *tenant_id, const char *sta
     *n_out = n;
 out:
     db_finalize(st);
+    store__release(s, d);
+    return rc;
+}
+
+/* connector_from_row without copies: pointers into the statement's current row. */
+static void connector_borrow_row(struct db_stmt *st, struct store_connector *c)
+{
+    memset(c, 0, sizeof *c);
+    char **strs[] = {&c->id, &c->tenant_id, &c->source_system, &c->tap_name,
+                     &c->connector_type, &c->destination_catalog, &c->destination_table,
+                     &c->iomete_namespace, &c->sync_schedule, &c->config_encrypted,
+                     &c->tap_version, &c->meltano_environment, &c->catalog_json,
+                     &c->webhook_secret_enc};
+    for (int i = 0; i < (int)(sizeof strs / sizeof strs[0]); i++)
+        *strs[i] = (char *)db_col_text(st, i);
+    if (store_conn_status_parse(db_col_text(st, 14), &c->status) < 0)
+        c->status = CONN_ERROR;
+    c->consecutive_failures = db_col_int64(st, 15);
+    c->rows_total = db_col_int64(st, 16);
+    c->last_synced_at = store__col_time(st, 17);
+    c->next_run_at = store__col_time(st, 18);
+    c->tap_state = (char *)db_col_text(st, 19);
+    c->followup_queued = db_col_int64(st, 20) != 0;
+    c->created_at = db_col_int64(st, 21);
+    c->updated_at = db_col_int64(st, 22);
+    c->has_last_run = !db_col_is_null(st, 23);
+    c->last_run_status = (char *)db_col_text(st, 23);
+    c->last_run_rows = db_col_int64(st, 24);
+    c->last_run_rows_loaded = db_col_int64(st, 25);
+    c->last_run_at = store__col_time(st, 27);
+    if (c->last_run_at == STORE_NULL_TIME)
+        c->last_run_at = store__col_time(st, 26);
+    c->last_error = (char *)db_col_text(st, 28);
+}
+
+/* connector_list_sql without the columns no list shows (secrets, the Singer catalog and the
+ * STATE bookmark, which can be large): NULL in their places, so connector_borrow_row reads
+ * both shapes. */
+static const char connector_each_sql[] =
+    "SELECT c.id, c.tenant_id, c.source_system, c.tap_name, c.connector_type,"
+    " c.destination_catalog, c.destination_table, c.iomete_namespace, c.sync_schedule, NULL,"
+    " c.tap_version, c.meltano_environment, NULL, NULL, c.status, c.consecutive_failures,"
+    " c.rows_total, c.last_synced_at, c.next_run_at, NULL, c.followup_queued, c.created_at,"
+    " c.updated_at, r.status, r.rows_synced, r.rows_loaded, r.started_at, r.completed_at,"
+    " r.error_msg" CONNECTOR_FROM
+    " WHERE c.tenant_id = ? AND (? IS NULL OR c.status = ?)"
+    " ORDER BY c.created_at, c.id";
+
+int store_connector_each(struct store *s, const char *tenant_id, const char *status_filter,
+                         store_connector_visit_fn fn, void *ctx, int64_t *gen_out,
+                         int64_t *epoch_out, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    int64_t gen = -1, epoch = -1;
+    int rc = db_begin_read(d, e);
+    if (rc < 0)
+        goto out;
+    rc = tenant_generation_db(d, tenant_id, &gen, &epoch, NULL);
+    if (rc == IV_ENOTFOUND) {
+        gen = epoch = -1;
+    } else if (rc < 0) {
+        iv_err_set(e, rc, "tenant generation of '%s' could not be read", tenant_id);
+        goto out;
+    }
+    rc = q_prep(d, &st, e, connector_each_sql, "sss", tenant_id, status_filter, status_filter);
+    if (rc < 0)
+        goto out;
+    struct store_connector c;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        connector_borrow_row(st, &c);
+        rc = fn(ctx, &c);
+        if (rc < 0)
+            goto out;
+    }
+    if (rc < 0)
+        goto out;
+    rc = IV_OK;
+    if (gen_out)
+        *gen_out = gen;
+    if (epoch_out)
+        *epoch_out = epoch;
+out:
+    db_finalize(st);
+    db_rollback(d);    /* ends the read snapshot */
     store__release(s, d);
     return rc;
 }

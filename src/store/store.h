@@ -64,6 +64,13 @@ int store_tenant_get_by_slug(struct store *s, const char *slug, struct store_ten
                              struct iv_err *e);               /* IV_ENOTFOUND */
 /* "ivory_tenant_" + slug with '-' -> '_' (out >= 80 bytes). */
 void store_tenant_namespace(const char *slug, char out[80]);
+/* The tenant's change counter (migration 2): SQL triggers add one on every insert, update
+ * or delete of the tenant's connectors, runs, field mappings and catalogs, whoever writes.
+ * Equal (generation, epoch) means nothing the API shows for the tenant changed; epoch is the
+ * tenant row's created_at, so a re-created tenant never repeats an old pair. One indexed
+ * read on a cached statement. IV_ENOTFOUND when the tenant does not exist. */
+int store_tenant_generation(struct store *s, const char *tenant_id, int64_t *gen_out,
+                            int64_t *epoch_out, struct iv_err *e);
 
 /* ---- catalogs ------------------------------------------------------------- */
 struct store_catalog {
@@ -129,6 +136,16 @@ int store_connector_create(struct store *s, const struct store_connector *in, st
 /* status_filter may be NULL. Ordered by created_at. Caller frees *out. */
 int store_connector_list(struct store *s, const char *tenant_id, const char *status_filter,
                          struct store_connector **out, size_t *n_out, struct iv_err *e);
+/* Streams the same rows as store_connector_list (same order) to fn without copying them:
+ * every pointer in *c is borrowed for the duration of the call only, the get-only
+ * counters are 0, and the fields no list shows are NULL (config_encrypted, catalog_json,
+ * webhook_secret_enc, tap_state). All rows and *gen_out / *epoch_out (may be NULL; -1 when the tenant row
+ * does not exist) come from one read snapshot, so the generation describes exactly the rows
+ * seen. fn returning < 0 stops the walk; that value is returned. */
+typedef int (*store_connector_visit_fn)(void *ctx, const struct store_connector *c);
+int store_connector_each(struct store *s, const char *tenant_id, const char *status_filter,
+                         store_connector_visit_fn fn, void *ctx, int64_t *gen_out,
+                         int64_t *epoch_out, struct iv_err *e);
 /* IV_ENOTFOUND when absent or another tenant's. Caller releases out. */
 int store_connector_get(struct store *s, const char *tenant_id, const char *id,
                         struct store_connector *out, struct iv_err *e);
@@ -247,9 +264,10 @@ int store_jobs_claim(struct store *s, const char *runner_id, int64_t now_ms_at, 
                      const struct store_claim_limits *lim, struct store_job **out, size_t *n_out,
                      struct iv_err *e);
 /* Extends this runner's lease on job_id until lease_until. *alive_out false when the job row
- * is gone (connector deleted) or cancel_requested is set: the runner kills the child. */
+ * is gone (connector deleted) or cancel_requested is set: the runner kills the child.
+ * *cancel_out (may be NULL) true in the second case (the run is still reported). */
 int store_job_renew(struct store *s, const char *runner_id, const char *job_id,
-                    int64_t lease_until, bool *alive_out, struct iv_err *e);
+                    int64_t lease_until, bool *alive_out, bool *cancel_out, struct iv_err *e);
 /* Records the child's pid and/or the log tail (NULL: unchanged) on the job row. */
 int store_job_update(struct store *s, const char *job_id, int64_t child_pid, const char *log_tail,
                      struct iv_err *e);
@@ -267,6 +285,7 @@ struct store_dead_job {
     char connector_id[STORE_ID_MAX], tenant_id[STORE_ID_MAX];
     char runner_id[128];
     int64_t started_at;
+    int64_t child_pid;                /* the dead runner's tap (process group), 0 = unknown */
 };
 /* Re-leases to runner_id (until now + lease_ms) every job whose lease expired before
  * now_ms_at, so no other runner takes it meanwhile. *out: caller frees (plain array). */

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { sql } from './lib/db.mjs';
 import { notBuilt } from './lib/server.mjs';
 import {
     ids, newKey, pidAlive, range, registerTap, runnerTenant, runs, sleep, startRunnerServer,
@@ -159,6 +160,25 @@ describe('runner (CONTRACT §6)', { skip: notBuilt('serve') }, () => {
         assert.ok(!fs.existsSync(cfgPath), 'config temp file removed');
     });
 
+    test('cancel_requested on the job row (a run cancel) kills the tap; the run is reported failed', async () => {
+        const pidFile = path.join(srv.dir, 'cancel.pid');
+        const conn = await registerTap(srv, T, { count: 1000, sleep: 0.05, pid_file: pidFile });
+        assert.equal((await T.c.post(`/v1/admin/connectors/${conn.id}/trigger`)).status, 202);
+        const end = Date.now() + 10000;
+        while (!fs.existsSync(pidFile) && Date.now() < end) await sleep(50);
+        await sleep(200);
+        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+        const jobs = sql(srv.dbPath, `SELECT child_pid FROM runner_jobs WHERE connector_id = '${conn.id}'`);
+        assert.equal(jobs.length, 1);
+        assert.equal(jobs[0].child_pid, pid, 'the job row records the tap pid');
+        sql(srv.dbPath, `UPDATE runner_jobs SET cancel_requested = 1 WHERE connector_id = '${conn.id}'`);
+        const rs = await waitRuns(T, conn.id, 1);
+        assert.equal(rs[0].status, 'failed');
+        assert.match(rs[0].error_msg, /cancelled on request/);
+        assert.ok(!pidAlive(pid));
+        assert.deepEqual(await tableRows(srv, T, conn.iomete_table), []);
+    });
+
     test('pause lets a running sync finish', async () => {
         const conn = await registerTap(srv, T, { count: 20, sleep: 0.05 });
         assert.equal((await T.c.post(`/v1/admin/connectors/${conn.id}/trigger`)).status, 202);
@@ -192,7 +212,7 @@ describe('runner (CONTRACT §6)', { skip: notBuilt('serve') }, () => {
 describe('runner timeouts (IVORY_RUN_TIMEOUT)', { skip: notBuilt('serve') }, () => {
     let srv, T;
     before(async () => {
-        srv = await startRunnerServer({ env: { IVORY_RUN_TIMEOUT: '1.5' } });
+        srv = await startRunnerServer({ env: { IVORY_RUN_TIMEOUT: '4' } });
         T = await runnerTenant(srv);
     });
     after(async () => { if (srv) await srv.stop(); });

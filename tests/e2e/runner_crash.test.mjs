@@ -11,7 +11,7 @@ import { after, describe, test } from 'node:test';
 import { notBuilt, tempDir } from './lib/server.mjs';
 import { client } from './lib/http.mjs';
 import {
-    ids, range, registerTap, runnerTenant, runs, sleep, startRunnerServer, tableRows,
+    ids, pidAlive, range, registerTap, runnerTenant, runs, sleep, startRunnerServer, tableRows,
     tableSnapshots, waitRuns, writeSource,
 } from './lib/runner.mjs';
 
@@ -42,9 +42,10 @@ describe('runner: kill -9 at random moments, then restart', { skip: notBuilt('se
         };
         // Waits until no run is 'running' (the dead runner's job was reaped), then triggers.
         const kick = async () => {
-            const end = Date.now() + 20000;
+            const end = Date.now() + 60000;   // lease 2 s; generous for a loaded CI box
             while ((await runs(T, conn.id)).some((r) => r.status === 'running')) {
-                if (Date.now() > end) throw new Error('a run stayed running after its runner died');
+                if (Date.now() > end)
+                    throw new Error(`a run stayed running after its runner died; server log:\n${srv.stderr().slice(-4000)}`);
                 await sleep(100);
             }
             const d = (await T.c.get(`/v1/admin/connectors/${conn.id}`)).json;
@@ -84,5 +85,37 @@ describe('runner: kill -9 at random moments, then restart', { skip: notBuilt('se
         assert.deepEqual(d.tap_state, { bookmarks: { items: { last_id: rows } } });
         const left = fs.readdirSync(path.join(dir, 'tmp')).filter((f) => f.startsWith('ivory-run-'));
         assert.deepEqual(left, [], 'run directories (with decrypted configs) of killed runs were removed');
+    });
+});
+
+describe('runner: a silent tap left by a killed runner', { skip: notBuilt('serve') }, () => {
+    test('is killed when its job is taken over on the same host', { timeout: 60000 }, async () => {
+        const dir = tempDir('ivory-orphan-');
+        let s = await startRunnerServer({ dir, keepDir: true, env: { IVORY_RUNNER_LEASE: '1' } });
+        try {
+            const key = s.key, secret = s.secret;
+            const T = await runnerTenant(s);
+            const pidFile = path.join(dir, 'silent.pid');
+            const conn = await registerTap(s, T, { count: 3, sleep_start: 300, pid_file: pidFile });
+            assert.equal((await T.c.post(`/v1/admin/connectors/${conn.id}/trigger`)).status, 202);
+            const end = Date.now() + 10000;
+            while (!fs.existsSync(pidFile) && Date.now() < end) await sleep(50);
+            await sleep(300);   // the job row has the pid by now
+            const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+            s.proc.kill('SIGKILL');
+            await s.exited;
+            assert.ok(pidAlive(pid), 'a silent tap outlives its runner');
+            s = await startRunnerServer({ dir, keepDir: true, key, secret, env: { IVORY_RUNNER_LEASE: '1' } });
+            T.c = client(s.url, T.token);
+            const end2 = Date.now() + 20000;
+            while (pidAlive(pid) && Date.now() < end2) await sleep(100);
+            assert.ok(!pidAlive(pid), `orphan tap ${pid} still alive`);
+            const rs = await waitRuns(T, conn.id, 1, { timeoutMs: 20000 });
+            assert.equal(rs[0].status, 'failed');
+            assert.match(rs[0].error_msg, /stopped renewing its lease/);
+        } finally {
+            await s.stop();
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });

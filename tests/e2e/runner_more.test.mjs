@@ -11,7 +11,7 @@ import { sql } from './lib/db.mjs';
 import { readIcebird, sqlMetadataLocation } from './lib/iceberg_read.mjs';
 import { IVORY, notBuilt } from './lib/server.mjs';
 import {
-    ids, range, registerTap, runnerTenant, runs, sleep, startRunnerServer, tableRows,
+    ids, pidAlive, range, registerTap, runnerTenant, runs, sleep, startRunnerServer, tableRows,
     triggerAndWait, waitRuns,
 } from './lib/runner.mjs';
 
@@ -45,6 +45,20 @@ describe('runner: Airbyte protocol', { skip: notBuilt('serve') }, () => {
         assert.equal(rs[0].status, 'failed');
         assert.match(rs[0].error_msg, /exited with status 1: API quota exceeded/);
         assert.deepEqual(await tableRows(srv, T, conn.iomete_table), []);
+    });
+
+    test('per-stream STATEs: every stream keeps its state, the next read gets them as an array', async () => {
+        const conn = await airbyte({ count: 3, two_streams: true, per_stream: true });
+        let rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        assert.equal(rs[0].rows_loaded, 6);
+        const d = (await T.c.get(`/v1/admin/connectors/${conn.id}`)).json;
+        const byName = Object.fromEntries(d.tap_state.airbyte_state.map((m) => [m.stream.stream_descriptor.name, m.stream.stream_state]));
+        assert.deepEqual(byName, { users: { id: 3 }, orders: { done: true } });
+        rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        assert.equal(rs[0].rows_synced, 3, 'users resumed from its stream state; orders is full refresh');
+        assert.deepEqual(ids(await tableRows(srv, T, `${conn.iomete_table}_users`)), [1, 2, 3]);
     });
 
     test('two discovered streams load into {destination_table}_{stream}', async () => {
@@ -84,8 +98,8 @@ describe('runner: concurrency limits', { skip: notBuilt('serve') }, () => {
         const a1 = await registerTap(srv, A, cfg(logA));
         const a2 = await registerTap(srv, A, cfg(logA));
         const a3 = await registerTap(srv, A, cfg(logA));
-        const b1 = await registerTap(srv, B, cfg(logB));
-        for (const [T, c] of [[A, a1], [A, a2], [A, a3], [B, b1]])
+        const b1 = await registerTap(srv, B, { ...cfg(logB), count: 40 });   // ~2 s: overlaps A's chain
+        for (const [T, c] of [[A, a1], [B, b1], [A, a2], [A, a3]])
             assert.equal((await T.c.post(`/v1/admin/connectors/${c.id}/trigger`)).status, 202);
         for (const [T, c] of [[A, a1], [A, a2], [A, a3], [B, b1]])
             assert.equal((await waitRuns(T, c.id, 1))[0].status, 'completed');
@@ -164,5 +178,157 @@ describe("runner: sql catalog with catalog_uri 'local'", { skip: notBuilt('serve
         const loc = sqlMetadataLocation(db, T.namespace, conn.iomete_table);
         assert.ok(loc && loc.includes(`/${T.slug}/${T.namespace}/${conn.iomete_table}/metadata/`), loc);
         assert.deepEqual(ids(await readIcebird({ metadataLocation: loc })), range(1, 7));
+    });
+});
+
+describe('runner: tap resolution, keys and catalogs', { skip: notBuilt('serve') }, () => {
+    let srv, T;
+    before(async () => {
+        // A fake `meltano` on PATH records how it was invoked, then runs the fixture tap with
+        // the arguments meant for the plugin.
+        const dir = (await import('./lib/server.mjs')).tempDir();
+        const bin = path.join(dir, 'bin');
+        fs.mkdirSync(bin, { recursive: true });
+        fs.mkdirSync(path.join(dir, 'meltano-project'));
+        const fixture = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'taps', 'tap-fixture');
+        fs.writeFileSync(path.join(bin, 'meltano'), `#!/bin/sh
+printf '%s\\n' "$PWD" "$@" > "${dir}/meltano-args.txt"
+shift 3
+exec "${fixture}" "$@"
+`, { mode: 0o755 });
+        srv = await startRunnerServer({ dir, env: { PATH: `${bin}:${process.env.PATH}`,
+            IVORY_MELTANO_PROJECT: path.join(dir, 'meltano-project') } });
+        fs.symlinkSync(fixture, path.join(srv.dir, 'taps', 'tap-pinned@2.0.1'));
+        T = await runnerTenant(srv);
+    });
+    after(async () => { if (srv) await srv.stop(); });
+
+    test('tap_version pins the executable tap_name@tap_version', async () => {
+        const conn = await registerTap(srv, T, { count: 3 }, { tap_name: 'tap-pinned', tap_version: '2.0.1', connector_type: 'custom' });
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        assert.equal(rs[0].rows_loaded, 3);
+        const other = await registerTap(srv, T, { count: 3 }, { tap_name: 'tap-pinned', tap_version: '9.9', connector_type: 'custom' });
+        const rs2 = await triggerAndWait(T, other.id);
+        assert.equal(rs2[0].status, 'failed');
+        assert.match(rs2[0].error_msg, /tap-pinned@9\.9/);
+    });
+
+    test('meltano connectors run through `meltano --environment=ENV invoke TAP` in the project', async () => {
+        const conn = await registerTap(srv, T, { count: 2 }, { tap_name: 'tap-whatever',
+            connector_type: 'meltano', meltano_environment: 'staging' });
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        const args = fs.readFileSync(path.join(srv.dir, 'meltano-args.txt'), 'utf8').trim().split('\n');
+        assert.equal(args[0], path.join(srv.dir, 'meltano-project'));
+        assert.deepEqual(args.slice(1, 4), ['--environment=staging', 'invoke', 'tap-whatever']);
+        assert.equal(args[4], '--config');
+    });
+
+    test('rest / hive / glue catalogs fail clearly', async () => {
+        const r = await T.c.post(`/v1/admin/tenants/${T.id}/catalog`, { catalog_name: 'remote', catalog_type: 'rest',
+            catalog_uri: 'https://catalog.example.com', warehouse: 's3://bucket/wh', storage_prefix: 'x' });
+        assert.ok([200, 201].includes(r.status), r.text);
+        const conn = await registerTap(srv, T, { count: 1 }, { destination_catalog: 'remote', connector_type: 'custom' });
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'failed');
+        assert.match(rs[0].error_msg, /'rest'.*not support/);
+    });
+
+    test('a completed run leaves no private run directory behind', async () => {
+        const left = fs.readdirSync(path.join(srv.dir, 'tmp')).filter((f) => f.startsWith('ivory-run-'));
+        assert.deepEqual(left, []);
+    });
+});
+
+describe('runner: without IVORY_CONFIG_KEY', { skip: notBuilt('serve') }, () => {
+    let srv, T;
+    before(async () => {
+        srv = await startRunnerServer({ env: { IVORY_CONFIG_KEY: '' } });
+        T = await runnerTenant(srv);
+    });
+    after(async () => { if (srv) await srv.stop(); });
+
+    test('a connector with a config fails clearly; one without runs with {}', async () => {
+        const withCfg = await registerTap(srv, T, { count: 2 });
+        let rs = await triggerAndWait(T, withCfg.id);
+        assert.equal(rs[0].status, 'failed');
+        assert.match(rs[0].error_msg, /IVORY_CONFIG_KEY is not set/);
+        const noCfg = await registerTap(srv, T, null);
+        rs = await triggerAndWait(T, noCfg.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        assert.equal(rs[0].rows_loaded, 5, 'the fixture got {} and used its defaults');
+    });
+});
+
+describe('runner: a failed run keeps its checkpoints', { skip: notBuilt('serve') }, () => {
+    let srv, T;
+    before(async () => {
+        srv = await startRunnerServer({ env: { IVORY_CHECKPOINT_ROWS: '1', IVORY_CHECKPOINT_SECONDS: '3600' } });
+        T = await runnerTenant(srv);
+    });
+    after(async () => { if (srv) await srv.stop(); });
+
+    test('rows up to the last checkpoint count, the bookmark advances, the next run resumes', async () => {
+        const src = path.join(srv.dir, 'ckpt.jsonl');
+        fs.writeFileSync(src, range(1, 20).map((i) => JSON.stringify({ id: i, name: `r${i}` })).join('\n') + '\n');
+        const conn = await registerTap(srv, T, { source: src, state_every: 2, fail_after: 5 });
+        let rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'failed');
+        assert.equal(rs[0].rows_synced, 5);
+        assert.equal(rs[0].rows_loaded, 4, 'checkpoints at the STATEs after rows 2 and 4');
+        assert.deepEqual(ids(await tableRows(srv, T, conn.iomete_table)), [1, 2, 3, 4]);
+        const d = (await T.c.get(`/v1/admin/connectors/${conn.id}`)).json;
+        assert.deepEqual(d.tap_state, { bookmarks: { items: { last_id: 4 } } });
+        rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'failed');
+        assert.equal(rs[0].rows_loaded, 4);
+        assert.deepEqual(ids(await tableRows(srv, T, conn.iomete_table)), range(1, 8), 'no row twice, none lost');
+    });
+});
+
+describe('runner: SIGTERM with syncs running', { skip: notBuilt('serve') }, () => {
+    test('a sync that ends within IVORY_SHUTDOWN_GRACE completes; a longer one is killed and reported failed', async () => {
+        const dir = (await import('./lib/server.mjs')).tempDir();
+        const srv = await startRunnerServer({ dir, keepDir: true, env: { IVORY_SHUTDOWN_GRACE: '2' } });
+        const T = await runnerTenant(srv);
+        const shortPid = path.join(dir, 'short.pid'), longPid = path.join(dir, 'long.pid');
+        const short = await registerTap(srv, T, { count: 10, sleep: 0.05, pid_file: shortPid });
+        const long = await registerTap(srv, T, { count: 1000, sleep: 0.05, pid_file: longPid });
+        for (const c of [short, long])
+            assert.equal((await T.c.post(`/v1/admin/connectors/${c.id}/trigger`)).status, 202);
+        const end = Date.now() + 10000;
+        while (!(fs.existsSync(shortPid) && fs.existsSync(longPid)) && Date.now() < end) await sleep(50);
+        const pid = Number(fs.readFileSync(longPid, 'utf8'));
+        const t0 = Date.now();
+        assert.equal(await srv.stop(), 0, 'exit 0 after SIGTERM');
+        assert.ok(Date.now() - t0 < 14000, `stopped in ${Date.now() - t0} ms`);
+        const run = (id) => sql(srv.dbPath, `SELECT status, error_msg FROM sync_runs WHERE connector_id = '${id}'`)[0];
+        assert.equal(run(short.id).status, 'completed');
+        assert.equal(run(long.id).status, 'failed');
+        assert.match(run(long.id).error_msg, /runner shut down/);
+        assert.ok(!pidAlive(pid), 'the long tap was killed');
+        assert.equal(sql(srv.dbPath, 'SELECT COUNT(*) AS n FROM runner_jobs')[0].n, 0);
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+});
+
+describe('runner: webhook endpoint unreachable', { skip: notBuilt('serve') }, () => {
+    let srv, T;
+    before(async () => {
+        srv = await startRunnerServer({ env: { IVORY_API_URL: 'http://127.0.0.1:9', IVORY_WEBHOOK_MAX_ATTEMPTS: '2' } });
+        T = await runnerTenant(srv);
+    });
+    after(async () => { if (srv) await srv.stop(); });
+
+    test('after the retries the run\'s effects are applied directly in the store', async () => {
+        const conn = await registerTap(srv, T, { count: 4 });
+        const rs = await triggerAndWait(T, conn.id, { timeoutMs: 60000 });
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        assert.equal(rs[0].rows_loaded, 4);
+        const d = (await T.c.get(`/v1/admin/connectors/${conn.id}`)).json;
+        assert.equal(d.rows_total, 4);
+        assert.deepEqual(d.tap_state, { bookmarks: { items: { last_id: 4 } } });
+        assert.match(srv.stderr(), /webhook not delivered; its effects were applied directly/);
     });
 });

@@ -3,7 +3,10 @@
  * (no socket) against a real SQLite store: register's exact response keys
  * and validation, tenant isolation (404 / empty list / 403 on catalogs),
  * the detail view never exposing secrets, and the webhook's signature check,
- * effects, replay and unknown run. Signatures are made with webhook_sign over
+ * effects, replay and unknown run; the connector list's response cache (a
+ * write by any path between two GETs shows in the second, another tenant's
+ * write does not evict, ETag / If-None-Match -> 304) and its bytes equal to
+ * jansson's compact dump of the same document. Signatures are made with webhook_sign over
  * the secret text the register response returned.
  */
 #include "unit.h"
@@ -19,6 +22,7 @@ static char dir[64];
 static char dburl[128];
 static struct iv_config cfg;
 static struct api_server_state st;
+static const char *g_if_none_match;   /* sent by call() when set */
 
 struct query { const char *key, *value; };
 static const char *fake_query(void *qctx, const char *key)
@@ -39,6 +43,7 @@ static struct api_ctx *call(api_handler fn, const char *sub, bool admin, const c
     c->claims.is_admin = admin;
     c->query = fake_query;
     c->qctx = (void *)q;
+    c->if_none_match = g_if_none_match;
     if (pname) {
         c->params.n = 1;
         snprintf(c->params.name[0], sizeof c->params.name[0], "%s", pname);
@@ -51,13 +56,22 @@ static struct api_ctx *call(api_handler fn, const char *sub, bool admin, const c
         assert_non_null(c->json);
     }
     fn(c);
+    if (c->raw_reply) {
+        /* pre-rendered body: parse it so the checks below read it like any reply */
+        assert_null(c->reply);
+        json_error_t err;
+        c->reply = json_loadb(c->raw_reply->data, c->raw_reply->len, 0, &err);
+        if (!c->reply)
+            fprintf(stderr, "raw reply is not JSON: %s\n", err.text);
+        assert_non_null(c->reply);
+    }
     return c;
 }
 
 static void done(struct api_ctx *c)
 {
     json_decref(c->json);
-    json_decref(c->reply);
+    api_ctx_release_reply(c);
     free(c);
 }
 
@@ -335,6 +349,147 @@ static void test_webhook(void **state)
     free(secret);
 }
 
+/* ---- list cache ------------------------------------------------------------------------- */
+
+static uint64_t cache_hits(void)
+{
+    struct api_cache_stats s;
+    api_cache_stats(st.cache, &s);
+    return s.hits;
+}
+
+/* GET list for tc (optional status filter); returns the context (caller: done). */
+static struct api_ctx *list_tc(const char *status)
+{
+    static struct query q;
+    q.key = "status";
+    q.value = status;
+    struct api_ctx *c = call(api_h_connector_list, "tc", false, NULL, NULL, NULL,
+                             status ? &q : NULL);
+    return c;
+}
+
+static const char *item_field(struct api_ctx *c, const char *id, const char *key)
+{
+    json_t *arr = json_object_get(c->reply, "connectors");
+    size_t i;
+    json_t *it;
+    json_array_foreach(arr, i, it) {
+        if (!strcmp(json_str(it, "id"), id)) {
+            json_t *v = json_object_get(it, key);
+            return json_is_null(v) ? "(null)" : json_string_value(v);
+        }
+    }
+    return NULL;
+}
+
+static void test_list_cache(void **state)
+{
+    (void)state;
+    struct iv_err e = {0};
+    st.cache = api_cache_new(1 << 20, 64);
+    assert_int_equal(store_tenant_create(st.store, "tc", "tenant-c", NULL, &e), IV_OK);
+    struct store_catalog in = {.catalog_name = "ivory-lakehouse", .catalog_type = "hadoop",
+                               .warehouse = "file:///tmp/w", .storage_prefix = "c",
+                               .active = true};
+    assert_int_equal(store_catalog_upsert(st.store, "tc", &in, NULL, NULL, &e), IV_OK);
+    char *ids[2];
+    for (int i = 0; i < 2; i++) {
+        struct api_ctx *c = call(api_h_connector_create, "tc", false, reg_body, NULL, NULL,
+                                 NULL);
+        assert_int_equal(c->status, 201);
+        ids[i] = xstrdup(json_str(c->reply, "id"));
+        done(c);
+    }
+
+    /* first GET renders, second is a hit with the same bytes and tag */
+    struct api_ctx *a = list_tc(NULL);
+    assert_int_equal(a->status, 200);
+    assert_non_null(a->raw_reply);
+    assert_int_equal(json_integer_value(json_object_get(a->reply, "count")), 2);
+    assert_string_equal(a->etag, a->raw_reply->etag);
+    /* byte for byte what jansson writes for the same document */
+    char *dump = json_dumps_compact(a->reply);
+    assert_string_equal(dump, a->raw_reply->data);
+    free(dump);
+    uint64_t h0 = cache_hits();
+    struct api_ctx *b = list_tc(NULL);
+    assert_int_equal(cache_hits(), h0 + 1);
+    assert_string_equal(b->raw_reply->data, a->raw_reply->data);
+    char etag1[24];
+    snprintf(etag1, sizeof etag1, "%s", a->etag);
+    done(a);
+    done(b);
+
+    /* If-None-Match with the current tag: 304, no body, same tag */
+    g_if_none_match = etag1;
+    a = list_tc(NULL);
+    assert_int_equal(a->status, 304);
+    assert_null(a->raw_reply);
+    assert_null(a->reply);
+    assert_string_equal(a->etag, etag1);
+    done(a);
+    g_if_none_match = NULL;
+
+    /* a write through the API between two GETs shows in the second */
+    a = call(api_h_connector_pause, "tc", false, NULL, "id", ids[0], NULL);
+    assert_int_equal(a->status, 200);
+    done(a);
+    g_if_none_match = etag1;
+    a = list_tc(NULL);
+    g_if_none_match = NULL;
+    assert_int_equal(a->status, 200);                 /* the old tag no longer matches */
+    assert_string_equal(item_field(a, ids[0], "status"), "paused");
+    assert_string_equal(item_field(a, ids[1], "status"), "active");
+    assert_string_not_equal(a->etag, etag1);
+    done(a);
+    a = list_tc("paused");
+    assert_int_equal(json_integer_value(json_object_get(a->reply, "count")), 1);
+    done(a);
+
+    /* a write by the runner's path (store only, no API code) shows too */
+    assert_int_equal(store_run_start(st.store, "tc", ids[1], "run-tc-1", "manual", now_ms(),
+                                     NULL, NULL, &e), IV_OK);
+    a = list_tc(NULL);
+    assert_string_equal(item_field(a, ids[1], "last_run_status"), "running");
+    assert_string_equal(item_field(a, ids[0], "last_run_status"), "(null)");
+    done(a);
+
+    /* the filtered view is cached on its own and follows writes as well */
+    a = call(api_h_connector_resume, "tc", false, NULL, "id", ids[0], NULL);
+    assert_int_equal(a->status, 200);
+    done(a);
+    a = list_tc("paused");
+    assert_int_equal(json_integer_value(json_object_get(a->reply, "count")), 0);
+    done(a);
+
+    /* another tenant's write leaves tc's entry valid: a hit */
+    a = list_tc(NULL);
+    done(a);
+    struct api_ctx *r = call(api_h_connector_create, "ta", false, reg_body, NULL, NULL, NULL);
+    assert_int_equal(r->status, 201);
+    done(r);
+    h0 = cache_hits();
+    a = list_tc(NULL);
+    assert_int_equal(cache_hits(), h0 + 1);
+    assert_int_equal(json_integer_value(json_object_get(a->reply, "count")), 2);
+    done(a);
+
+    /* a deleted connector disappears */
+    a = call(api_h_connector_delete, "tc", false, NULL, "id", ids[1], NULL);
+    assert_int_equal(a->status, 204);
+    done(a);
+    a = list_tc(NULL);
+    assert_int_equal(json_integer_value(json_object_get(a->reply, "count")), 1);
+    assert_null(item_field(a, ids[1], "id"));
+    done(a);
+
+    api_cache_free(st.cache);
+    st.cache = NULL;
+    free(ids[0]);
+    free(ids[1]);
+}
+
 int main(void)
 {
     iv_log_level = LOG_ERROR;
@@ -344,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_isolation_and_detail),
         cmocka_unit_test(test_catalog_authz),
         cmocka_unit_test(test_webhook),
+        cmocka_unit_test(test_list_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

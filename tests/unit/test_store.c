@@ -2,11 +2,14 @@
  * test_store: the control-plane store against a real SQLite file: migrations,
  * tenant scoping (another tenant's id finds nothing), the connector status
  * transition table, trigger/pause/resume effects, the webhook's effects and
- * idempotency, and the delete cascade. The scheduling policy is a fake with
+ * idempotency, the delete cascade, and the per-tenant generation counter
+ * (every write path bumps the writer's tenant and no other; the list walk
+ * reports the generation of the snapshot it read). The scheduling policy is a fake with
  * fixed answers so expected times are known without the cron code.
  */
 #include "unit.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +88,7 @@ static void test_migrate_idempotent(void **state)
     struct iv_err e = {0};
     assert_int_equal(store_migrate(f->s, &applied, &version, &e), IV_OK);
     assert_int_equal(applied, 0);
-    assert_int_equal(version, 1);
+    assert_int_equal(version, store_migrations[store_migrations_count - 1].version);
     assert_int_equal(store_ping(f->s, &e), IV_OK);
 }
 
@@ -459,6 +462,191 @@ static void test_delete_cascade(void **state)
     store__release(f->s, d);
 }
 
+
+/* ---- generation ------------------------------------------------------------------------ */
+
+static int64_t gen_of(struct store *s, const char *tid)
+{
+    int64_t g = -1, epoch = -1;
+    struct iv_err e = {0};
+    assert_int_equal(store_tenant_generation(s, tid, &g, &epoch, &e), IV_OK);
+    assert_true(epoch > 0);
+    return g;
+}
+
+static void raw_sql(struct store *s, const char *sql)
+{
+    struct iv_err e = {0};
+    struct db *d = store__acquire(s);
+    int rc = db_exec(d, sql, &e);
+    if (rc != IV_OK)
+        fprintf(stderr, "%s: %s\n", sql, e.msg);
+    assert_int_equal(rc, IV_OK);
+    store__release(s, d);
+}
+
+/* ta's generation moved (by at least one) and tb's did not. */
+#define EXPECT_BUMP(what, stmt)                                                                \
+    do {                                                                                       \
+        int64_t a0 = gen_of(f->s, "ta"), b0 = gen_of(f->s, "tb");                              \
+        stmt;                                                                                  \
+        int64_t a1 = gen_of(f->s, "ta"), b1 = gen_of(f->s, "tb");                              \
+        if (a1 <= a0 || b1 != b0)                                                              \
+            fprintf(stderr, "%s: ta %lld -> %lld, tb %lld -> %lld\n", what, (long long)a0,    \
+                    (long long)a1, (long long)b0, (long long)b1);                              \
+        assert_true(a1 > a0);                                                                  \
+        assert_int_equal(b1, b0);                                                              \
+    } while (0)
+
+#define EXPECT_SAME(what, stmt)                                                                \
+    do {                                                                                       \
+        int64_t a0 = gen_of(f->s, "ta");                                                       \
+        stmt;                                                                                  \
+        if (gen_of(f->s, "ta") != a0)                                                          \
+            fprintf(stderr, "%s moved the generation\n", what);                                \
+        assert_int_equal(gen_of(f->s, "ta"), a0);                                              \
+    } while (0)
+
+static int count_visit(void *ctx, const struct store_connector *c)
+{
+    (void)c;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_generation_triggers(void **state)
+{
+    struct fx *f = *state;
+    struct iv_err e = {0};
+    struct store_conn_change ch;
+    struct store_webhook_result res;
+    int64_t g = -1, epoch = -1;
+    assert_int_equal(store_tenant_generation(f->s, "nobody", &g, &epoch, &e), IV_ENOTFOUND);
+    make_tenant(f->s, "ta", "tenant-a");
+    make_tenant(f->s, "tb", "tenant-b");
+    make_connector(f->s, "tb", "cb", "0 2 * * *");
+
+    struct store_catalog cat = {.catalog_name = "lake2", .catalog_type = "hadoop",
+                                .warehouse = "file:///tmp/w", .storage_prefix = "q",
+                                .active = true};
+    EXPECT_BUMP("catalog insert", store_catalog_upsert(f->s, "ta", &cat, NULL, NULL, &e));
+    EXPECT_BUMP("catalog update", store_catalog_upsert(f->s, "ta", &cat, NULL, NULL, &e));
+    EXPECT_BUMP("catalog deactivate", store_catalog_deactivate(f->s, "ta", "lake2", &e));
+    EXPECT_BUMP("connector create", make_connector(f->s, "ta", "c1", "0 2 * * *"));
+    EXPECT_BUMP("trigger",
+                assert_int_equal(store_connector_trigger(f->s, "ta", "c1", 5, &ch, &e), IV_OK));
+    EXPECT_BUMP("pause",
+                assert_int_equal(store_connector_pause(f->s, "ta", "c1", &ch, &e), IV_OK));
+    EXPECT_BUMP("resume", assert_int_equal(
+                              store_connector_resume(f->s, "ta", "c1", 10, &ch, &e), IV_OK));
+    /* The runner's claim (store/jobs.c) inserts a run: no code of its own bumps anything.
+     * tb's connector is paused first so that only ta's is due. */
+    assert_int_equal(store_connector_pause(f->s, "tb", "cb", &ch, &e), IV_OK);
+    struct store_claim_limits lim = {.max_total = 10, .max_per_tenant = 10, .max_claim = 10};
+    struct store_job *jobs = NULL;
+    size_t n = 0;
+    EXPECT_BUMP("runner claim", assert_int_equal(store_jobs_claim(f->s, "r1", 1000000, 60000,
+                                                                  &lim, &jobs, &n, &e), IV_OK));
+    char run[37] = "";
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(jobs[i].conn.tenant_id, "ta"))
+            snprintf(run, sizeof run, "%s", jobs[i].run_id);
+    assert_true(run[0]);
+    store_jobs_free(jobs, n);
+    EXPECT_BUMP("bookmark", assert_int_equal(
+                                store_job_set_bookmark(f->s, "ta", "c1", "{\"b\":2}", &e), IV_OK));
+    struct store_webhook w = {.connector_id = "c1", .run_id = run, .completed = true,
+                              .rows_loaded = 3, .started_at = STORE_NULL_TIME,
+                              .completed_at = STORE_NULL_TIME};
+    EXPECT_BUMP("webhook", assert_int_equal(store_webhook_apply(f->s, "ta", &w, &policy, 2000000,
+                                                                &res, &e), IV_OK));
+    EXPECT_BUMP("run start", assert_int_equal(store_run_start(f->s, "ta", "c1", "r9", "manual",
+                                                              7, NULL, NULL, &e), IV_OK));
+    EXPECT_BUMP("mapping insert",
+                raw_sql(f->s, "INSERT INTO field_mappings (id, connector_id, tenant_id,"
+                              " source_stream, source_field, target_column, target_type)"
+                              " VALUES ('m1', 'c1', 'ta', 's', 'f', 'col', 'string')"));
+    EXPECT_BUMP("mapping update",
+                raw_sql(f->s, "UPDATE field_mappings SET position = 2 WHERE id = 'm1'"));
+    EXPECT_BUMP("mapping delete", raw_sql(f->s, "DELETE FROM field_mappings WHERE id = 'm1'"));
+
+    /* Reads move nothing; the list walk reports the generation it read. */
+    int rows = 0;
+    int64_t wg = -1, we = -1;
+    EXPECT_SAME("reads", {
+        struct store_connector got;
+        assert_int_equal(store_connector_get(f->s, "ta", "c1", &got, &e), IV_OK);
+        store_connector_release(&got);
+        assert_int_equal(store_connector_each(f->s, "ta", NULL, count_visit, &rows, &wg, &we,
+                                              &e), IV_OK);
+    });
+    assert_int_equal(rows, 1);
+    assert_int_equal(wg, gen_of(f->s, "ta"));
+    /* A refused change (trigger while paused) writes nothing and moves nothing. */
+    assert_int_equal(store_connector_pause(f->s, "ta", "c1", &ch, &e), IV_OK);
+    EXPECT_SAME("refused trigger",
+                assert_int_equal(store_connector_trigger(f->s, "ta", "c1", 5, &ch, &e),
+                                 IV_ECONFLICT));
+    EXPECT_BUMP("delete", assert_int_equal(store_connector_delete(f->s, "ta", "c1", &e), IV_OK));
+    /* A tenant without a row: the walk says so with -1 and finds nothing. */
+    rows = 0;
+    assert_int_equal(store_connector_each(f->s, "nobody", NULL, count_visit, &rows, &wg, &we, &e),
+                     IV_OK);
+    assert_int_equal(rows, 0);
+    assert_int_equal(wg, -1);
+}
+
+/* store_connector_each hands out the same rows as store_connector_list. */
+struct each_cmp {
+    struct store_connector *v;
+    size_t n, i;
+};
+
+static int cmp_visit(void *ctx, const struct store_connector *c)
+{
+    struct each_cmp *x = ctx;
+    assert_true(x->i < x->n);
+    const struct store_connector *l = &x->v[x->i++];
+    assert_string_equal(c->id, l->id);
+    assert_string_equal(c->source_system, l->source_system);
+    assert_string_equal(c->sync_schedule, l->sync_schedule);
+    assert_int_equal(c->status, l->status);
+    assert_int_equal(c->next_run_at, l->next_run_at);
+    assert_int_equal(c->has_last_run, l->has_last_run);
+    if (l->last_run_status)
+        assert_string_equal(c->last_run_status, l->last_run_status);
+    else
+        assert_null(c->last_run_status);
+    assert_int_equal(c->last_run_at, l->last_run_at);
+    assert_int_equal(c->rows_total, l->rows_total);
+    return 0;
+}
+
+static void test_connector_each_matches_list(void **state)
+{
+    struct fx *f = *state;
+    struct iv_err e = {0};
+    struct store_conn_change ch;
+    make_tenant(f->s, "ta", "tenant-a");
+    make_connector(f->s, "ta", "c1", "0 2 * * *");
+    make_connector(f->s, "ta", "c2", "0 3 * * *");
+    make_connector(f->s, "ta", "c3", "0 4 * * *");
+    assert_int_equal(store_connector_pause(f->s, "ta", "c2", &ch, &e), IV_OK);
+    assert_int_equal(store_run_start(f->s, "ta", "c3", "r1", "manual", 1000, NULL, NULL, &e),
+                     IV_OK);
+    assert_int_equal(store_run_start(f->s, "ta", "c3", "r2", "manual", 2000, NULL, NULL, &e),
+                     IV_OK);
+    const char *filters[] = {NULL, "active", "paused", "error"};
+    for (size_t k = 0; k < 4; k++) {
+        struct each_cmp x = {0};
+        assert_int_equal(store_connector_list(f->s, "ta", filters[k], &x.v, &x.n, &e), IV_OK);
+        assert_int_equal(store_connector_each(f->s, "ta", filters[k], cmp_visit, &x, NULL, NULL,
+                                              &e), IV_OK);
+        assert_int_equal(x.i, x.n);
+        store_connectors_free(x.v, x.n);
+    }
+}
+
 static void test_db_errors(void **state)
 {
     (void)state;
@@ -487,6 +675,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhook_effects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_cascade, setup, teardown),
         cmocka_unit_test(test_db_errors),
+        cmocka_unit_test_setup_teardown(test_generation_triggers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connector_each_matches_list, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(dbdir);
