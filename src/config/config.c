@@ -47,6 +47,10 @@ static const struct opt opts[] = {
     {"IVORY_SHUTDOWN_GRACE", OPT_SECONDS, OFF(shutdown_grace_s), "30", 0, 86400},
     {"IVORY_MELTANO_PROJECT", OPT_STR, OFF(meltano_project), NULL, 0, 0},
     {"IVORY_HTTP_THREADS", OPT_INT, OFF(http_threads), "0", 0, 256},
+    {"IVORY_RUNNER_LEASE", OPT_SECONDS, OFF(runner_lease_s), "0", 0, 86400},
+    {"IVORY_CHECKPOINT_ROWS", OPT_SECONDS, OFF(checkpoint_rows), "1000000", 1, 1e12},
+    {"IVORY_CHECKPOINT_SECONDS", OPT_SECONDS, OFF(checkpoint_seconds), "60", 0.01, 86400},
+    {"IVORY_WEBHOOK_MAX_ATTEMPTS", OPT_INT, OFF(webhook_max_attempts), "0", 0, 1000},
 };
 
 int config_load(struct iv_config *cfg, struct iv_err *e)

@@ -32,6 +32,10 @@ struct iv_config {
     double shutdown_grace_s;    /* IVORY_SHUTDOWN_GRACE, default 30 */
     char *meltano_project;      /* IVORY_MELTANO_PROJECT */
     int http_threads;           /* IVORY_HTTP_THREADS, default = cores */
+    double runner_lease_s;      /* IVORY_RUNNER_LEASE, 0 = clamp(4 x poll, 3 s, 120 s) */
+    double checkpoint_rows;     /* IVORY_CHECKPOINT_ROWS, default 1,000,000 */
+    double checkpoint_seconds;  /* IVORY_CHECKPOINT_SECONDS, default 60 */
+    int webhook_max_attempts;   /* IVORY_WEBHOOK_MAX_ATTEMPTS, 0 = client default (12) */
 };
 
 /* Fills cfg from the environment. On a bad value returns IV_EINVAL with e->msg

@@ -36,15 +36,6 @@ static int64_t pol_backoff(int failures, int64_t now_s_at, int64_t cap_s)
     return backoff_next_retry(failures, now_s_at, cap_s);
 }
 
-static double env_double(const char *name, double dflt)
-{
-    const char *v = getenv(name);
-    double d;
-    if (v && *v && parse_duration_s(v, &d) == IV_OK && d > 0)
-        return d;
-    return dflt;
-}
-
 static void abs_deadline(struct timespec *ts, int64_t ms_from_now)
 {
     clock_gettime(CLOCK_REALTIME, ts);
@@ -327,10 +318,10 @@ int runner_start(struct runner **out, const struct iv_config *cfg, struct store 
              rnd[1], rnd[2], rnd[3]);
     double lease_s = cfg->poll_interval_s * 4;
     lease_s = lease_s < 3 ? 3 : lease_s > 120 ? 120 : lease_s;
-    r->lease_ms = (int64_t)(env_double("IVORY_RUNNER_LEASE", lease_s) * 1000.0);
-    r->ckpt_rows = (int64_t)env_double("IVORY_CHECKPOINT_ROWS", 1000000);
-    r->ckpt_seconds = env_double("IVORY_CHECKPOINT_SECONDS", 60);
-    r->webhook_attempts = (int)env_double("IVORY_WEBHOOK_MAX_ATTEMPTS", 0);
+    r->lease_ms = (int64_t)((cfg->runner_lease_s > 0 ? cfg->runner_lease_s : lease_s) * 1000.0);
+    r->ckpt_rows = (int64_t)cfg->checkpoint_rows;
+    r->ckpt_seconds = cfg->checkpoint_seconds;
+    r->webhook_attempts = cfg->webhook_max_attempts;
     r->pol.cron_next = pol_cron_next;
     r->pol.backoff = pol_backoff;
     r->pol.breaker_failures = 3;
