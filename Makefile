@@ -3,8 +3,9 @@
 #
 #   make            build ./ivory (release flags, -Werror)
 #   make unit       build and run tests/unit under AddressSanitizer + UBSan
-#   make e2e        run tests/e2e (node --test) against ./ivory
-#   make test       unit + e2e
+#   make e2e        run tests/e2e (node --test) against ./ivory, except the valgrind gate
+#   make valgrind   the valgrind gate: target-iceberg and one runner sync under memcheck
+#   make test       unit + e2e + valgrind
 #   make fuzz       bounded libFuzzer runs (clang)
 
 CC      ?= cc
@@ -25,7 +26,7 @@ AOBJS   := $(SRCS:src/%.c=build/asan/%.o)
 UNITS   := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all unit e2e test clean fuzz bench demo
+.PHONY: all unit e2e valgrind test clean fuzz bench demo
 
 all: ivory
 
@@ -38,7 +39,7 @@ build/libivory.a: $(OBJS)
 
 build/obj/%.o: src/%.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(OPT) $(WARN) $(DEFS) $(INCS) -MMD -c -o $@ $<
+	$(CC) $(CSTD) $(OPT) $(WARN) $(DEFS) $(INCS) -MMD -MP -c -o $@ $<
 
 build/asan/%.o: src/%.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
@@ -48,17 +49,23 @@ build/libivory-asan.a: $(AOBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/unit/%: tests/unit/%.c build/libivory-asan.a tests/unit/unit.h
+build/unit/%: tests/unit/%.c build/libivory-asan.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) -O1 -g $(SAN) $(WARN) $(DEFS) $(INCS) -Itests/unit -o $@ $< build/libivory-asan.a $(LIBS) -lcmocka
 
 unit: $(UNITS:%=build/unit/%)
 	@set -e; for t in $(UNITS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 ./build/unit/$$t; done
 
-e2e: ivory
-	node --test --test-concurrency=2 tests/e2e/
+E2E_TESTS := $(filter-out tests/e2e/valgrind.test.mjs,$(wildcard tests/e2e/*.test.mjs))
 
-test: unit e2e
+e2e: ivory
+	node --test --test-concurrency=2 $(E2E_TESTS)
+
+# tests/e2e/valgrind.test.mjs skips (and says so) when valgrind is not installed.
+valgrind: ivory
+	node --test tests/e2e/valgrind.test.mjs
+
+test: unit e2e valgrind
 
 fuzz:
 	$(MAKE) -C tests/fuzz

@@ -4,7 +4,8 @@
 #   ./dev.sh run    install what is missing, build, start `ivory serve` on the embedded
 #                   default (SQLite under ./var, a dev JWT secret persisted in ./var)
 #   ./dev.sh test   install what is missing, build, run every test (C unit tests under
-#                   ASan/UBSan, the end-to-end suite, the bounded fuzz run when clang is
+#                   ASan/UBSan, the end-to-end suite, the valgrind gate on the target and
+#                   the runner, the bounded fuzz run when clang is
 #                   present), starting every service the tests need (a throwaway PostgreSQL
 #                   cluster) and stopping it at exit. Exits non-zero if anything failed.
 #
@@ -17,7 +18,7 @@ cd "$ROOT"
 
 DEB_PACKAGES=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev
     libsqlite3-dev sqlite3 libpq-dev libssl-dev libcurl4-openssl-dev libzstd-dev libsnappy-dev
-    zlib1g-dev libcmocka-dev python3-croniter nodejs npm postgresql wrk nginx-light clang)
+    zlib1g-dev libcmocka-dev python3-croniter nodejs npm postgresql wrk nginx-light clang valgrind)
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 say()  { printf '==> %s\n' "$*"; }
@@ -192,7 +193,7 @@ cmd_test() {
     say "make unit (C unit tests, ASan + UBSan)"
     step unit make -j"$jobs" unit
 
-    say "make e2e (node --test tests/e2e/)"
+    say "make e2e (node --test tests/e2e/, the valgrind gate apart)"
     step e2e make e2e
 
     # The API suites once more against an AddressSanitizer + UBSan build of the server (the
@@ -200,6 +201,12 @@ cmd_test() {
     # handling fail the run (tests/e2e/lib/server.mjs checks the server's stderr at stop).
     say "API e2e suites against an ASan + UBSan build of ivory"
     step e2e-asan run_asan_api_suites
+
+    # The release binary under valgrind memcheck: target-iceberg on ~20k rows of every type
+    # and one real runner sync inside `ivory serve` (tests/e2e/valgrind.test.mjs); any memory
+    # error or definite/indirect leak fails the step.
+    say "make valgrind (target-iceberg + a runner sync under valgrind)"
+    step valgrind make valgrind
 
     if [ -f tests/fuzz/Makefile ]; then
         if command -v clang >/dev/null 2>&1; then

@@ -65,24 +65,28 @@ CID=$(curl -sf "${H[@]}" -X POST "$API/v1/admin/connectors" -d "{\"source_system
 \"tap_name\":\"tap-replay\",\"connector_type\":\"custom\",\"destination_catalog\":\"ivory-lakehouse\",\
 \"destination_table\":\"orders\",\"sync_schedule\":\"@yearly\",\"config_encrypted\":\"$CFG\"}" \
     | sed 's/.*"id":"\([^"]*\)".*/\1/' | head -c 36)
+# One long-lived Node process triggers and polls (fetch every 20 ms), so the measuring loop does not
+# spawn processes (curl + grep per poll) that would steal CPU from the 2-core pipeline it measures.
 runner_once() {   # $1 = runs finished so far; prints seconds
     sync
-    local t0 t1 r
-    t0=$(now)
-    curl -sf "${H[@]}" -X POST "$API/v1/admin/connectors/$CID/trigger" >/dev/null
-    while :; do
-        r=$(curl -sf "${H[@]}" "$API/v1/admin/connectors/$CID/runs?limit=200")
-        case "$r" in *'"status":"running"'*) ;; *)
-            [ "$(echo "$r" | grep -o '"status":"completed"' | wc -l)" -gt "$1" ] && break
-            case "$r" in *'"status":"failed"'*) echo "run failed: $r" >&2; exit 1 ;; esac ;;
-        esac
-        sleep 0.02
-    done
-    t1=$(now)
-    local loaded
-    loaded=$(echo "$r" | sed 's/^{"runs":\[{[^}]*"rows_loaded":\([0-9]*\).*/\1/')
-    [ "$loaded" = "$N" ] || { echo "run loaded $loaded rows, expected $N" >&2; exit 1; }
-    echo "$t1 - $t0" | bc -l
+    API="$API" TOKEN="$TOKEN" CID="$CID" DONE="$1" N="$N" node --input-type=module -e '
+        const { API, TOKEN, CID, DONE, N } = process.env;
+        const h = { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" };
+        const t0 = process.hrtime.bigint();
+        const tr = await fetch(`${API}/v1/admin/connectors/${CID}/trigger`, { method: "POST", headers: h });
+        if (tr.status !== 202) { console.error(`trigger: ${tr.status}`); process.exit(1); }
+        for (;;) {
+            const r = await (await fetch(`${API}/v1/admin/connectors/${CID}/runs?limit=200`, { headers: h })).json();
+            if (r.runs.some((x) => x.status === "failed")) { console.error("run failed", JSON.stringify(r.runs[0])); process.exit(1); }
+            const done = r.runs.filter((x) => x.status === "completed");
+            if (!r.runs.some((x) => x.status === "running") && done.length > Number(DONE)) {
+                const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+                if (r.runs[0].rows_loaded !== Number(N)) { console.error(`run loaded ${r.runs[0].rows_loaded} rows, expected ${N}`); process.exit(1); }
+                console.log(secs.toFixed(3));
+                break;
+            }
+            await new Promise((res) => setTimeout(res, 20));
+        }'
 }
 
 P=(); R=()

@@ -1,5 +1,6 @@
 /*
- * api_int.h: what the api/ files share: the request context handlers work
+ * api_int.h: internal header of src/api (api.h is the module's one public
+ * header; only api/ files and the api unit tests include this). What the api/ files share: the request context handlers work
  * on, the route table and router, validation helpers and error replies.
  * Handlers never see libmicrohttpd: the glue in server.c fills the context
  * and turns the reply into an MHD response, so handlers and the router can be

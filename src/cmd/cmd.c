@@ -1,9 +1,12 @@
 /*
- * cmd: subcommand table, `ivory --help` and `ivory version`.
+ * cmd: subcommand table, `ivory --help` and `ivory version`, and the helpers every
+ * subcommand shares (error messages, the long-running commands' start and stop signals).
  */
 #include "cmd/cmd.h"
 #include "util/util.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,13 +45,18 @@ static void print_help(FILE *out)
     fprintf(out, "\nconfiguration comes from IVORY_* environment variables; see docs/configuration.md\n");
 }
 
+static void say_error(const char *fmt, va_list ap)
+{
+    fputs("ivory: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 int cmd_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("ivory: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    say_error(fmt, ap);
     va_end(ap);
     return 2;
 }
@@ -57,11 +65,37 @@ int cmd_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("ivory: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    say_error(fmt, ap);
     va_end(ap);
     return 1;
+}
+
+int cmd_daemon_begin(int argc, char **argv, const char *name, const char *usage,
+                     struct iv_config *cfg, sigset_t *stop)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        return cmd_usage_error("%s: unexpected argument '%s'", name, argv[i]);
+    }
+    struct iv_err e = {0};
+    if (config_load(cfg, &e) != IV_OK)
+        return cmd_fail("%s", e.msg);
+    sigemptyset(stop);
+    sigaddset(stop, SIGTERM);
+    sigaddset(stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return -1;
+}
+
+void cmd_daemon_wait(const sigset_t *stop)
+{
+    int sig = 0;
+    sigwait(stop, &sig);
+    log_info("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 int cmd_dispatch(int argc, char **argv)

@@ -6,6 +6,10 @@
 #ifndef IVORY_CMD_H
 #define IVORY_CMD_H
 
+#include "config/config.h"
+
+#include <signal.h>
+
 int cmd_dispatch(int argc, char **argv);
 
 int cmd_serve(int argc, char **argv);          /* API + scheduler + runner */
@@ -21,5 +25,16 @@ int cmd_expr(int argc, char **argv);           /* expr 'EXPRESSION' */
 int cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Failure helper: prints "ivory: <msg>" and returns 1. */
 int cmd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The shared start of the long-running commands (serve, runner): `--help` prints usage (a
+ * full text, borrowed) and any other argument is a usage error naming `name`; then the config
+ * is loaded into *cfg (caller releases it with config_release), SIGTERM/SIGINT are blocked in
+ * the calling thread before any thread exists (so every thread inherits the mask and only
+ * cmd_daemon_wait sees them; *stop is that set) and SIGPIPE is ignored. Returns -1 to go on,
+ * else the exit status to return (nothing to release then). */
+int cmd_daemon_begin(int argc, char **argv, const char *name, const char *usage,
+                     struct iv_config *cfg, sigset_t *stop);
+/* Waits (sigwait) for the first stop signal and logs which one it was. */
+void cmd_daemon_wait(const sigset_t *stop);
 
 #endif

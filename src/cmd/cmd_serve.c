@@ -1,10 +1,11 @@
 /*
- * cmd_serve: `ivory serve` runs the API (and, once it exists, the runner) in
- * one process on the configured store. Startup order: config -> store (open +
- * migrate) -> API listening -> [runner]. SIGTERM/SIGINT are blocked in every
- * thread and taken synchronously by the main thread with sigwait(), so no
- * work happens in a signal handler: on the first one the API stops accepting,
- * in-flight requests finish, [the runner gets its grace period], exit 0.
+ * cmd_serve: `ivory serve` runs the API, the scheduler and the runner in one
+ * process on the configured store. Startup order: config -> store (open +
+ * migrate) -> API listening -> runner. SIGTERM/SIGINT are blocked in every
+ * thread and taken synchronously by the main thread with sigwait() (the shared
+ * start in cmd.c, as for `ivory runner`), so no work happens in a signal
+ * handler: on the first one the runner gets its grace period, the API stops
+ * accepting, in-flight requests finish, exit 0.
  */
 #include "api/api.h"
 #include "cmd/cmd.h"
@@ -12,7 +13,6 @@
 #include "runner/runner.h"
 #include "store/store.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,29 +23,16 @@
 
 int cmd_serve(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: ivory serve\n  runs the API server (configuration: IVORY_* "
-                   "environment variables)\n");
-            return 0;
-        }
-        return cmd_usage_error("serve: unexpected argument '%s'", argv[i]);
-    }
     struct iv_config cfg;
+    sigset_t stop;   /* blocked before any thread exists: only sigwait() below sees them */
+    int status = cmd_daemon_begin(argc, argv, "serve",
+                                  "usage: ivory serve\n  runs the API server (configuration: "
+                                  "IVORY_* environment variables)\n", &cfg, &stop);
+    if (status >= 0)
+        return status;
+
     struct iv_err e = {0};
-    if (config_load(&cfg, &e) != IV_OK)
-        return cmd_fail("%s", e.msg);
-
-    /* Block the stop signals before any thread exists, so every thread
-     * inherits the mask and only sigwait() below sees them. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    int status = 1;
+    status = 1;
     struct store *st = NULL;
     struct api_server *api = NULL;
     int pool = cfg.http_threads * 2 + 2 + cfg.max_concurrent_runs + 2;   /* + runner */
@@ -76,9 +63,7 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
 
-    int sig = 0;
-    sigwait(&stop, &sig);
-    log_info("received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    cmd_daemon_wait(&stop);
     /* RUNNER HOOK: stop. */
     runner_stop(runner, cfg.shutdown_grace_s);
     status = 0;

@@ -3,14 +3,14 @@
  * holds, from its metadata alone: the current schema, the snapshot list (with
  * the Singer STATE and run id each commit recorded) and the row count of the
  * current snapshot (its summary's total-records), plus its first rows
- * (`--rows N`, default 20, 0 = none) decoded by lake/scan.h. The tests' row
+ * (`--rows N`, default 20, 0 = none) decoded by lake_table_scan (lake.h). The
+ * tests' row
  * oracle stays an independent reader (tests/e2e/lib/iceberg_read.mjs); this is
  * a small inspection tool. FILE is the same JSON config `ivory target-iceberg`
  * takes (catalog_type, warehouse, catalog_uri, catalog_name).
  */
 #include "cmd/cmd.h"
 #include "lake/lake.h"
-#include "lake/scan.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -119,18 +119,9 @@ static const char *codec_name(enum avro_codec c)
 
 static int aw_write(struct avro_writer *w, const void *p, size_t n, struct iv_err *e)
 {
-    const char *s = p;
-    while (n > 0) {
-        ssize_t k = write(w->fd, s, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return iv_err_set(e, IV_EIO, "write('%s') failed: %s", w->tmp, strerror(errno));
-        }
-        s += k;
-        n -= (size_t)k;
-        w->off += k;
-    }
+    if (fd_write_all(w->fd, p, n) < 0)
+        return iv_err_set(e, IV_EIO, "write('%s') failed: %s", w->tmp, strerror(errno));
+    w->off += (int64_t)n;
     return IV_OK;
 }
 

@@ -71,19 +71,7 @@ int lake_io_write_new(const char *path, const void *p, size_t n, struct iv_err *
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return iv_err_set(e, IV_EIO, "cannot create '%s': %s", path, strerror(errno));
-    const char *s = p;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(fd, s, left);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        s += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) < 0)
+    if (fd_write_all(fd, p, n) < 0 || fsync(fd) < 0)
         goto fail;
     if (close(fd) < 0) {
         fd = -1;

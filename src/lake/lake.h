@@ -5,7 +5,8 @@
  * atomic catalog pointer swap (fast append, optimistic concurrency).
  *
  * The library knows nothing of tenants, connectors or HTTP; it could be
- * lifted out whole. Internal headers (parquet.h, avro.h) are not for callers.
+ * lifted out whole. This is the module's one public header; the others in
+ * src/lake (lake_int.h, types.h, parquet.h, avro.h, thrift.h) are internal.
  *
  * Life of a load:
  *   lake_catalog_open -> lake_table_load (or lake_table_create) ->
@@ -23,9 +24,10 @@
 #ifndef IVORY_LAKE_H
 #define IVORY_LAKE_H
 
-#include "lake/types.h"
-#include "lake/parquet.h"
+#include "lake/types.h"   /* internal piece of this header: lake_type, lake_field, pqw_codec */
 #include "util/util.h"
+
+#include <jansson.h>
 
 /* ---- schema ----------------------------------------------------------------- */
 struct lake_schema {
@@ -139,5 +141,30 @@ int lake_commit_many(struct lake_append *const *apps, int n, const char *state_j
                      const char *run_id, int64_t *snapshot_ids_out, struct iv_err *e);
 /* Frees; uncommitted rows are discarded and their files removed. NULL ok. */
 void lake_append_free(struct lake_append *a);
+
+/* ---- reading rows back (scan.c, parquet_read.c) --------------------------------
+ * For `ivory table show` and the walk-through: lists the data files of a table's
+ * current snapshot from its manifest list and manifests, and decodes the Parquet
+ * subset this library writes (flat columns, data page V1, PLAIN and dictionary
+ * encodings, RLE definition levels, uncompressed / snappy / zstd) into JSON rows.
+ * An inspection path, not a query engine: rows come in file order, values are
+ * rendered for people (dates "YYYY-MM-DD", timestamps ISO-8601, decimals as exact
+ * strings, binary as base64). Independent readers (icebird, DuckDB) remain the
+ * tests' oracle. */
+
+/* Called once per row with an object keyed by the table's current column names (columns a
+ * file lacks are null). row is borrowed. Return IV_OK to go on, anything else to stop (it is
+ * returned by lake_table_scan). */
+typedef int (*lake_row_fn)(void *ctx, const json_t *row);
+
+/* Reads up to limit rows (< 0: all) of the current snapshot. IV_OK with no calls for a table
+ * without data. Errors name the file. */
+int lake_table_scan(struct lake_table *t, int64_t limit, lake_row_fn fn, void *ctx,
+                    struct iv_err *e);
+
+/* Reads up to limit rows (< 0: all) of one Parquet file, mapping its columns to `schema` by
+ * Iceberg field id (the Parquet field_id). */
+int lake_parquet_read(const char *path, const struct lake_schema *schema, int64_t limit,
+                      lake_row_fn fn, void *ctx, struct iv_err *e);
 
 #endif

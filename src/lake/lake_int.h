@@ -17,6 +17,7 @@
 #define IVORY_LAKE_INT_H
 
 #include "lake/lake.h"
+#include "lake/parquet.h"
 
 #include <jansson.h>
 

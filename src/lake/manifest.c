@@ -89,6 +89,24 @@ static const char MANIFEST_LIST_SCHEMA[] =
 
 enum metric { M_SIZE, M_VALUES, M_NULLS, M_NANS, M_LOWER, M_UPPER };
 
+/* Whether column c has an entry in metric m's map: bounds only where the writer kept them,
+ * NaN counts only for float and double columns. */
+static bool metric_has(enum metric m, const struct pqw_column_stats *c,
+                       const struct lake_schema *sch)
+{
+    if ((m == M_LOWER || m == M_UPPER) && !c->has_bounds)
+        return false;
+    if (m == M_NANS) {
+        int k = -1;
+        for (int j = 0; sch && j < sch->nfields; j++)
+            if (sch->fields[j].id == c->field_id)
+                k = j;
+        if (k < 0 || (sch->fields[k].type != LAKE_FLOAT && sch->fields[k].type != LAKE_DOUBLE))
+            return false;
+    }
+    return true;
+}
+
 /* Encodes one int-keyed metrics map (as Iceberg's array-of-records form) in a union. */
 static int put_metric_map(struct buf *b, const struct pqw_file_stats *st, enum metric m,
                           const struct lake_schema *sch)
@@ -96,17 +114,8 @@ static int put_metric_map(struct buf *b, const struct pqw_file_stats *st, enum m
     int n = 0;
     for (int i = 0; i < st->ncolumns; i++) {
         const struct pqw_column_stats *c = &st->columns[i];
-        if ((m == M_LOWER || m == M_UPPER) && !c->has_bounds)
+        if (!metric_has(m, c, sch))
             continue;
-        if (m == M_NANS) {
-            int k = -1;
-            for (int j = 0; sch && j < sch->nfields; j++)
-                if (sch->fields[j].id == c->field_id)
-                    k = j;
-            if (k < 0 || (sch->fields[k].type != LAKE_FLOAT
-                          && sch->fields[k].type != LAKE_DOUBLE))
-                continue;
-        }
         n++;
     }
     int rc = avro_put_long(b, 1);   /* union branch: the array */
@@ -114,17 +123,8 @@ static int put_metric_map(struct buf *b, const struct pqw_file_stats *st, enum m
         rc = avro_put_long(b, n);
     for (int i = 0; !rc && i < st->ncolumns; i++) {
         const struct pqw_column_stats *c = &st->columns[i];
-        if ((m == M_LOWER || m == M_UPPER) && !c->has_bounds)
+        if (!metric_has(m, c, sch))
             continue;
-        if (m == M_NANS) {
-            int k = -1;
-            for (int j = 0; sch && j < sch->nfields; j++)
-                if (sch->fields[j].id == c->field_id)
-                    k = j;
-            if (k < 0 || (sch->fields[k].type != LAKE_FLOAT
-                          && sch->fields[k].type != LAKE_DOUBLE))
-                continue;
-        }
         rc = avro_put_long(b, c->field_id);
         if (rc)
             break;

@@ -18,7 +18,7 @@
 #include "lake/types.h"
 #include "util/util.h"
 
-enum pqw_codec { PQW_UNCOMPRESSED = 0, PQW_SNAPPY = 1, PQW_ZSTD = 6 };
+/* enum pqw_codec is in lake/types.h: it is also part of lake.h's append options. */
 
 struct pqw_options {
     enum pqw_codec codec;       /* default PQW_ZSTD */

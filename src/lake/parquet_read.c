@@ -1,5 +1,6 @@
 /*
- * lake/parquet_read: a reader for the Parquet subset lake/parquet.c writes (see scan.h), so
+ * lake/parquet_read: a reader for the Parquet subset lake/parquet.c writes (see "reading rows
+ * back" in lake.h), so
  * `ivory table show` can print rows without a third-party reader.
  *
  * DESIGN
@@ -13,7 +14,7 @@
  * - Columns map to the table schema by Iceberg field id; a column the file lacks is null.
  * - Every length read from the file is checked against the bytes available.
  */
-#include "lake/scan.h"
+#include "lake/lake_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,8 @@
 /*
- * lake/scan: the rows of a table's current snapshot (see scan.h). Manifest list -> manifests
- * (Avro, read with lake/avro) -> live data entries (status != DELETED, content = data) ->
+ * lake/scan: the rows of a table's current snapshot (see "reading rows back" in lake.h).
+ * Manifest list -> manifests (Avro, read with lake/avro) -> live data entries (status != DELETED, content = data) ->
  * lake_parquet_read with the table's current schema.
  */
-#include "lake/scan.h"
 #include "lake/avro.h"
 #include "lake/lake_int.h"
 

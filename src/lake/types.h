@@ -1,14 +1,21 @@
 /*
- * lake/types: the Iceberg primitive types and schema fields shared by every
- * part of the lake library (Parquet writer, manifests, metadata, the Singer
- * schema mapper). Part of the lake module's public surface (lake.h includes
- * it); knows nothing of tenants, connectors or HTTP.
+ * lake/types: internal header of the lake module: the Iceberg primitive types,
+ * schema fields and Parquet codec values shared by every part of the lake
+ * library (Parquet writer, manifests, metadata). A separate file only so that
+ * the internal Parquet writer (parquet.h) needs no more than this; lake.h
+ * includes it, and other modules get these names through lake.h, never by
+ * including this file. (Exception to remove: src/singer/singer.h still includes
+ * it directly.) Knows nothing of tenants, connectors or HTTP.
  */
 #ifndef IVORY_LAKE_TYPES_H
 #define IVORY_LAKE_TYPES_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+/* Parquet compression codecs (the Thrift CompressionCodec values): the writer's option
+ * (parquet.h) and lake.h's append option. */
+enum pqw_codec { PQW_UNCOMPRESSED = 0, PQW_SNAPPY = 1, PQW_ZSTD = 6 };
 
 enum lake_type {
     LAKE_BOOLEAN,

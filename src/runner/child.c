@@ -208,16 +208,18 @@ static bool is_executable_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
-/* Looks name up in a colon list. Caller frees. */
-static char *search_path(const char *name, const char *dirs)
+char *child_search_path(const char *dirs, const char *name, struct buf *searched)
 {
-    if (!dirs)
-        return NULL;
     const char *p = dirs;
-    while (*p) {
+    while (p && *p) {
         const char *colon = strchr(p, ':');
         size_t n = colon ? (size_t)(colon - p) : strlen(p);
         if (n > 0) {
+            if (searched) {
+                if (searched->len > 0)
+                    buf_append_str(searched, ", ");
+                buf_append(searched, p, n);
+            }
             char *cand = xasprintf("%.*s/%s", (int)n, p, name);
             if (is_executable_file(cand))
                 return cand;
@@ -341,7 +343,7 @@ int child_spawn(struct child **out, const struct child_spec *spec, struct iv_err
 
     if (strchr(prog, '/')) {
         path = xstrdup(prog);
-    } else if (!(path = search_path(prog, env_lookup(envp, "PATH")))) {
+    } else if (!(path = child_search_path(env_lookup(envp, "PATH"), prog, NULL))) {
         rc = iv_err_set(e, IV_ECHILD, "cannot execute '%s': not found in PATH", prog);
         goto fail;
     }

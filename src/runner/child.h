@@ -144,6 +144,11 @@ void child_free(struct child *c);
 
 /* ---- tap resolution (tap.c) ----------------------------------------------------- */
 
+/* The first "<dir>/<name>" that is an executable regular file, for each dir of the colon
+ * list dirs (NULL or empty: none). searched, when non-NULL, gets each directory looked at,
+ * ", "-separated. Shared by child_spawn's PATH lookup and tap_resolve. Caller frees. */
+char *child_search_path(const char *dirs, const char *name, struct buf *searched);
+
 /* Finds the executable "<tap_name>@<tap_version>" (when tap_version is non-NULL and
  * non-empty) or "<tap_name>" in each directory of tap_path (colon list, may be NULL
  * or empty), then of $PATH. tap_name must match ^[a-z0-9][a-z0-9._-]{0,127}$ and

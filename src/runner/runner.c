@@ -157,6 +157,15 @@ static void start_run(struct runner *r, struct store_job *j)
     }
 }
 
+/* Joins a run's thread (already off the list; called without r->mu) and frees the run. */
+static void run_join_free(struct run *rn)
+{
+    if (rn->th)
+        pthread_join(rn->th, NULL);
+    store_job_release(&rn->job);
+    free(rn);
+}
+
 /* Joins and frees finished runs. Returns how many are still running. */
 static int reap_finished(struct runner *r)
 {
@@ -168,10 +177,7 @@ static int reap_finished(struct runner *r)
             *pp = rn->next;
             r->nruns--;
             pthread_mutex_unlock(&r->mu);
-            if (rn->th)
-                pthread_join(rn->th, NULL);
-            store_job_release(&rn->job);
-            free(rn);
+            run_join_free(rn);
             pthread_mutex_lock(&r->mu);
             pp = &r->runs;   /* the list may have changed while unlocked */
             continue;
@@ -405,10 +411,7 @@ void runner_stop(struct runner *r, double grace_s)
         struct run *rn = r->runs;
         r->runs = rn->next;
         pthread_mutex_unlock(&r->mu);
-        if (rn->th)
-            pthread_join(rn->th, NULL);
-        store_job_release(&rn->job);
-        free(rn);
+        run_join_free(rn);
         pthread_mutex_lock(&r->mu);
     }
     pthread_mutex_unlock(&r->mu);

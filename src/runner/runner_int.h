@@ -1,6 +1,7 @@
 /*
- * runner_int.h: shared between runner.c (the poll loop) and sync.c (one run). Not for
- * other modules.
+ * runner_int.h: internal header of src/runner (runner.h is the module's one public
+ * header): shared between runner.c (the poll loop) and sync.c (one run). Not for other
+ * modules.
  *
  * Locking: r->mu guards the run list, each run's `child`, `cancel` and `done` fields, and
  * r->stopping. A run's job is immutable after claim; the loop thread alone frees runs

@@ -24,35 +24,6 @@
 #define TAP_VERSION_SET \
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-"
 
-static bool executable_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
-/* Searches one colon list; appends each directory to `searched`. Caller frees. */
-static char *search_dirs(const char *dirs, const char *file, struct buf *searched)
-{
-    const char *p = dirs;
-    while (p && *p) {
-        const char *colon = strchr(p, ':');
-        size_t n = colon ? (size_t)(colon - p) : strlen(p);
-        if (n > 0) {
-            if (searched->len > 0)
-                buf_append_str(searched, ", ");
-            buf_append(searched, p, n);
-            char *cand = xasprintf("%.*s/%s", (int)n, p, file);
-            if (executable_file(cand))
-                return cand;
-            free(cand);
-        }
-        if (!colon)
-            break;
-        p = colon + 1;
-    }
-    return NULL;
-}
-
 int tap_resolve(const char *tap_name, const char *tap_version, const char *tap_path,
                 char **path_out, struct iv_err *e)
 {
@@ -67,9 +38,9 @@ int tap_resolve(const char *tap_name, const char *tap_version, const char *tap_p
     char *file = pinned ? xasprintf("%s@%s", tap_name, tap_version) : xstrdup(tap_name);
     struct buf searched;
     buf_init(&searched, 64 * 1024);
-    char *found = search_dirs(tap_path, file, &searched);
+    char *found = child_search_path(tap_path, file, &searched);
     if (!found)
-        found = search_dirs(getenv("PATH"), file, &searched);
+        found = child_search_path(getenv("PATH"), file, &searched);
     int rc = IV_OK;
     if (found)
         *path_out = found;
@@ -131,20 +102,10 @@ int run_files_write(struct run_files *rf, const char *name, const void *data, si
     /* Recorded before writing so run_files_destroy removes it even on failure. */
     rf->paths = xrealloc(rf->paths, (rf->n + 1) * sizeof *rf->paths);
     rf->paths[rf->n++] = path;
-    const char *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int rc = iv_err_set(e, IV_EIO, "cannot write run file '%s': %s", path,
-                                w < 0 ? strerror(errno) : "short write");
-            close(fd);
-            return rc;
-        }
-        p += w;
-        left -= (size_t)w;
+    if (fd_write_all(fd, data, n) < 0) {
+        int rc = iv_err_set(e, IV_EIO, "cannot write run file '%s': %s", path, strerror(errno));
+        close(fd);
+        return rc;
     }
     if (close(fd) < 0)
         return iv_err_set(e, IV_EIO, "cannot write run file '%s': %s", path, strerror(errno));

@@ -17,7 +17,6 @@
  */
 #include "store/store_internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,32 +24,9 @@
 /* How many due candidates one claim looks at (enough to skip tenants at their limit). */
 #define CLAIM_SCAN 256
 
-static int jq_prep(struct db *d, struct db_stmt **st, struct iv_err *e, const char *sql,
-                   const char *types, ...)
-{
-    int rc = db_prepare(d, sql, st, e);
-    if (rc < 0)
-        return rc;
-    va_list ap;
-    va_start(ap, types);
-    for (int i = 0; types[i]; i++) {
-        if (types[i] == 's')
-            db_bind_text(*st, i + 1, va_arg(ap, const char *));
-        else if (types[i] == 'i')
-            db_bind_int64(*st, i + 1, va_arg(ap, int64_t));
-        else
-            store__bind_time(*st, i + 1, va_arg(ap, int64_t));
-    }
-    va_end(ap);
-    return IV_OK;
-}
-
-static int jq_run(struct db_stmt *st, struct iv_err *e)
-{
-    int rc = db_step(st, e);
-    db_finalize(st);
-    return rc < 0 ? rc : IV_OK;
-}
+/* Fresh (uncached) statements, as the claim and reap queries are built at run time. */
+#define jq_prep(d, st, e, ...) store__prep((d), (st), false, (e), __VA_ARGS__)
+#define jq_run store__run
 
 void store_job_release(struct store_job *j)
 {
@@ -307,15 +283,9 @@ out:
 int store_job_set_tables(struct store *s, const char *run_id, const char *iomete_table,
                          struct iv_err *e)
 {
-    struct db *d = store__acquire(s);
-    struct db_stmt *st = NULL;
-    int rc = jq_prep(d, &st, e,
-                     "UPDATE sync_runs SET iomete_table = ? WHERE id = ? AND status = 'running'",
-                     "ss", iomete_table, run_id);
-    if (rc == IV_OK)
-        rc = jq_run(st, e);
-    store__release(s, d);
-    return rc;
+    return store__exec(s, false, NULL, e,
+                       "UPDATE sync_runs SET iomete_table = ? WHERE id = ? AND status = 'running'",
+                       "ss", iomete_table, run_id);
 }
 
 int store_job_finish(struct store *s, const char *job_id, const char *run_id,
@@ -450,14 +420,8 @@ out:
 int store_job_set_bookmark(struct store *s, const char *tenant_id, const char *connector_id,
                            const char *state_json, struct iv_err *e)
 {
-    struct db *d = store__acquire(s);
-    struct db_stmt *st = NULL;
-    int rc = jq_prep(d, &st, e,
-                     "UPDATE connectors SET tap_state = ?, updated_at = updated_at"
-                     " WHERE tenant_id = ? AND id = ?", "sss", state_json, tenant_id,
-                     connector_id);
-    if (rc == IV_OK)
-        rc = jq_run(st, e);
-    store__release(s, d);
-    return rc;
+    return store__exec(s, false, NULL, e,
+                       "UPDATE connectors SET tap_state = ?, updated_at = updated_at"
+                       " WHERE tenant_id = ? AND id = ?", "sss", state_json, tenant_id,
+                       connector_id);
 }

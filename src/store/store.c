@@ -136,18 +136,12 @@ int64_t store__col_time(struct db_stmt *st, int col)
     return db_col_is_null(st, col) ? STORE_NULL_TIME : db_col_int64(st, col);
 }
 
-/* Prepares sql (on the connection's statement cache: every SQL text here is a
- * literal, so the cache stays small) and binds parameters described by types:
- *   's' const char * (NULL binds NULL), 'i' int64_t, 't' int64_t time
- *   (STORE_NULL_TIME binds NULL). */
-static int q_prep(struct db *d, struct db_stmt **st, struct iv_err *e, const char *sql,
-                  const char *types, ...)
+static int store__vprep(struct db *d, struct db_stmt **st, bool cached, struct iv_err *e,
+                        const char *sql, const char *types, va_list ap)
 {
-    int rc = db_prepare_cached(d, sql, st, e);
+    int rc = cached ? db_prepare_cached(d, sql, st, e) : db_prepare(d, sql, st, e);
     if (rc < 0)
         return rc;
-    va_list ap;
-    va_start(ap, types);
     for (int i = 0; types[i]; i++) {
         if (types[i] == 's')
             db_bind_text(*st, i + 1, va_arg(ap, const char *));
@@ -156,17 +150,46 @@ static int q_prep(struct db *d, struct db_stmt **st, struct iv_err *e, const cha
         else
             store__bind_time(*st, i + 1, va_arg(ap, int64_t));
     }
-    va_end(ap);
     return IV_OK;
 }
 
-/* Runs a prepared statement to completion (no rows expected). Frees it. */
-static int q_run(struct db_stmt *st, struct iv_err *e)
+int store__prep(struct db *d, struct db_stmt **st, bool cached, struct iv_err *e, const char *sql,
+                const char *types, ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    int rc = store__vprep(d, st, cached, e, sql, types, ap);
+    va_end(ap);
+    return rc;
+}
+
+int store__run(struct db_stmt *st, struct iv_err *e)
 {
     int rc = db_step(st, e);
     db_finalize(st);
     return rc < 0 ? rc : IV_OK;
 }
+
+int store__exec(struct store *s, bool cached, int64_t *changes_out, struct iv_err *e,
+                const char *sql, const char *types, ...)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    va_list ap;
+    va_start(ap, types);
+    int rc = store__vprep(d, &st, cached, e, sql, types, ap);
+    va_end(ap);
+    if (rc == IV_OK)
+        rc = store__run(st, e);
+    if (rc == IV_OK && changes_out)
+        *changes_out = db_changes(d);
+    store__release(s, d);
+    return rc;
+}
+
+/* Every SQL text in this file is a literal: its statements use the connection's cache. */
+#define q_prep(d, st, e, ...) store__prep((d), (st), true, (e), __VA_ARGS__)
+#define q_run store__run
 
 int store_ping(struct store *s, struct iv_err *e)
 {
@@ -486,17 +509,13 @@ out:
 int store_catalog_deactivate(struct store *s, const char *tenant_id, const char *name,
                              struct iv_err *e)
 {
-    struct db *d = store__acquire(s);
-    struct db_stmt *st = NULL;
-    int rc = q_prep(d, &st, e,
-                    "UPDATE tenant_catalogs SET active = 0, updated_at = ?"
-                    " WHERE tenant_id = ? AND catalog_name = ?",
-                    "iss", now_ms(), tenant_id, name);
-    if (rc == IV_OK)
-        rc = q_run(st, e);
-    if (rc == IV_OK && db_changes(d) == 0)
+    int64_t changed = 0;
+    int rc = store__exec(s, true, &changed, e,
+                         "UPDATE tenant_catalogs SET active = 0, updated_at = ?"
+                         " WHERE tenant_id = ? AND catalog_name = ?",
+                         "iss", now_ms(), tenant_id, name);
+    if (rc == IV_OK && changed == 0)
         rc = iv_err_set(e, IV_ENOTFOUND, "catalog '%s' not found", name);
-    store__release(s, d);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /*
- * store_internal.h: shared between the store's own files (store.c, schema.c,
- * jobs.c). Not for the API or the runner.
+ * store_internal.h: internal header of src/store (store.h is the module's one
+ * public header): shared between the store's own files (store.c, schema.c,
+ * jobs.c) and their unit tests. Not for the API or the runner.
  */
 #ifndef IVORY_STORE_INTERNAL_H
 #define IVORY_STORE_INTERNAL_H
@@ -14,5 +15,19 @@ extern const size_t store_migrations_count;
 int store__bind_time(struct db_stmt *st, int idx, int64_t ms);
 /* Reads a nullable time column. */
 int64_t store__col_time(struct db_stmt *st, int col);
+
+/* Prepares sql and binds the parameters that types describes, one letter each:
+ *   's' const char * (NULL binds NULL), 'i' int64_t, 't' int64_t time (STORE_NULL_TIME binds
+ *   NULL). cached: on the connection's statement cache (db_prepare_cached; for SQL texts that
+ * are literals, so the cache stays small), else a fresh statement. *st: caller ends it with
+ * db_finalize (or store__run). */
+int store__prep(struct db *d, struct db_stmt **st, bool cached, struct iv_err *e, const char *sql,
+                const char *types, ...);
+/* Runs a prepared statement to completion (no rows expected) and finalizes it. */
+int store__run(struct db_stmt *st, struct iv_err *e);
+/* One statement on a pooled connection: acquire, store__prep, store__run, release.
+ * *changes_out (may be NULL): the rows it changed. */
+int store__exec(struct store *s, bool cached, int64_t *changes_out, struct iv_err *e,
+                const char *sql, const char *types, ...);
 
 #endif

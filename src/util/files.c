@@ -30,6 +30,24 @@ int fsync_dir_of(const char *path)
     return rc;
 }
 
+int fd_write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 int file_write_atomic(const char *path, const void *data, size_t n, int mode, struct iv_err *e)
 {
     int rc = IV_OK, fd = -1;
@@ -41,18 +59,8 @@ int file_write_atomic(const char *path, const void *data, size_t n, int mode, st
     if (fd < 0)
         goto fail;
     step = "write";
-    const char *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
+    if (fd_write_all(fd, data, n) < 0)
+        goto fail;
     step = "fsync";
     if (fsync(fd) < 0)
         goto fail;

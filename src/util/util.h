@@ -114,6 +114,9 @@ void log_write(enum log_level lvl, const char *fmt, ...) __attribute__((format(p
 /* ---- files ---------------------------------------------------------------- */
 /* Writes data to path via temp file + fsync + rename + directory fsync. */
 int file_write_atomic(const char *path, const void *data, size_t n, int mode, struct iv_err *e);
+/* Writes all n bytes to fd, retrying short writes and EINTR. 0, or -1 with errno set (EIO
+ * when write() made no progress). */
+int fd_write_all(int fd, const void *data, size_t n);
 /* Reads a whole file (max bytes). Caller frees *out (NUL-terminated). */
 int file_read_all(const char *path, size_t max, char **out, size_t *len_out, struct iv_err *e);
 int mkdir_p(const char *path, int mode);

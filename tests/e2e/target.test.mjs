@@ -8,23 +8,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
-    IVORY, lines, readDuckdb, readIcebird, recordMsg, runTarget, schemaMsg, snapshots,
+    ALL_TYPES_PROPS, IVORY, lines, readDuckdb, readIcebird, recordMsg, runTarget, schemaMsg, snapshots,
     sqlMetadataLocation, stateMsg, tableDir, tempDir,
 } from './lib/iceberg_read.mjs';
 
 const built = fs.existsSync(IVORY);
 const skip = built ? false : 'ivory not built';
 
-const PROPS = {
-    id: { type: 'integer' },
-    amount: { type: ['null', 'number'] },
-    ok: { type: ['null', 'boolean'] },
-    name: { type: ['null', 'string'] },
-    ts: { type: ['null', 'string'], format: 'date-time' },
-    day: { type: ['null', 'string'], format: 'date' },
-    obj: { type: ['null', 'object'] },
-    arr: { type: ['null', 'array'] },
-};
+const PROPS = ALL_TYPES_PROPS;
 
 const DAY_MS = 86400000;
 const big = 'x'.repeat(1 << 20);

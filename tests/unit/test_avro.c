@@ -45,17 +45,13 @@ static char tmpdir[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ivory-test-avro-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return unit_tmpdir_make(tmpdir, sizeof tmpdir, "avro");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int rc = system(cmd);
-    free(cmd);
-    return rc;
+    return unit_tmpdir_remove(tmpdir);
 }
 
 static json_t *b64(const void *p, size_t n)

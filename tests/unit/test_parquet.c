@@ -642,17 +642,13 @@ static char tmpdir[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ivory-test-parquet-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return unit_tmpdir_make(tmpdir, sizeof tmpdir, "parquet");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    int rc = system(cmd);
-    free(cmd);
-    return rc;
+    return unit_tmpdir_remove(tmpdir);
 }
 
 static int count_tmp_files(void)

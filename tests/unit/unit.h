@@ -14,4 +14,24 @@
 
 #include "util/util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
+/* A private temp directory "/tmp/ivory-test-<name>-XXXXXX" into out (>= 64 bytes): 0, or -1
+ * when it cannot be made. For cmocka group fixtures; remove with unit_tmpdir_remove. */
+static inline int unit_tmpdir_make(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "/tmp/ivory-test-%s-XXXXXX", name);
+    return mkdtemp(out) ? 0 : -1;
+}
+
+/* Removes dir and everything under it (rm -rf): 0 on success. */
+static inline int unit_tmpdir_remove(const char *dir)
+{
+    char *cmd = xasprintf("rm -rf '%s'", dir);
+    int rc = system(cmd);
+    free(cmd);
+    return rc;
+}
+
 #endif

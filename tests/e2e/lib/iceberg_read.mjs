@@ -151,6 +151,18 @@ export function spawnTarget(config, { dir, args = [] } = {}) {
     return spawn(IVORY, ['target-iceberg', '--config', cfgPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
+// A stream schema with one column of each type of the SCHEMA -> Iceberg mapping (docs/singer.md).
+export const ALL_TYPES_PROPS = {
+    id: { type: 'integer' },
+    amount: { type: ['null', 'number'] },
+    ok: { type: ['null', 'boolean'] },
+    name: { type: ['null', 'string'] },
+    ts: { type: ['null', 'string'], format: 'date-time' },
+    day: { type: ['null', 'string'], format: 'date' },
+    obj: { type: ['null', 'object'] },
+    arr: { type: ['null', 'array'] },
+};
+
 // Singer message builders.
 export const schemaMsg = (stream, properties, keys = []) =>
     JSON.stringify({ type: 'SCHEMA', stream, schema: { type: 'object', properties }, key_properties: keys });

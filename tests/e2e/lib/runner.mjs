@@ -23,10 +23,11 @@ export function encryptConfig(key, obj) {
 
 // A server with a fast-polling runner and a config key; fixture taps linked in.
 // The runner's private run directories go to <dir>/tmp (TMPDIR), where tests can look.
-export async function startRunnerServer({ env = {}, key = newKey(), dir = tempDir(), taps = ['tap-fixture'], keepDir, secret } = {}) {
+// wrap / startTimeoutMs pass through to startServer (e.g. to run the server under valgrind).
+export async function startRunnerServer({ env = {}, key = newKey(), dir = tempDir(), taps = ['tap-fixture'], keepDir, secret, wrap, startTimeoutMs } = {}) {
     fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
     const srv = await startServer({
-        pollInterval: 0.1, firstRunDelay: 3600, dir, keepDir, secret,
+        pollInterval: 0.1, firstRunDelay: 3600, dir, keepDir, secret, wrap, startTimeoutMs,
         env: { IVORY_CONFIG_KEY: key.toString('base64'), TMPDIR: path.join(dir, 'tmp'), ...env },
     });
     for (const t of taps) {

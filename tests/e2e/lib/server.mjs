@@ -2,7 +2,8 @@
 // by binding :0), a temp IVORY_DATA_DIR with its own SQLite store, JWT configuration (HS256
 // secret by default; RS256/ES256 PEM or JWKS, issuer and audience on request), a runner that
 // does not poll during API tests unless asked. Waits for GET /healthz = 200, stops with SIGTERM
-// and returns the exit code. The server's stderr is kept for failure messages.
+// and returns the exit code. The server's stderr is kept for failure messages. The binary can
+// be wrapped in a command (option `wrap`, or env IVORY_E2E_WRAP split on blanks), e.g. valgrind.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -32,7 +33,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // options: { secret, publicKeyPem, jwks, issuer, audience, algs, firstRunDelay, pollInterval,
 //            env (extra variables), noSecret (do not set IVORY_JWT_SECRET),
-//            dir (reuse a data dir, e.g. to restart on the same store), keepDir }
+//            dir (reuse a data dir, e.g. to restart on the same store), keepDir,
+//            wrap (argv prefix, e.g. ['valgrind', '-q']), startTimeoutMs (default 15000) }
 export async function startServer(o = {}) {
     const dir = o.dir ?? tempDir();
     const port = await freePort();
@@ -68,7 +70,9 @@ export async function startServer(o = {}) {
     Object.assign(env, o.env ?? {});
     fs.mkdirSync(env.IVORY_TAP_PATH, { recursive: true });
 
-    const proc = spawn(IVORY, ['serve'], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const wrap = o.wrap ?? (process.env.IVORY_E2E_WRAP ?? '').split(/\s+/).filter(Boolean);
+    const argv = [...wrap, IVORY, 'serve'];
+    const proc = spawn(argv[0], argv.slice(1), { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     const keep = (d) => { stderr = (stderr + d).slice(-65536); };
     proc.stdout.on('data', keep);
@@ -99,7 +103,8 @@ export async function startServer(o = {}) {
         },
     };
 
-    const deadline = Date.now() + 15000;
+    const startTimeoutMs = o.startTimeoutMs ?? 15000;
+    const deadline = Date.now() + startTimeoutMs;
     for (;;) {
         if (exitCode !== undefined) {
             const err = new Error(`ivory serve exited (${exitCode}) before /healthz answered:\n${stderr}`);
@@ -114,7 +119,7 @@ export async function startServer(o = {}) {
         } catch { /* not listening yet */ }
         if (Date.now() > deadline) {
             await srv.stop({ signal: 'SIGKILL' });
-            throw new Error(`ivory serve did not answer /healthz within 15 s:\n${stderr}`);
+            throw new Error(`ivory serve did not answer /healthz within ${startTimeoutMs / 1000} s:\n${stderr}`);
         }
         await sleep(50);
     }
