@@ -19,7 +19,7 @@
  */
 #include "cmd/cmd.h"
 #include "lake/lake.h"
-#include "singer/loader.h"
+#include "singer/singer.h"
 #include "singer/singer.h"
 
 #include <stdarg.h>

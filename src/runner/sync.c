@@ -15,7 +15,7 @@
 #include "runner/runner_int.h"
 #include "crypto/crypto.h"
 #include "lake/lake.h"
-#include "singer/loader.h"
+#include "singer/singer.h"
 
 #include <ctype.h>
 #include <stdio.h>

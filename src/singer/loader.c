@@ -1,12 +1,12 @@
 /*
- * loader.c: the Singer -> Iceberg pipeline (see loader.h), moved here from
+ * loader.c: the Singer -> Iceberg pipeline (declared in singer.h), moved here from
  * cmd_target_iceberg.c so that the target and the runner share one implementation.
  *
  * Commits happen only at STATE boundaries (and at finish), so every snapshot's recorded
  * STATE describes exactly the rows committed up to it: a reader of the last committed STATE
  * can resume the tap from there without losing or repeating rows.
  */
-#include "singer/loader.h"
+#include "singer/singer.h"
 
 #include <pthread.h>
 #include <stdarg.h>
