@@ -1191,28 +1191,6 @@ static inline uint32_t pq_hash_int(uint64_t x)
     return (uint32_t)(h >> 32) ^ (uint32_t)h;
 }
 
-/* Equality of short byte strings without a libc call (overlapping word loads). */
-static inline bool pq_bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    if (n >= 8 && n <= 16) {
-        uint64_t a0, b0, a1, b1;
-        memcpy(&a0, a, 8);
-        memcpy(&b0, b, 8);
-        memcpy(&a1, a + n - 8, 8);
-        memcpy(&b1, b + n - 8, 8);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    if (n >= 4 && n < 8) {
-        uint32_t a0, b0, a1, b1;
-        memcpy(&a0, a, 4);
-        memcpy(&b0, b, 4);
-        memcpy(&a1, a + n - 4, 4);
-        memcpy(&b1, b + n - 4, 4);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    return n == 0 || memcmp(a, b, n) == 0;
-}
-
 /* Dictionary mode: finds or inserts (p, n); appends its index to the page. Integer
  * columns (no length prefix, n = 4 or 8) hash and compare the value as one word. */
 static int dict_put(struct pqw *w, struct pq_col *c, const uint8_t *p, size_t n)
@@ -1245,7 +1223,7 @@ static int dict_put(struct pqw *w, struct pq_col *c, const uint8_t *p, size_t n)
         while ((k = c->htab[s].idx) >= 0) {
             if (c->htab[s].hash == h) {
                 const struct pq_dict_entry *d = &c->dent[k];
-                if (d->len == n && pq_bytes_eq(c->dict_data.p + d->off + c->dict_prefix, p, n))
+                if (d->len == n && mem_equal(c->dict_data.p + d->off + c->dict_prefix, p, n))
                     goto found;
             }
             s = (s + 1) & (c->hcap - 1);

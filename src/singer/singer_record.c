@@ -69,33 +69,6 @@ static uint32_t hash_bytes(const char *p, size_t n)
     return h;
 }
 
-/* a[0..n) == b[0..n) for short keys without a libc call (overlapping word loads). */
-static inline bool bytes_eq(const char *a, const char *b, size_t n)
-{
-    if (n >= 8) {
-        if (n > 16)
-            return memcmp(a, b, n) == 0;
-        uint64_t a0, b0, a1, b1;
-        memcpy(&a0, a, 8);
-        memcpy(&b0, b, 8);
-        memcpy(&a1, a + n - 8, 8);
-        memcpy(&b1, b + n - 8, 8);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    if (n >= 4) {
-        uint32_t a0, b0, a1, b1;
-        memcpy(&a0, a, 4);
-        memcpy(&b0, b, 4);
-        memcpy(&a1, a + n - 4, 4);
-        memcpy(&b1, b + n - 4, 4);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return false;
-    return true;
-}
-
 static int lookup(const struct singer_stream *s, const char *k, size_t n)
 {
     unsigned i = hash_bytes(k, n) & s->hmask;
@@ -103,7 +76,7 @@ static int lookup(const struct singer_stream *s, const char *k, size_t n)
         int c = s->htab[i];
         if (c < 0)
             return -1;
-        if (s->nlen[c] == n && bytes_eq(s->cols[c].name, k, n))
+        if (s->nlen[c] == n && mem_equal(s->cols[c].name, k, n))
             return c;
         i = (i + 1) & s->hmask;
     }
@@ -619,7 +592,7 @@ static int stage_record(struct singer_stream *s, struct jscan *jsp, struct iv_er
             if (guess < s->ncols && s->plain[guess] && js.p < js.end && *js.p == '"' &&
                 (size_t)(js.end - js.p) > s->nlen[guess] + 1 &&
                 js.p[s->nlen[guess] + 1] == '"' &&
-                bytes_eq(js.p + 1, s->cols[guess].name, s->nlen[guess])) {
+                mem_equal(js.p + 1, s->cols[guess].name, s->nlen[guess])) {
                 ci = guess;
                 js.p += s->nlen[guess] + 2;
                 goto have_key;
@@ -638,7 +611,7 @@ static int stage_record(struct singer_stream *s, struct jscan *jsp, struct iv_er
                 k = s->keybuf.data;
             }
             ci = guess < s->ncols && s->nlen[guess] == kn &&
-                         bytes_eq(s->cols[guess].name, k, kn) ? guess : lookup(s, k, kn);
+                         mem_equal(s->cols[guess].name, k, kn) ? guess : lookup(s, k, kn);
             if (ci < 0) {
                 /* a key holding NUL cannot name a column; print up to it */
                 return iv_err_set(e, IV_EINVAL,

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 #include <jansson.h>
 
 /* ---- error vocabulary ------------------------------------------------- */
@@ -132,5 +133,34 @@ const char *json_str(const json_t *obj, const char *key);
 bool str_matches_charset(const char *s, const char *first_set, const char *rest_set,
                          size_t min_len, size_t max_len);
 int parse_duration_s(const char *s, double *out);  /* "30", "0.2" -> seconds */
+
+/* a[0..n) == b[0..n) without a libc call for short strings (two overlapping word
+ * loads); the hot-path comparison of the Singer key lookup and the Parquet dictionary. */
+static inline bool mem_equal(const void *pa, const void *pb, size_t n)
+{
+    const char *a = pa, *b = pb;
+    if (n >= 8) {
+        if (n > 16)
+            return memcmp(a, b, n) == 0;
+        uint64_t a0, b0, a1, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4) {
+        uint32_t a0, b0, a1, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
 
 #endif
