@@ -149,9 +149,20 @@ out:
     return rc;
 }
 
+static const char table_usage[] =
+    "usage: ivory table show --config FILE [--rows N] NAMESPACE.TABLE\n"
+    "  prints the table's schema, snapshots (with their Singer STATE and run id) and the first\n"
+    "  N rows (default 20) as JSON; FILE is a target-iceberg config naming the catalog\n";
+
 int cmd_table(int argc, char **argv)
 {
     /* argv[0] = "table" */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(table_usage, stdout);
+            return 0;
+        }
+    }
     if (argc < 2 || strcmp(argv[1], "show") != 0)
         return cmd_usage_error("usage: table show --config FILE [--rows N] NAMESPACE.TABLE");
     const char *config = NULL, *name = NULL;
@@ -172,6 +183,6 @@ int cmd_table(int argc, char **argv)
             return cmd_usage_error("table show: unexpected argument '%s'", argv[i]);
     }
     if (!config || !name)
-        return cmd_usage_error("usage: table show --config FILE NAMESPACE.TABLE");
+        return cmd_usage_error("usage: table show --config FILE [--rows N] NAMESPACE.TABLE");
     return table_show(config, name, nrows);
 }
