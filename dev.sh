@@ -200,7 +200,7 @@ cmd_test() {
     # unit tests' ASan library plus an ASan main.o): memory errors and leaks in request
     # handling fail the run (tests/e2e/lib/server.mjs checks the server's stderr at stop).
     say "API e2e suites against an ASan + UBSan build of ivory"
-    step e2e-asan run_asan_api_suites
+    step e2e-asan run_asan_suites
 
     # The release binary under valgrind memcheck: target-iceberg on ~20k rows of every type
     # and one real runner sync inside `ivory serve` (tests/e2e/valgrind.test.mjs); any memory
@@ -229,10 +229,13 @@ cmd_test() {
     [ "${#STEPS_FAILED[@]}" -eq 0 ]
 }
 
-run_asan_api_suites() {
+# The API and runner suites once more against the ASan + UBSan server (leaks included): the
+# request handlers, the store, the runner loop, the child-process layer and the loader.
+run_asan_suites() {
     build_asan_ivory || return 1
     IVORY_E2E_BIN=build/asan-ivory ASAN_OPTIONS=detect_leaks=1 \
-        node --test --test-concurrency=2 tests/e2e/api*.test.mjs
+        node --test --test-concurrency=2 tests/e2e/api*.test.mjs \
+        tests/e2e/runner.test.mjs tests/e2e/runner_more.test.mjs
 }
 
 usage() {
