@@ -91,11 +91,29 @@ cmd_run() {
         export IVORY_JWT_SECRET
         token_env="IVORY_JWT_SECRET=\$(cat $secret_file) "
     fi
+    # The runner inside serve finds the bundled example taps, decrypts tap configs with a dev
+    # key kept next to the JWT secret, and polls every 2 s (the production default is 30 s).
+    export IVORY_TAP_PATH="${IVORY_TAP_PATH:-$ROOT/examples/taps}"
+    export IVORY_POLL_INTERVAL="${IVORY_POLL_INTERVAL:-2}"
+    local key_file="$IVORY_DATA_DIR/dev-config-key" key_env=""
+    if [ -z "${IVORY_CONFIG_KEY:-}" ]; then
+        if [ ! -s "$key_file" ]; then
+            (umask 077; head -c 32 /dev/urandom | base64 >"$key_file") \
+                || die "cannot write $key_file"
+            say "generated a dev tap-config key in $key_file"
+        fi
+        IVORY_CONFIG_KEY="$(cat "$key_file")"
+        export IVORY_CONFIG_KEY
+        key_env="IVORY_CONFIG_KEY=\$(cat $key_file) "
+    fi
     cat <<EOF
 ==> starting ivory serve on http://$IVORY_LISTEN  (store: $IVORY_DB)
     health:     curl http://$IVORY_LISTEN/healthz
     dev token:  ${token_env}IVORY_DB=$IVORY_DB ./ivory tenant create --slug acme
                 (prints JSON with id, slug and token; use it as: Authorization: Bearer <token>)
+    taps:       $IVORY_TAP_PATH (tap-csv), polled every ${IVORY_POLL_INTERVAL}s
+    tap config: ${key_env}./ivory config encrypt < config.json
+    walk-through: README.md "Walk-through" (or: make demo)
     stop:       Ctrl-C
 EOF
     exec ./ivory serve
