@@ -65,6 +65,22 @@ static inline void js_ws(struct jscan *js)
     }
 }
 
+/* After an object member or array element: consumes ',' (1: another item follows) or the
+ * closing `close` byte (0: the container ended); anything else fails (-1, js->err set). */
+static inline int js_after_item(struct jscan *js, char close)
+{
+    js_ws(js);
+    if (js->p < js->end && *js->p == ',') {
+        js->p++;
+        return 1;
+    }
+    if (js->p < js->end && *js->p == close) {
+        js->p++;
+        return 0;
+    }
+    return js_fail(js, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
 /* Kind of the next value (after whitespace), J_NONE at end / bad byte. */
 static inline enum jtok js_peek(struct jscan *js)
 {
@@ -508,16 +524,9 @@ static inline int js_skip(struct jscan *js, int depth)
             js->p++;
             if (js_skip(js, depth + 1))
                 return -1;
-            js_ws(js);
-            if (js->p < js->end && *js->p == ',') {
-                js->p++;
-                continue;
-            }
-            if (js->p < js->end && *js->p == '}') {
-                js->p++;
-                return 0;
-            }
-            return js_fail(js, "expected ',' or '}'");
+            int more = js_after_item(js, '}');
+            if (more <= 0)
+                return more;
         }
     case J_ARR:
         js->p++;
@@ -529,16 +538,9 @@ static inline int js_skip(struct jscan *js, int depth)
         for (;;) {
             if (js_skip(js, depth + 1))
                 return -1;
-            js_ws(js);
-            if (js->p < js->end && *js->p == ',') {
-                js->p++;
-                continue;
-            }
-            if (js->p < js->end && *js->p == ']') {
-                js->p++;
-                return 0;
-            }
-            return js_fail(js, "expected ',' or ']'");
+            int more = js_after_item(js, ']');
+            if (more <= 0)
+                return more;
         }
     default:
         return js_fail(js, js->p >= js->end ? "unexpected end of input" : "unexpected character");

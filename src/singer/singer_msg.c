@@ -167,16 +167,11 @@ int singer_parse_line(struct singer_parser *p, const char *line, size_t len,
                 if (js_skip(&js, 1))
                     return fail_at(e, &js, js.err);
             }
-            js_ws(&js);
-            if (js.p < js.end && *js.p == ',') {
-                js.p++;
-                continue;
-            }
-            if (js.p < js.end && *js.p == '}') {
-                js.p++;
+            int more = js_after_item(&js, '}');
+            if (more < 0)
+                return fail_at(e, &js, js.err);
+            if (more == 0)
                 break;
-            }
-            return fail_at(e, &js, "expected ',' or '}'");
         }
     }
     js_ws(&js);

@@ -633,17 +633,11 @@ static int stage_record(struct singer_stream *s, struct jscan *jsp, struct iv_er
             int rc = decode_value(s, &js, ci, e);
             if (rc)
                 return rc;
-            js_ws(&js);
-            if (js.p < js.end && *js.p == ',') {
-                js.p++;
-                continue;
-            }
-            if (js.p < js.end && *js.p == '}') {
-                js.p++;
+            int more = js_after_item(&js, '}');
+            if (more < 0)
+                goto bad_json;
+            if (more == 0)
                 break;
-            }
-            js_fail(&js, "expected ',' or '}'");
-            goto bad_json;
         }
     }
     for (int c = 0; c < s->ncols; c++) {
