@@ -51,8 +51,7 @@ int cmd_serve(int argc, char **argv)
              IVORY_VERSION, host, api_server_port(api), cfg.db_url);
     /* RUNNER HOOK: start. Without IVORY_API_URL the webhook goes to this server's
      * actual address (the listen port may have been 0). */
-    const char *api_env = getenv("IVORY_API_URL");
-    if (!api_env || !*api_env) {
+    if (!cfg.api_url_from_env) {
         free(cfg.api_url);
         cfg.api_url = xasprintf("http://%s:%d", strcmp(host, "0.0.0.0") ? host : "127.0.0.1",
                                 api_server_port(api));

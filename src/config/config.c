@@ -84,6 +84,7 @@ int config_load(struct iv_config *cfg, struct iv_err *e)
     }
     if (!cfg->db_url)
         cfg->db_url = xasprintf("sqlite:%s/ivory.db", cfg->data_dir);
+    cfg->api_url_from_env = cfg->api_url != NULL;
     if (!cfg->api_url)
         cfg->api_url = xasprintf("http://%s", cfg->listen);
     if (cfg->http_threads <= 0) {

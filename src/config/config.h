@@ -23,6 +23,7 @@ struct iv_config {
     double poll_interval_s;     /* IVORY_POLL_INTERVAL */
     double first_run_delay_s;   /* IVORY_FIRST_RUN_DELAY */
     char *api_url;              /* IVORY_API_URL (default: http://<listen>) */
+    bool api_url_from_env;      /* IVORY_API_URL was given (serve then keeps it as is) */
     char *data_dir;             /* IVORY_DATA_DIR */
     size_t max_body_bytes;      /* IVORY_MAX_BODY_BYTES, default 1 MiB */
     double run_timeout_s;       /* IVORY_RUN_TIMEOUT, default 6 h */
