@@ -13,7 +13,7 @@ PKGS    := libmicrohttpd jansson libjwt sqlite3 libpq openssl libcurl libzstd
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wformat=2 -Wvla
 INCS    := -Isrc $(shell pkg-config --cflags $(PKGS))
-LIBS    := $(shell pkg-config --libs $(PKGS)) -lsnappy -lz -lpthread -lm
+LIBS    := $(shell pkg-config --libs $(PKGS)) -lsnappy -lz -lgmp -lunistring -lpthread -lm
 OPT     ?= -O2 -g
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)

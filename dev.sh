@@ -18,7 +18,8 @@ cd "$ROOT"
 
 DEB_PACKAGES=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev
     libsqlite3-dev sqlite3 libpq-dev libssl-dev libcurl4-openssl-dev libzstd-dev libsnappy-dev
-    zlib1g-dev libcmocka-dev python3-croniter nodejs npm postgresql wrk nginx-light clang valgrind)
+    zlib1g-dev libcmocka-dev libgmp-dev libunistring-dev python3-croniter nodejs npm postgresql wrk
+    nginx-light clang valgrind bubblewrap chromium debhelper lintian fakeroot man-db)
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 say()  { printf '==> %s\n' "$*"; }
