@@ -413,7 +413,8 @@ static int discover_line(void *ctx, const char *line, size_t len, uint64_t linen
     return IV_OK;
 }
 
-static int airbyte_discover(struct sync *s, const char **argv0, int argc0, const char *cfg_path)
+static int airbyte_discover(struct sync *s, const char **argv0, int argc0, const char *cfg_path,
+                            const char *run_dir)
 {
     const char *argv[24];
     int n = 0;
@@ -423,7 +424,9 @@ static int airbyte_discover(struct sync *s, const char **argv0, int argc0, const
     argv[n++] = "--config";
     argv[n++] = cfg_path;
     argv[n] = NULL;
-    struct child_spec spec = {.argv = argv, .redact = (const char *const *)s->secrets};
+    const char *private_dirs[] = {run_dir, NULL};
+    struct child_spec spec = {.argv = argv, .redact = (const char *const *)s->secrets,
+                              .bind_rw = private_dirs};
     struct child *c = NULL;
     struct iv_err e = {0};
     if (child_spawn(&c, &spec, &e) != IV_OK) {
@@ -758,6 +761,10 @@ static void execute(struct sync *s, struct run_files **rf_out)
                   "integration yet");
         return;
     }
+    if (r->sandbox_err[0]) {
+        sync_fail(s, "%s", r->sandbox_err);
+        return;
+    }
     s->airbyte = j->conn.connector_type && !strcmp(j->conn.connector_type, "airbyte");
     if (open_catalog(s) != IV_OK)
         return;
@@ -845,7 +852,7 @@ static void execute(struct sync *s, struct run_files **rf_out)
         /* The configured catalog: the connector's, else every discovered stream. */
         if (j->conn.catalog_json)
             s->ab_catalog = json_loads(j->conn.catalog_json, 0, NULL);
-        else if (airbyte_discover(s, argv, argc, cfg_path) != IV_OK)
+        else if (airbyte_discover(s, argv, argc, cfg_path, run_files_dir(rf)) != IV_OK)
             goto out_argv;
         if (!json_is_array(json_object_get(s->ab_catalog, "streams"))) {
             sync_fail(s, "the airbyte catalog has no \"streams\" array");
@@ -889,7 +896,9 @@ static void execute(struct sync *s, struct run_files **rf_out)
         goto out_argv;
     }
 
-    struct child_spec spec = {.argv = argv, .cwd = cwd, .redact = (const char *const *)s->secrets};
+    const char *private_dirs[] = {run_files_dir(rf), NULL};
+    struct child_spec spec = {.argv = argv, .cwd = cwd, .redact = (const char *const *)s->secrets,
+                              .bind_rw = private_dirs};
     struct child *c = NULL;
     if (child_spawn(&c, &spec, &e) != IV_OK) {
         sync_fail(s, "cannot start tap '%s': %s", j->conn.tap_name, e.msg);
