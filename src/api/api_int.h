@@ -129,6 +129,7 @@ struct api_ctx {
     char allow[64];
     const char *content_type;         /* static string; NULL = application/json */
     bool console_page;                /* send the console's security headers (console.c) */
+    int route_index;                  /* index in api_routes of the matched route; -1 = none */
 };
 
 /* Sets the reply (takes ownership of body; NULL = no body). */

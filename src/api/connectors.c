@@ -288,6 +288,104 @@ static int render_list(struct api_ctx *c, const char *status, struct api_blob **
  * is rendered from one read snapshot and cached under that snapshot's
  * generation. Either way the body carries an ETag, and a matching
  * If-None-Match is answered 304 with no body. */
+/* Cursor text: hex of "<created_at ms>:<id>" (URL-safe), opaque to clients. */
+static char *cursor_encode(int64_t created, const char *id)
+{
+    char raw[STORE_ID_MAX + 32];
+    int n = snprintf(raw, sizeof raw, "%lld:%s", (long long)created, id);
+    return hex_encode(raw, (size_t)n);
+}
+
+static bool cursor_decode(const char *text, int64_t *created, char *id, size_t idlen)
+{
+    uint8_t raw[STORE_ID_MAX + 32];
+    size_t n = strlen(text) / 2;
+    if (strlen(text) % 2 || n == 0 || n >= sizeof raw || hex_decode(text, raw, n) != IV_OK)
+        return false;
+    bool ok = false;
+    char tmp[STORE_ID_MAX + 32];
+    {
+        memcpy(tmp, raw, n);
+        tmp[n] = '\0';
+        char *colon = strchr(tmp, ':'), *end = NULL;
+        if (colon && strlen(tmp) == n) {
+            *colon = '\0';
+            long long v = strtoll(tmp, &end, 10);
+            if (end && !*end && end != tmp && strlen(colon + 1) > 0 &&
+                strlen(colon + 1) < idlen) {
+                *created = v;
+                snprintf(id, idlen, "%s", colon + 1);
+                ok = true;
+            }
+        }
+    }
+    return ok;
+}
+
+struct page_walk {
+    struct list_walk lw;
+    int64_t last_created;
+    char last_id[STORE_ID_MAX];
+};
+
+static int page_visit(void *ctx, const struct store_connector *k)
+{
+    struct page_walk *pw = ctx;
+    pw->last_created = k->created_at;
+    snprintf(pw->last_id, sizeof pw->last_id, "%s", k->id);
+    return list_visit(&pw->lw, k);
+}
+
+/* The paged list (limit, cursor or source_system given): keyset order (created_at, id), so
+ * rows added or removed meanwhile never shift a page; next_cursor is null on the last page.
+ * Not cached: the unfiltered list without paging keeps the cached fast path. */
+static void list_paged(struct api_ctx *c, const char *status)
+{
+    struct store_page_filter f = {.status = status, .after_created = STORE_NULL_TIME,
+                                  .limit = 50};
+    char after_id[STORE_ID_MAX];
+    const char *ls = api_query(c, "limit"), *cur = api_query(c, "cursor");
+    f.source_system = api_query(c, "source_system");
+    if (ls && !api_parse_limit(ls, &f.limit)) {
+        api_error(c, 422, "validation_error", "limit", "limit must be an integer from 1 to 200.");
+        return;
+    }
+    if (f.source_system && !api_valid_source_system(f.source_system)) {
+        api_error(c, 422, "validation_error", "source_system",
+                  "source_system must match ^[a-z][a-z0-9_]{0,62}$.");
+        return;
+    }
+    if (cur) {
+        if (!cursor_decode(cur, &f.after_created, after_id, sizeof after_id)) {
+            api_error(c, 422, "validation_error", "cursor",
+                      "cursor is not a next_cursor this server gave.");
+            return;
+        }
+        f.after_id = after_id;
+    }
+    struct page_walk pw = {.lw.n = 0};
+    api_jw_init(&pw.lw.w, (size_t)64 << 20);
+    api_jw_raw(&pw.lw.w, "{\"connectors\":[", strlen("{\"connectors\":["));
+    bool more = false;
+    struct iv_err e = {0};
+    int rc = store_connector_page(c->srv->store, tenant_of(c), &f, page_visit, &pw, &more, &e);
+    if (rc < 0) {
+        buf_release(&pw.lw.w.b);
+        api_internal(c, "connector page", &e);
+        return;
+    }
+    api_jw_raw(&pw.lw.w, "],\"count\":", strlen("],\"count\":"));
+    api_jw_int(&pw.lw.w, pw.lw.n);
+    api_jw_raw(&pw.lw.w, ",\"next_cursor\":", strlen(",\"next_cursor\":"));
+    char *next = more ? cursor_encode(pw.last_created, pw.last_id) : NULL;
+    api_jw_str(&pw.lw.w, next);
+    free(next);
+    api_jw_raw(&pw.lw.w, "}", 1);
+    size_t len = 0;
+    char *text = buf_detach(&pw.lw.w.b, &len);
+    api_reply_raw(c, 200, api_blob_adopt(text, len));
+}
+
 void api_h_connector_list(struct api_ctx *c)
 {
     const char *status = api_query(c, "status");
@@ -295,6 +393,10 @@ void api_h_connector_list(struct api_ctx *c)
     if (status && store_conn_status_parse(status, &st) != IV_OK) {
         api_error(c, 422, "validation_error", "status",
                   "status must be one of active, paused, error.");
+        return;
+    }
+    if (api_query(c, "limit") || api_query(c, "cursor") || api_query(c, "source_system")) {
+        list_paged(c, status);
         return;
     }
     struct iv_err e = {0};

@@ -104,7 +104,7 @@ int store_connector_patch(struct store *s, const char *tenant_id, const char *id
                     " destination_table = COALESCE(?, destination_table),"
                     " schema_drift = COALESCE(?, schema_drift), updated_at = ?"
                     " WHERE tenant_id = ? AND id = ?",
-                    "siiiisisssssiss", p->sync_schedule, (int64_t)(p->sync_schedule != NULL),
+                    "siitisissssiss", p->sync_schedule, (int64_t)(p->sync_schedule != NULL),
                     now, p->next_run_at, (int64_t)p->config_clear, p->config_encrypted,
                     (int64_t)p->tap_version_clear, p->tap_version, p->meltano_environment,
                     p->destination_table, p->schema_drift, now, tenant_id, id);
