@@ -140,7 +140,7 @@ int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
             return iv_err_set(e, IV_EINVAL, "table location '%s' must be file:///absolute/dir",
                               location);
     } else {
-        lpath = xasprintf("%s/%s/%s", c->warehouse_path, ns, name);
+        lpath = lake_default_table_path(c, ns, name);
     }
     struct lake_schema s;
     lake_schema_copy(&s, schema);

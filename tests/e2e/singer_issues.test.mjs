@@ -47,3 +47,43 @@ describe('Singer naming rules', { skip }, () => {
         assert.match(r2.stderr, /streams "a\.b" and "a_b" both map to table ns\.a_b/);
     });
 });
+
+describe('table locations and dotted names (items 3, 9)', { skip }, () => {
+    const input = lines(
+        '{"type":"SCHEMA","stream":"s?x#y","schema":{"type":"object","properties":{"id":{"type":"integer"},"v":{"type":["null","string"]}}},"key_properties":["id"]}',
+        '{"type":"RECORD","stream":"s?x#y","record":{"id":1,"v":"one"}}',
+        '{"type":"RECORD","stream":"s?x#y","record":{"id":2,"v":"two"}}',
+    );
+    test('URI-reserved characters in a table name are encoded in its location; readers see every row', async () => {
+        const env = setup();
+        const r = load(env, input, { table: 'we?ird #name' });
+        assert.equal(r.status, 0, r.stderr);
+        const dir = path.join(env.wh, 'ns', 'we~3Fird~20~23name');
+        assert.ok(fs.existsSync(dir), 'encoded table directory');
+        const md = JSON.parse(fs.readFileSync(path.join(dir, 'metadata', 'v1.metadata.json'), 'utf8'));
+        assert.equal(md.location, `file://${dir}`);
+        assert.deepEqual((await readIcebird({ dir })).map((x) => x.v).sort(), ['one', 'two']);
+        assert.deepEqual((await readDuckdb({ dir })).rows.map((x) => x.v).sort(), ['one', 'two']);
+        const show = showTable(env, 'ns.we?ird #name');
+        assert.equal(show.status, 0, show.stderr);
+        assert.equal(show.view.row_count, 2);
+        assert.deepEqual(show.view.rows.map((x) => x.v).sort(), ['one', 'two']);
+    });
+    test('table show opens a dotted table name the target wrote (ns.public.users)', async () => {
+        for (const catalog of ['hadoop', 'sql']) {
+            const env = setup();
+            const extra = catalog === 'sql'
+                ? { catalog_type: 'sql', catalog_uri: path.join(env.dir, 'cat.db'), table: 'public.users' }
+                : { table: 'public.users' };
+            const r = load(env, input, extra);
+            assert.equal(r.status, 0, r.stderr);
+            const show = showTable(env, 'ns.public.users', extra);
+            assert.equal(show.status, 0, show.stderr);
+            assert.equal(show.view.row_count, 2);
+            assert.deepEqual(show.view.rows.map((x) => Number(x.id)).sort(), [1, 2]);
+            const miss = showTable(env, 'ns.public.nobody', extra);
+            assert.equal(miss.status, 1);
+            assert.match(miss.stderr, /no such table/);
+        }
+    });
+});
