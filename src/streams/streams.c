@@ -481,6 +481,26 @@ int streams_tables(const json_t *doc, const char *dest, json_t **map_out, struct
     return IV_OK;
 }
 
+void streams_pin_tables(json_t *doc, const json_t *before, const char *dest)
+{
+    json_t *was = NULL, *now = NULL;
+    struct iv_err e = {0};
+    if (!before || streams_tables(before, dest, &was, &e) != IV_OK ||
+        streams_tables(doc, dest, &now, &e) != IV_OK)
+        goto out;
+    const char *id;
+    json_t *t;
+    json_object_foreach(was, id, t) {
+        json_t *st = find_stream(doc, id);
+        const char *nt = json_str(now, id);
+        if (st && nt && strcmp(nt, json_string_value(t)) && !json_str(st, "table"))
+            json_object_set(st, "table", t);
+    }
+out:
+    json_decref(was);
+    json_decref(now);
+}
+
 /* ---- the API's view ---------------------------------------------------------------------- */
 
 json_t *streams_view(const json_t *doc, const char *dest, const char *discovered_at_iso)
@@ -695,8 +715,8 @@ invalid:
     return IV_EINVAL;
 }
 
-int streams_patch(json_t *doc, const json_t *body, const char *dest, json_t **newly_out,
-                  char field_out[160], struct iv_err *e)
+int streams_patch(json_t *doc, const json_t *body, const char *dest, bool pin,
+                  json_t **newly_out, char field_out[160], struct iv_err *e)
 {
     if (newly_out)
         *newly_out = NULL;
@@ -722,6 +742,8 @@ int streams_patch(json_t *doc, const json_t *body, const char *dest, json_t **ne
         if ((rc = patch_item(work, item, i, seen, newly, field_out, e)) != IV_OK)
             goto out;
     }
+    if (pin)
+        streams_pin_tables(work, doc, dest);
     json_t *map = NULL;
     if ((rc = streams_tables(work, dest, &map, e)) != IV_OK) {
         snprintf(field_out, 160, "streams");

@@ -52,15 +52,23 @@ json_t *streams_view(const json_t *doc, const char *destination_table,
  * "replication_method"?, "replication_key"?, "table"?}]}) to doc (modified only on success).
  * IV_EINVAL: field_out names the offending field ("streams[0].fields.email") and e says why.
  * *newly_selected_out (may be NULL): array of the tap_stream_ids that went from unselected to
- * selected. */
+ * selected. pin_tables (the connector has run): streams_pin_tables before the collision check.
+ */
 int streams_patch(json_t *doc, const json_t *body, const char *destination_table,
-                  json_t **newly_selected_out, char field_out[160], struct iv_err *e);
+                  bool pin_tables, json_t **newly_selected_out, char field_out[160],
+                  struct iv_err *e);
 
 /* The stream -> table map of the selected streams: {tap_stream_id: table}. One selected stream
  * loads into destination_table, several into {destination_table}_{name}, an explicit table
  * wins. IV_EINVAL naming both streams when two would share a table. */
 int streams_tables(const json_t *doc, const char *destination_table, json_t **map_out,
                    struct iv_err *e);
+
+/* Once a connector has run, a stream never changes table behind the user's back: every stream
+ * selected in both before and doc whose default table differs between them (the one-stream
+ * rule flipped because the selection grew or shrank) gets its table from before as an
+ * explicit "table" in doc. */
+void streams_pin_tables(json_t *doc, const json_t *before, const char *destination_table);
 
 /* The kind the document was discovered from: "singer" or "airbyte". */
 const char *streams_kind(const json_t *doc);
