@@ -179,8 +179,10 @@ static int run_tap(struct runner *r, const struct store_connector *c, const stru
                    struct disc_output *o, struct disc_fail *f)
 {
     struct iv_err e = {0};
+    /* The sandbox (child.c) may write only the private directory, as for a sync. */
+    const char *private_dirs[] = {run_files_dir(l->rf), NULL};
     struct child_spec spec = {.argv = l->argv, .cwd = l->cwd,
-                              .redact = (const char *const *)rs->v};
+                              .redact = (const char *const *)rs->v, .bind_rw = private_dirs};
     struct child *ch = NULL;
     if (child_spawn(&ch, &spec, &e) != IV_OK)
         return fail_with(f, 422, "cannot start tap '%s' for discovery: %.500s", c->tap_name,
