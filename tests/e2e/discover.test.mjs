@@ -33,7 +33,7 @@ describe('discovery and selection', { skip: notBuilt('serve') }, () => {
     const patch = (id, body, c = T.c) => c.patch(`/v1/admin/connectors/${id}/catalog`, body);
 
     test('discover, inspect, select; the runner loads exactly the selection into the documented tables', async () => {
-        const argsFile = path.join(srv.dir, 'args-1.jsonl');
+        const argsFile = path.join(srv.io, 'args-1.jsonl');
         const conn = await multi({ count: 3, args_file: argsFile });
         const dest = conn.iomete_table;
         assert.equal((await getCat(conn.id)).status, 404, 'no catalog before the first discovery');
@@ -149,7 +149,7 @@ describe('discovery and selection', { skip: notBuilt('serve') }, () => {
     });
 
     test('a crash, a timeout or garbage on discovery: clear errors, the previous catalog kept', async () => {
-        const control = path.join(srv.dir, 'control.json');
+        const control = path.join(srv.io, 'control.json');
         fs.writeFileSync(control, '{}');
         const conn = await multi({ count: 1, control_file: control });
         assert.equal((await discover(conn.id)).status, 200);
@@ -177,7 +177,7 @@ describe('discovery and selection', { skip: notBuilt('serve') }, () => {
     });
 
     test('re-discovery keeps selections, reports appeared/vanished, selects nothing new; a re-selected stream starts over', async () => {
-        const control = path.join(srv.dir, 'control-2.json');
+        const control = path.join(srv.io, 'control-2.json');
         fs.writeFileSync(control, '{}');
         const conn = await multi({ count: 3, control_file: control });
         const dest = conn.iomete_table;
@@ -214,7 +214,7 @@ describe('discovery and selection', { skip: notBuilt('serve') }, () => {
     });
 
     test('tap-csv with two files: both streams load into their own tables though the second SCHEMA comes late', async () => {
-        const a = path.join(srv.dir, 'a.csv'), b = path.join(srv.dir, 'b.csv');
+        const a = path.join(srv.io, 'a.csv'), b = path.join(srv.io, 'b.csv');
         fs.writeFileSync(a, 'id,name\n1,x\n2,y\n');
         fs.writeFileSync(b, 'id,total\n7,1.5\n8,2.5\n9,3.5\n');
         const conn = await registerTap(srv, T, { files: [{ stream: 'customers', path: a, key_properties: ['id'] },
