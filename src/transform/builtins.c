@@ -102,7 +102,7 @@ struct spec {
     uint32_t fill;
     char align;       /* 0, '<', '>', '^', '=' */
     char sign;        /* 0, '+', '-', ' ' */
-    bool z, alt, zero;
+    bool z, alt, zero, has_fill;
     int64_t width;    /* -1 = none */
     char group;       /* 0, ',', '_' */
     int64_t prec;     /* -1 = none */
@@ -119,6 +119,7 @@ static int parse_spec(struct tx_ctx *c, const char *s, size_t n, struct spec *sp
     int k = n ? u8_mbtouc(&cp, (const uint8_t *)s, n) : 0;
     if (n > (size_t)k && strchr("<>^=", s[k])) {
         sp->fill = cp;
+        sp->has_fill = true;
         sp->align = s[k];
         i = (size_t)k + 1;
     } else if (n && strchr("<>^=", s[0])) {
@@ -166,11 +167,18 @@ static int parse_spec(struct tx_ctx *c, const char *s, size_t n, struct spec *sp
         sp->type = s[i++];
     if (i < n)
         return tx_raise(c, "ValueError", "Invalid format specifier");
-    if (sp->zero && !sp->align) {
-        sp->fill = '0';
-        sp->align = '=';
-    }
     return IV_OK;
+}
+
+/* The '0' flag: zero fill unless a fill was given; numbers also default to '='. */
+static void apply_zero(struct spec *sp, bool number)
+{
+    if (!sp->zero)
+        return;
+    if (!sp->has_fill)
+        sp->fill = '0';
+    if (number && !sp->align)
+        sp->align = '=';
 }
 
 static void put_fill(struct buf *b, uint32_t fill, int64_t n)
@@ -251,7 +259,7 @@ static int format_str(struct tx_ctx *c, const struct tx_value *v, const struct s
 
 static int format_int(struct tx_ctx *c, const mpz_t z, const struct spec *sp, struct buf *out)
 {
-    char type = sp->type ? sp->type : 'd';
+    char type = sp->type && sp->type != 'n' ? sp->type : 'd';
     if (sp->prec >= 0)
         return tx_raise(c, "ValueError", "Precision not allowed in integer format specifier");
     if (type == 'c') {
@@ -315,89 +323,105 @@ static int format_int(struct tx_ctx *c, const mpz_t z, const struct spec *sp, st
     return rc;
 }
 
-/* Python's repr-style formatting with a precision ('' type): like 'g' but switching to
- * exponent notation at exp >= prec - 1... precisely: CPython uses 'r' mode when no precision,
- * else 'g' with at least one digit after the point in fixed notation. */
+/* printf of one double with '%.*e' / '%.*f' (alt: '%#.*e' / '%#.*f') into a heap string. */
+static char *print_double(char conv, bool alt, int prec, double x)
+{
+    int n;
+    if (conv == 'e')
+        n = alt ? snprintf(NULL, 0, "%#.*e", prec, x) : snprintf(NULL, 0, "%.*e", prec, x);
+    else
+        n = alt ? snprintf(NULL, 0, "%#.*f", prec, x) : snprintf(NULL, 0, "%.*f", prec, x);
+    char *s = xmalloc((size_t)n + 8);
+    if (conv == 'e')
+        alt ? snprintf(s, (size_t)n + 1, "%#.*e", prec, x) : snprintf(s, (size_t)n + 1, "%.*e", prec, x);
+    else
+        alt ? snprintf(s, (size_t)n + 1, "%#.*f", prec, x) : snprintf(s, (size_t)n + 1, "%.*f", prec, x);
+    return s;
+}
+
+static void upper_e(char *s)
+{
+    for (; *s; s++)
+        if (*s == 'e')
+            *s = 'E';
+}
+
+/* The digits of |x| for a float presentation type ('' = repr, or 'g' rules with a
+ * precision, switching to exponent notation one digit earlier than 'g'). */
 static void float_body(double x, const struct spec *sp, char type, struct buf *body)
 {
-    char tmp[400];
     int64_t p = sp->prec;
     bool upper = type == 'E' || type == 'F' || type == 'G';
     double ax = fabs(x);
+    char *t = NULL;
     if (isinf(x) || isnan(x)) {
         buf_append_str(body, isnan(x) ? (upper ? "NAN" : "nan") : (upper ? "INF" : "inf"));
         return;
     }
     if (type == 0 && p < 0) {
-        tx_float_repr(ax, tmp);
-        buf_append_str(body, tmp);
+        char r[40];
+        tx_float_repr(ax, r);
+        buf_append_str(body, r);
         return;
     }
     if (type == '%') {
-        snprintf(tmp, sizeof tmp, sp->alt ? "%#.*f" : "%.*f", (int)(p < 0 ? 6 : p), ax * 100);
-        buf_append_str(body, tmp);
+        t = print_double('f', sp->alt, (int)(p < 0 ? 6 : p), ax * 100);
+        buf_append_str(body, t);
         buf_putc(body, '%');
+        free(t);
         return;
     }
     if (type == 'f' || type == 'F' || type == 'e' || type == 'E') {
-        int prec = (int)(p < 0 ? 6 : p);
-        bool e = type == 'e' || type == 'E';
-        if (sp->alt)
-            snprintf(tmp, sizeof tmp, e ? "%#.*e" : "%#.*f", prec, ax);
-        else
-            snprintf(tmp, sizeof tmp, e ? "%.*e" : "%.*f", prec, ax);
+        t = print_double(type == 'e' || type == 'E' ? 'e' : 'f', sp->alt, (int)(p < 0 ? 6 : p), ax);
         if (type == 'E')
-            for (char *q = tmp; *q; q++)
-                if (*q == 'e')
-                    *q = 'E';
-        buf_append_str(body, tmp);
+            upper_e(t);
+        buf_append_str(body, t);
+        free(t);
         return;
     }
-    /* 'g', 'G' and '' with a precision */
     if (p < 0)
         p = 6;
     if (p == 0)
         p = 1;
-    char e[64];
-    snprintf(e, sizeof e, "%.*e", (int)(p - 1), ax);
-    int exp10 = atoi(strchr(e, 'e') + 1);
-    bool sci = exp10 < -4 || exp10 >= p;
+    t = print_double('e', false, (int)(p - 1), ax);
+    int exp10 = atoi(strchr(t, 'e') + 1);
+    free(t);
+    bool sci = exp10 < -4 || exp10 >= (type == 0 ? p - 1 : p);
     if (sci) {
-        snprintf(tmp, sizeof tmp, sp->alt ? "%#.*e" : "%.*e", (int)(p - 1), ax);
+        t = print_double('e', sp->alt, (int)(p - 1), ax);
         if (!sp->alt) {
             /* strip trailing zeros of the mantissa */
-            char *ep = strchr(tmp, 'e');
+            char *ep = strchr(t, 'e');
             char *q = ep;
-            while (q > tmp && q[-1] == '0')
+            while (q > t && q[-1] == '0')
                 q--;
-            if (q > tmp && q[-1] == '.')
+            if (q > t && q[-1] == '.')
                 q--;
             memmove(q, ep, strlen(ep) + 1);
         }
     } else {
         int dec = (int)(p - 1 - exp10);
-        snprintf(tmp, sizeof tmp, sp->alt ? "%#.*f" : "%.*f", dec < 0 ? 0 : dec, ax);
-        if (!sp->alt && strchr(tmp, '.')) {
-            char *q = tmp + strlen(tmp);
+        t = print_double('f', sp->alt, dec < 0 ? 0 : dec, ax);
+        if (!sp->alt && strchr(t, '.')) {
+            char *q = t + strlen(t);
             while (q[-1] == '0')
                 q--;
             if (q[-1] == '.')
                 q--;
             *q = '\0';
         }
-        if (type == 0 && !strchr(tmp, '.'))
-            strcat(tmp, ".0");
+        if (type == 0 && !strchr(t, '.'))
+            strcat(t, ".0");
     }
     if (upper)
-        for (char *q = tmp; *q; q++)
-            if (*q == 'e')
-                *q = 'E';
-    buf_append_str(body, tmp);
+        upper_e(t);
+    buf_append_str(body, t);
+    free(t);
 }
 
 static int format_float(struct tx_ctx *c, double x, const struct spec *sp, struct buf *out)
 {
-    char type = sp->type;
+    char type = sp->type == 'n' ? 'g' : sp->type;
     if (type && !strchr("eEfFgG%", type))
         return tx_raise(c, "ValueError", "Unknown format code '%c' for object of type 'float'",
                         type);
@@ -464,6 +488,9 @@ int tx_format(struct tx_ctx *c, const struct tx_value *v, const char *spec, size
     struct spec sp;
     if (parse_spec(c, spec, speclen, &sp))
         return IV_EINVAL;
+    apply_zero(&sp, v->kind != TX_STR);
+    if (sp.type == 'n' && sp.group)
+        return tx_raise(c, "ValueError", "Cannot specify '%c' with 'n'.", sp.group);
     switch (v->kind) {
     case TX_STR:
         return format_str(c, v, &sp, out);

@@ -411,6 +411,10 @@ static size_t fstring_field(struct parser *ps, const char *p, size_t n, size_t i
     size_t expr_end = 0, conv_at = 0, spec_at = 0;
     for (; i < n; i++) {
         char ch = p[i];
+        if (ch == '\\') {
+            fail(ps, col, "f-string expression part cannot include a backslash");
+            return 0;
+        }
         if (inq) {
             if (ch == inq)
                 inq = 0;
@@ -704,6 +708,10 @@ static struct tx_node *parse_subscript(struct parser *ps, struct tx_node *obj, i
             goto bad;
     }
     if (is_op(ps, ",")) {
+        if (!parts[0]) {
+            fail(ps, ps->t.col, "invalid syntax in subscript");
+            goto bad;
+        }
         if (is_slice) {
             fail(ps, ps->t.col, "multi-dimensional slices are not supported");
             goto bad;
@@ -1037,7 +1045,7 @@ static int binop_of(struct parser *ps, int level)
 
 static struct tx_node *parse_binary(struct parser *ps, int level)
 {
-    struct tx_node *l = level == 6 ? parse_unary(ps) : parse_binary(ps, level + 1);
+    struct tx_node *l = level == 5 ? parse_unary(ps) : parse_binary(ps, level + 1);
     int op;
     while (l && (op = binop_of(ps, level))) {
         int col = ps->t.col;
