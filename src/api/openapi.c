@@ -110,6 +110,20 @@ static const char components_json[] =
     "\"WebhookResult\":{\"type\":\"object\",\"required\":[\"connector_id\",\"run_id\",\"replay\","
     "\"connector_status\",\"consecutive_failures\",\"next_run_at\"],\"properties\":{"
     "\"replay\":{\"type\":\"boolean\"},\"next_run_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
+    "\"StreamCatalog\":{\"type\":\"object\",\"required\":[\"streams\"],\"properties\":{"
+    "\"discovered_at\":{\"type\":[\"string\",\"null\"]},\"connector_id\":{\"type\":\"string\"},"
+    "\"streams\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"tap_stream_id\","
+    "\"selected\",\"fields\"],\"properties\":{\"tap_stream_id\":{\"type\":\"string\"},"
+    "\"selected\":{\"type\":\"boolean\"},\"table\":{\"type\":[\"string\",\"null\"]},"
+    "\"fields\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"name\",\"inclusion\","
+    "\"selected\"],\"properties\":{\"name\":{\"type\":\"string\"},\"inclusion\":{\"enum\":[\"automatic\","
+    "\"available\",\"unsupported\"]},\"selected\":{\"type\":\"boolean\"}}}}}}}}},"
+    "\"CatalogSelection\":{\"type\":\"object\",\"required\":[\"streams\"],\"properties\":{"
+    "\"streams\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"tap_stream_id\"],"
+    "\"properties\":{\"tap_stream_id\":{\"type\":\"string\"},\"selected\":{\"type\":\"boolean\"},"
+    "\"fields\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"boolean\"}},"
+    "\"replication_method\":{\"type\":\"string\"},\"replication_key\":{\"type\":[\"string\",\"null\"]},"
+    "\"table\":{\"type\":[\"string\",\"null\"]}}}}}},"
     "\"Health\":{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"type\":\"string\"}}}"
     "}";
 
@@ -167,6 +181,13 @@ static const struct op_doc ops[] = {
     {"POST", "/v1/admin/connectors/{id}/rotate-webhook-secret",
      "New webhook secret (shown once); the old one verifies during a grace period.",
      "connectors", 200, "SecretRotated"},
+    {"POST", "/v1/admin/connectors/{id}/discover",
+     "Run the tap's discovery and store its catalog (selections kept).", "discovery", 200,
+     "StreamCatalog"},
+    {"GET", "/v1/admin/connectors/{id}/catalog", "The connector's streams and fields.",
+     "discovery", 200, "StreamCatalog"},
+    {"PATCH", "/v1/admin/connectors/{id}/catalog", "Select streams and fields.", "discovery",
+     200, "StreamCatalog", NULL, 0, "CatalogSelection"},
     {"POST", "/v1/admin/tenants/{tenant_id}/catalog", "Create or update a catalog.", "catalogs",
      201, "Catalog", NULL, 0, "CatalogBody"},
     {"GET", "/v1/admin/tenants/{tenant_id}/catalog", "The tenant's catalogs.", "catalogs", 200,

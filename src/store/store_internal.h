@@ -39,5 +39,7 @@ void store__run_from_row(struct db_stmt *st, struct store_run *r);
 void store__connector_borrow_row(struct db_stmt *st, struct store_connector *c);
 extern const char store__run_cols[];               /* the columns store__run_from_row reads */
 extern const char store__connector_list_select[];  /* SELECT ... FROM ... for borrow_row */
+/* Calls the wake hook (store_set_wake_hook), if any. */
+void store__wake(struct store *s);
 
 #endif
