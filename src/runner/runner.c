@@ -117,8 +117,13 @@ static void sweep_stale_run_dirs(void)
         char *txt = NULL;
         size_t n = 0;
         struct stat sb;
-        if (lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
-            file_read_all(pidf, 64, &txt, &n, NULL) == IV_OK) {
+        bool is_own_dir = lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid();
+        /* Killed between mkdtemp and writing runner.pid: an empty directory, removed once
+         * it is old enough not to be another runner's run that is just starting. */
+        if (is_own_dir && access(pidf, F_OK) != 0 && sb.st_mtime < time(NULL) - 60 &&
+            rmdir(dir) == 0)
+            log_info("runner: removed empty %s", dir);
+        if (is_own_dir && file_read_all(pidf, 64, &txt, &n, NULL) == IV_OK) {
             long pid = strtol(txt, NULL, 10);
             if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
                 DIR *sd = opendir(dir);
