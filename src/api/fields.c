@@ -16,7 +16,8 @@ static bool valid_cron(const char *s)
 {
     struct cron_expr cron;
     struct iv_err e = {0};
-    return strlen(s) <= 128 && cron_parse(s, &cron, &e) == IV_OK;
+    /* A schedule that never fires (0 0 31 2 *) would leave the connector silent forever. */
+    return strlen(s) <= 128 && cron_parse(s, &cron, &e) == IV_OK && cron_next(&cron, now_s()) >= 0;
 }
 
 static bool valid_config(const char *s)
@@ -45,8 +46,8 @@ static const struct api_field connector_fields[] = {
     {"destination_table", AF_STRING, CP | AF_REQUIRED, 128, "^[a-z_][a-z0-9_]{0,127}$",
      api_valid_destination_table, NULL, NULL, NULL, "The Iceberg table the rows go to."},
     {"sync_schedule", AF_STRING, CP, 128, NULL, valid_cron,
-     "is not a valid cron expression (five fields or @hourly, @daily, @weekly, @monthly, "
-     "@yearly)",
+     "is not a valid cron expression that fires (five fields or @hourly, @daily, @weekly, "
+     "@monthly, @yearly; a date that never exists, like 0 0 31 2 *, never fires)",
      "0 2 * * *", NULL, "When the connector runs: a 5-field cron expression in UTC."},
     {"config_encrypted", AF_STRING, CP | AF_NULLABLE | AF_SECRET, 1 << 20, NULL, valid_config,
      "is not an encrypted config envelope (see docs/api.md)", NULL, NULL,

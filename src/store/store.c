@@ -211,11 +211,21 @@ int store__exec(struct store *s, bool cached, int64_t *changes_out, struct iv_er
 #define q_prep(d, st, e, ...) store__prep((d), (st), true, (e), __VA_ARGS__)
 #define q_run store__run
 
+int store_files_ok(struct store *s, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    int rc = db_check_file(d, e);
+    store__release(s, d);
+    return rc;
+}
+
 int store_ping(struct store *s, struct iv_err *e)
 {
     struct db *d = store__acquire(s);
     struct db_stmt *st = NULL;
-    int rc = db_prepare(d, "SELECT 1", &st, e);
+    int rc = db_check_file(d, e);
+    if (rc == IV_OK)
+        rc = db_prepare(d, "SELECT 1", &st, e);
     if (rc == IV_OK) {
         rc = db_step(st, e);
         rc = rc == DB_ROW ? IV_OK : (rc < 0 ? rc : IV_EDB);
@@ -1316,17 +1326,17 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     int64_t failures = c.consecutive_failures;
 
     if (w->cancelled) {
-        /* Ended on request: the breaker does not count it; what it committed before its
-         * last checkpoint is in the table (the runner moved the bookmark to match), so its
-         * rows count; the schedule goes on (or the queued trigger runs). */
+        /* Ended on request: the breaker does not count it and the schedule goes on (or the
+         * queued trigger runs). Like a failed run's, the rows its checkpoints committed are
+         * added to rows_total by the runner that holds the table's truth (runner/sync.c). */
         if (c.status == CONN_ACTIVE)
             next = c.followup_queued ? now : cron_ms;
         else
             next = c.next_run_at;
         rc = q_prep(d, &st, e,
-                    "UPDATE connectors SET rows_total = rows_total + ?, next_run_at = ?,"
-                    " followup_queued = 0, updated_at = ? WHERE tenant_id = ? AND id = ?",
-                    "itiss", w->rows_loaded, next, now, tenant_id, w->connector_id);
+                    "UPDATE connectors SET next_run_at = ?, followup_queued = 0, updated_at = ?"
+                    " WHERE tenant_id = ? AND id = ?",
+                    "tiss", next, now, tenant_id, w->connector_id);
     } else if (w->completed) {
         failures = 0;
         if (c.status == CONN_ACTIVE)
