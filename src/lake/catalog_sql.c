@@ -164,39 +164,10 @@ static int sql_load(struct lake_catalog *c, const char *ns, const char *name, ch
     return rc;
 }
 
-/* Version number of a metadata file name ("00012-<uuid>.metadata.json" -> 12), -1 if none. */
-static long parse_version(const char *loc)
+int lake_sql_write_next(struct lake_catalog *c, const char *location_path, const char *old_loc,
+                        const json_t *md, char **loc_out, struct iv_err *e)
 {
-    const char *base = loc ? strrchr(loc, '/') : NULL;
-    base = base ? base + 1 : loc;
-    if (!base)
-        return -1;
-    const char *dash = strchr(base, '-');
-    if (!dash || dash == base)
-        return -1;
-    long v = 0;
-    for (const char *p = base; p < dash; p++) {
-        if (*p < '0' || *p > '9' || v > 100000000)
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
-}
-
-int lake_sql_write_next(const char *location_path, const char *old_loc, const json_t *md,
-                        char **loc_out, struct iv_err *e)
-{
-    char uuid[37];
-    uuid_v4(uuid);
-    long v = old_loc ? parse_version(old_loc) + 1 : 0;
-    char *path = xasprintf("%s/metadata/%05ld-%s.metadata.json", location_path, v, uuid);
-    char *text = json_dumps_compact(md);
-    int rc = lake_io_write_atomic(path, text, strlen(text), e);
-    free(text);
-    if (!rc)
-        *loc_out = lake_path_to_uri(path);
-    free(path);
-    return rc;
+    return lake_md_write_next(c, location_path, old_loc, md, loc_out, e);
 }
 
 static int sql_create(struct lake_catalog *c, const char *ns, const char *name,
@@ -205,7 +176,7 @@ static int sql_create(struct lake_catalog *c, const char *ns, const char *name,
 {
     char *loc = NULL;
     sqlite3_stmt *st = NULL;
-    int rc = lake_sql_write_next(location_path, NULL, md, &loc, e);
+    int rc = lake_sql_write_next(c, location_path, NULL, md, &loc, e);
     if (rc)
         return rc;
     rc = exec(c, "BEGIN IMMEDIATE", e);
@@ -248,7 +219,7 @@ rollback:
     sqlite3_finalize(st);
     sqlite3_exec(DB(c), "ROLLBACK", NULL, NULL, NULL);
 fail:
-    lake_io_unlink_uri(loc);
+    lake_io_remove(c, loc);
     free(loc);
     return rc;
 }
@@ -305,7 +276,7 @@ static int sql_commit(struct lake_catalog *c, const char *ns, const char *name,
                       char **new_loc_out, bool *unknown, struct iv_err *e)
 {
     char *loc = NULL;
-    int rc = lake_sql_write_next(location_path, old_loc, md, &loc, e);
+    int rc = lake_sql_write_next(c, location_path, old_loc, md, &loc, e);
     if (rc)
         return rc;
     struct lake_sql_swap sw = { ns, name, old_loc, loc };
@@ -315,7 +286,7 @@ static int sql_commit(struct lake_catalog *c, const char *ns, const char *name,
         if (unk) {
             *unknown = true;
         } else {
-            lake_io_unlink_uri(loc);
+            lake_io_remove(c, loc);
         }
         free(loc);
         return rc;

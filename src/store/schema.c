@@ -139,8 +139,14 @@ static const char m002_generation[] =
     " UPDATE tenants SET generation = generation + 1 WHERE id = OLD.tenant_id; END;"
     "CREATE INDEX sync_runs_latest ON sync_runs (connector_id, started_at, updated_at, id);";
 
+/* Migration 3: the sealed credential of a platform catalog (rest: a bearer token or
+ * client_id:client_secret for OAuth2 client credentials; docs/lakehouse.md). */
+static const char m003_catalog_credential[] =
+    "ALTER TABLE tenant_catalogs ADD COLUMN catalog_credential_enc TEXT;";
+
 const struct db_migration store_migrations[] = {
     {1, "init control plane", m001_init},
     {2, "tenant generation counter + latest-run index", m002_generation},
+    {3, "tenant_catalogs.catalog_credential_enc", m003_catalog_credential},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
