@@ -514,11 +514,6 @@ static void on_commit(void *ctx, const char *state, int64_t rows)
 
 /* ---- pre-flight ------------------------------------------------------------------------------ */
 
-static bool is_one_of(const char *v, const char *a, const char *b, const char *c)
-{
-    return v && (!strcmp(v, a) || !strcmp(v, b) || !strcmp(v, c));
-}
-
 /* Decrypted tap config (caller frees) or NULL with s->err set. */
 static char *decrypt_config(struct sync *s)
 {
