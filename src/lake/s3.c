@@ -304,6 +304,11 @@ struct mpu {
     struct buf done;          /* <Part>...</Part> list for CompleteMultipartUpload */
 };
 
+/* POST bodies are XML: without a Content-Type libcurl sends them as a form, which some
+ * servers (moto's Werkzeug) then consume as form fields. */
+static const char *const XML_HDRS[] = { "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+                                        "Content-Type: application/xml", NULL };
+
 static int mpu_call(struct mpu *m, const char *method, const char *query, const void *body,
                     size_t blen, int fd, off_t off, size_t flen, struct lake_http_resp *resp,
                     struct iv_err *e)
@@ -313,6 +318,8 @@ static int mpu_call(struct mpu *m, const char *method, const char *query, const 
         return IV_EINVAL;
     struct lake_http_req r;
     req_setup(m->s, &r, method, url);
+    if (strcmp(method, "POST") == 0)
+        r.headers = XML_HDRS;
     r.body = body;
     r.body_len = blen;
     r.body_fd = fd;
