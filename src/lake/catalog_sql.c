@@ -295,10 +295,81 @@ static int sql_commit(struct lake_catalog *c, const char *ns, const char *name,
     return IV_OK;
 }
 
+/* ---- listing and dropping (the REST catalog server, docs/lakehouse.md) ---------------- */
+
+/* Runs a one-text-column query with (catalog, [ns]) bound; appends the values to out. */
+static int sql_strings(struct lake_catalog *c, const char *sql, const char *ns, json_t *out,
+                       struct iv_err *e)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(DB(c), sql, -1, &st, NULL))
+        return db_err(c, e, "list");
+    bind3(st, c, ns ? ns : "", NULL);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        if (sqlite3_column_text(st, 0))
+            json_array_append_new(out, json_string((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? IV_OK : db_err(c, e, "list");
+}
+
+static int sql_list_namespaces(struct lake_catalog *c, json_t *out, struct iv_err *e)
+{
+    return sql_strings(c, "SELECT namespace FROM iceberg_namespace_properties WHERE"
+                          " catalog_name = ?1 AND ?2 = ?2 UNION SELECT table_namespace FROM"
+                          " iceberg_tables WHERE catalog_name = ?1 ORDER BY 1", NULL, out, e);
+}
+
+static int sql_list_tables(struct lake_catalog *c, const char *ns, json_t *out,
+                           struct iv_err *e)
+{
+    return sql_strings(c, "SELECT table_name FROM iceberg_tables WHERE catalog_name = ?1 AND"
+                          " table_namespace = ?2 AND (iceberg_type = 'TABLE' OR iceberg_type"
+                          " IS NULL) ORDER BY 1", ns, out, e);
+}
+
+static int sql_create_namespace(struct lake_catalog *c, const char *ns, struct iv_err *e)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(DB(c), "INSERT OR IGNORE INTO iceberg_namespace_properties"
+                           " (catalog_name, namespace, property_key, property_value)"
+                           " VALUES (?1, ?2, 'exists', 'true')", -1, &st, NULL))
+        return db_err(c, e, "create namespace");
+    bind3(st, c, ns, NULL);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE)
+        return db_err(c, e, "create namespace");
+    if (sqlite3_changes(DB(c)) == 0)
+        return iv_err_set(e, IV_ECONFLICT, "namespace '%s' already exists", ns);
+    return IV_OK;
+}
+
+static int sql_drop_table(struct lake_catalog *c, const char *ns, const char *name,
+                          struct iv_err *e)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(DB(c), "DELETE FROM iceberg_tables WHERE catalog_name = ?1 AND"
+                           " table_namespace = ?2 AND table_name = ?3", -1, &st, NULL))
+        return db_err(c, e, "drop table");
+    bind3(st, c, ns, name);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE)
+        return db_err(c, e, "drop table");
+    if (sqlite3_changes(DB(c)) == 0)
+        return iv_err_set(e, IV_ENOTFOUND, "table '%s.%s' does not exist", ns, name);
+    return IV_OK;
+}
+
 const struct lake_catalog_ops lake_sql_ops = {
     .type = "sql",
     .load = sql_load,
     .create = sql_create,
     .commit = sql_commit,
     .close = sql_close,
+    .list_namespaces = sql_list_namespaces,
+    .list_tables = sql_list_tables,
+    .create_namespace = sql_create_namespace,
+    .drop_table = sql_drop_table,
 };

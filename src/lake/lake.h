@@ -116,6 +116,22 @@ int lake_table_last_state(struct lake_table *t, char **state_json, char **run_id
 /* Whether some snapshot of the table carries this run id (idempotent retries). */
 bool lake_table_has_run(struct lake_table *t, const char *run_id);
 
+/* ---- catalog administration (catalog_admin.c; sql catalogs) ------------------------
+ * For Ivory's Iceberg REST catalog server. Lists are new JSON arrays of strings. */
+int lake_namespace_list(struct lake_catalog *c, json_t **out, struct iv_err *e);
+int lake_namespace_exists(struct lake_catalog *c, const char *ns, bool *exists,
+                          struct iv_err *e);
+/* IV_ECONFLICT when it exists. */
+int lake_namespace_create(struct lake_catalog *c, const char *ns, struct iv_err *e);
+int lake_table_list(struct lake_catalog *c, const char *ns, json_t **out, struct iv_err *e);
+/* Removes the table from the catalog (its files stay). IV_ENOTFOUND when absent. */
+int lake_table_drop(struct lake_catalog *c, const char *ns, const char *name, struct iv_err *e);
+/* Applies an Iceberg REST CommitTableRequest (requirements, updates) to t and commits.
+ * IV_ECONFLICT: a requirement failed or another writer moved the table (409);
+ * IV_EINVAL: an unknown or ill-formed requirement/update (400). */
+int lake_table_commit_changes(struct lake_table *t, const json_t *requirements,
+                              const json_t *updates, struct iv_err *e);
+
 /* ---- appends ------------------------------------------------------------------ */
 struct lake_append_options {
     enum pqw_codec codec;        /* 0 = the table's write.parquet.compression-codec (zstd) */

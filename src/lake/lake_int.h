@@ -130,6 +130,14 @@ struct lake_catalog_ops {
     int (*commit_md)(struct lake_catalog *c, const char *ns, const char *name,
                      const json_t *base, const json_t *md, char **loc_out, json_t **md_out,
                      bool *unknown, struct iv_err *e);
+    /* Catalog administration for Ivory's REST catalog server (sql only; NULL elsewhere):
+     * names appended to `out` (a JSON array of strings). create_namespace: IV_ECONFLICT
+     * when it exists; drop_table: IV_ENOTFOUND when absent (files are kept). */
+    int (*list_namespaces)(struct lake_catalog *c, json_t *out, struct iv_err *e);
+    int (*list_tables)(struct lake_catalog *c, const char *ns, json_t *out, struct iv_err *e);
+    int (*create_namespace)(struct lake_catalog *c, const char *ns, struct iv_err *e);
+    int (*drop_table)(struct lake_catalog *c, const char *ns, const char *name,
+                      struct iv_err *e);
 };
 
 struct lake_catalog {
