@@ -124,6 +124,20 @@ static const char components_json[] =
     "\"fields\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"boolean\"}},"
     "\"replication_method\":{\"type\":\"string\"},\"replication_key\":{\"type\":[\"string\",\"null\"]},"
     "\"table\":{\"type\":[\"string\",\"null\"]}}}}}},"
+    "\"IcebergError\":{\"type\":\"object\",\"required\":[\"error\"],\"properties\":{\"error\":{"
+    "\"type\":\"object\",\"required\":[\"message\",\"type\",\"code\"],\"properties\":{"
+    "\"message\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},\"code\":{\"type\":\"integer\"}}}}},"
+    "\"IcebergConfig\":{\"type\":\"object\",\"required\":[\"defaults\",\"overrides\"],\"properties\":{"
+    "\"defaults\":{\"type\":\"object\"},\"overrides\":{\"type\":\"object\"},\"endpoints\":{\"type\":\"array\"}}},"
+    "\"IcebergNamespaces\":{\"type\":\"object\",\"required\":[\"namespaces\"],\"properties\":{"
+    "\"namespaces\":{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}},"
+    "\"IcebergNamespace\":{\"type\":\"object\",\"required\":[\"namespace\"],\"properties\":{"
+    "\"namespace\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"properties\":{\"type\":\"object\"}}},"
+    "\"IcebergTables\":{\"type\":\"object\",\"required\":[\"identifiers\"],\"properties\":{"
+    "\"identifiers\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"namespace\",\"name\"]}}}},"
+    "\"IcebergTable\":{\"type\":\"object\",\"required\":[\"metadata\"],\"properties\":{"
+    "\"metadata-location\":{\"type\":\"string\"},\"metadata\":{\"type\":\"object\",\"required\":[\"format-version\","
+    "\"table-uuid\"]},\"config\":{\"type\":\"object\"}}},"
     "\"Health\":{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"type\":\"string\"}}}"
     "}";
 
@@ -196,6 +210,28 @@ static const struct op_doc ops[] = {
      "catalogs", 200, "Catalog"},
     {"POST", "/v1/etl/meltano/webhook", "A runner reports a finished run (HMAC-signed).",
      "webhook", 200, "WebhookResult", NULL, 0, "WebhookBody"},
+    {"GET", "/iceberg/v1/config", "Iceberg REST: catalog configuration.", "iceberg", 200,
+     "IcebergConfig"},
+    {"GET", "/iceberg/v1/namespaces", "Iceberg REST: the tenant's namespaces.", "iceberg", 200,
+     "IcebergNamespaces"},
+    {"POST", "/iceberg/v1/namespaces", "Iceberg REST: create a namespace.", "iceberg", 200,
+     "IcebergNamespace"},
+    {"GET", "/iceberg/v1/namespaces/{namespace}", "Iceberg REST: one namespace.", "iceberg", 200,
+     "IcebergNamespace"},
+    {"HEAD", "/iceberg/v1/namespaces/{namespace}", "Iceberg REST: does the namespace exist.",
+     "iceberg", 204, NULL},
+    {"GET", "/iceberg/v1/namespaces/{namespace}/tables", "Iceberg REST: the namespace's tables.",
+     "iceberg", 200, "IcebergTables"},
+    {"POST", "/iceberg/v1/namespaces/{namespace}/tables", "Iceberg REST: create a table.",
+     "iceberg", 200, "IcebergTable"},
+    {"GET", "/iceberg/v1/namespaces/{namespace}/tables/{table}", "Iceberg REST: load a table.",
+     "iceberg", 200, "IcebergTable"},
+    {"HEAD", "/iceberg/v1/namespaces/{namespace}/tables/{table}",
+     "Iceberg REST: does the table exist.", "iceberg", 204, NULL},
+    {"POST", "/iceberg/v1/namespaces/{namespace}/tables/{table}",
+     "Iceberg REST: commit (requirements + updates).", "iceberg", 200, "IcebergTable"},
+    {"DELETE", "/iceberg/v1/namespaces/{namespace}/tables/{table}", "Iceberg REST: drop a table.",
+     "iceberg", 204, NULL},
     {"GET", "/console", "The web console (HTML).", "console", 200, NULL, NULL, 0, NULL, NULL,
      "text/html"},
     {"GET", "/console/{asset}", "A file of the web console.", "console", 200, NULL, NULL, 0,
@@ -305,9 +341,12 @@ static json_t *operation(const struct api_route *r, const struct op_doc *d)
                                                    "content", json_content(ref("Catalog"))));
     if (d && !strcmp(r->pattern, "/v1/admin/connectors") && !strcmp(r->method, "GET"))
         json_object_set_new(resp, "304", json_pack("{s:s}", "description", "Not modified (ETag)."));
-    json_object_set_new(resp, "default", json_pack("{s:s, s:o}", "description",
-                                                   "An error (see docs/api.md).", "content",
-                                                   json_content(ref("Error"))));
+    bool iceberg = !strncmp(r->pattern, "/iceberg/", 9);
+    json_object_set_new(resp, "default",
+                        json_pack("{s:s, s:o}", "description",
+                                  iceberg ? "An error in the Iceberg REST spec's model."
+                                          : "An error (see docs/api.md).",
+                                  "content", json_content(ref(iceberg ? "IcebergError" : "Error"))));
     json_object_set_new(op, "responses", resp);
     return op;
 }
