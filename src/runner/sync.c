@@ -907,7 +907,10 @@ static int build_command(struct sync *s, struct launch *l)
     l->argv[l->argc++] = "--config";
     l->argv[l->argc++] = l->cfg_path;
     if (l->cat_path) {
-        l->argv[l->argc++] = "--catalog";
+        /* Old Singer taps read the catalog from --properties (found at discovery). */
+        const char *flag = s->stream_doc && !s->airbyte ? streams_catalog_flag(s->stream_doc)
+                                                         : "--catalog";
+        l->argv[l->argc++] = flag;
         l->argv[l->argc++] = l->cat_path;
     }
     if (l->state_path) {
