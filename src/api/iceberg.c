@@ -383,6 +383,11 @@ void api_h_iceberg_table_create(struct api_ctx *c)
         api_error(c, 400, "BadRequestException", NULL, "stage-create is not supported.");
         goto out;
     }
+    if (location) {   /* a tenant must not place files outside its warehouse prefix */
+        api_error(c, 400, "BadRequestException", NULL,
+                  "location is assigned by the server ({warehouse}/{prefix}/{namespace}/{name}).");
+        goto out;
+    }
     if (lake_schema_from_json(json_object_get(c->json, "schema"), &s, &e) != IV_OK) {
         api_error(c, 400, "BadRequestException", NULL, "schema: %s", e.msg);
         goto out;
@@ -393,7 +398,7 @@ void api_h_iceberg_table_create(struct api_ctx *c)
         goto out;
     }
     struct lake_table *t = NULL;
-    int rc = lake_table_create(x.cat, ns, name, location, &s, &t, &e);
+    int rc = lake_table_create(x.cat, ns, name, NULL, &s, &t, &e);
     if (rc) {
         lake_error(c, rc, &e, "create table");
         goto out;
