@@ -57,7 +57,7 @@ build/gen/console_assets.c: console/embed.sh $(CONSOLE)
 
 build/obj/gen/console_assets.o: build/gen/console_assets.c src/api/api_int.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(OPT) $(WARN) $(INCS) -c -o $@ $<
+	$(CC) $(CSTD) $(OPT) $(CPPFLAGS) $(CFLAGS) $(WARN) $(INCS) -c -o $@ $<
 
 build/asan/gen/console_assets.o: build/gen/console_assets.c src/api/api_int.h
 	@mkdir -p $(dir $@)
