@@ -37,6 +37,7 @@ struct runner {
     uint8_t config_key[32];
     bool have_config_key;
     char config_key_err[600];      /* why IVORY_CONFIG_KEY is unusable, when set but bad */
+    char sandbox_err[700];         /* why taps cannot be sandboxed: every run fails with it */
     int64_t lease_ms;
     int64_t ckpt_rows;             /* checkpoint every N rows (at a STATE) */
     double ckpt_seconds;           /* ... or every M seconds */

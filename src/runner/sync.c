@@ -556,6 +556,10 @@ static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
 {
     struct store_job *j = s->j;
     struct iv_err e = {0};
+    if (s->r->sandbox_err[0]) {
+        sync_fail(s, "%s", s->r->sandbox_err);
+        return IV_ECHILD;
+    }
     if (j->conn.connector_type && !strcmp(j->conn.connector_type, "fivetran")) {
         sync_fail(s, "connector_type 'fivetran' is not runnable here: Ivory has no Fivetran "
                   "integration yet");
@@ -613,7 +617,8 @@ static int airbyte_catalog(struct sync *s, struct launch *l)
     } else {
         struct airbyte_discover_opts o = {
             .tap_name = j->conn.tap_name, .argv = l->argv, .argc = l->argc,
-            .config_path = l->cfg_path, .redact = (const char *const *)s->secrets,
+            .config_path = l->cfg_path, .run_dir = run_files_dir(l->rf),
+            .redact = (const char *const *)s->secrets,
             .max_line = s->r->cfg->max_line_bytes,
             .deadline_ms = mono_ms() + (int64_t)(s->r->cfg->run_timeout_s * 1000.0),
         };
@@ -717,8 +722,10 @@ static int spawn(struct sync *s, const struct launch *l)
     struct runner *r = s->r;
     struct store_job *j = s->j;
     struct iv_err e = {0};
+    const char *private_dirs[] = {run_files_dir(l->rf), NULL};
     struct child_spec spec = {.argv = l->argv, .cwd = l->cwd,
-                              .redact = (const char *const *)s->secrets};
+                              .redact = (const char *const *)s->secrets,
+                              .bind_rw = private_dirs};
     struct child *c = NULL;
     if (child_spawn(&c, &spec, &e) != IV_OK) {
         sync_fail(s, "cannot start tap '%s': %s", j->conn.tap_name, e.msg);
