@@ -171,6 +171,7 @@ done
 STATUS=$(echo "$RUN" | json 'd["status"]' 2>/dev/null || echo none)
 if [ "$STATUS" = completed ]; then ok "one real sync of tap-csv as ivory: $(echo "$RUN" | json 'd["rows_loaded"]') rows"
 else echo "$RUN"; tail -20 "$WORK/serve.log"; bad "the sync did not complete ($STATUS)"; fi
+check "the sync ran in the bubblewrap sandbox" grep -q 'taps run in a bubblewrap sandbox' "$WORK/serve.log"
 ROWS=$(wc -l </usr/share/ivory/examples/customers.csv); ROWS=$((ROWS - 1))
 printf '{"catalog_type":"hadoop","warehouse":"file:///var/lib/ivory/warehouse/acme"}\n' >"$WORK/cat.json"
 chmod 755 "$WORK"; chmod 644 "$WORK/cat.json"
@@ -200,7 +201,7 @@ stop_serve || true
 # systemd is not PID 1 here, so the settings that matter to bwrap are reproduced by hand: a
 # fresh /proc must still mount inside bwrap under what the units set, and the settings left
 # out (ProtectKernelTunables, ProtectKernelLogs) must really break it, or they belong in.
-BW="bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true"
+BW="bwrap --unshare-all --hostname ivory-tap --ro-bind / / --proc /proc --dev /dev true"
 probe() { unshare -m --propagation private bash -c "$1 && runuser -u ivory -- $BW" >/dev/null 2>&1; }
 check "bwrap works as ivory" probe "true"
 check "bwrap works under ProtectSystem=strict-like read-only mounts" probe \
