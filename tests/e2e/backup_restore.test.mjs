@@ -38,7 +38,7 @@ describe('backup and restore (SQLite store)', { skip: notBuilt('backup') }, () =
         // Synced before the backup: two connectors with bookmarks and completed runs.
         const synced = [];
         for (let i = 0; i < 2; i++) {
-            const src = path.join(srv.dir, `src-${i}.jsonl`);
+            const src = path.join(srv.io, `src-${i}.jsonl`);
             writeSource(src, 1, 5 + i);
             const conn = await registerTap(srv, T, { source: src, state_every: 2 });
             const rs = await triggerAndWait(T, conn.id);
