@@ -264,6 +264,7 @@ struct ld_stream {
     struct lake_table *t;
     struct lake_append *a;
     char *committed_state;        /* last state committed to this table by this loader */
+    bool skip;                    /* the route said "not loaded": its RECORDs are dropped */
 };
 
 struct singer_loader {
@@ -328,6 +329,10 @@ static int open_stream(struct singer_loader *l, struct ld_stream *ts, struct iv_
             return rc;
     } else if ((rc = singer_table_name(ts->name, &tname, e))) {
         return rc;
+    }
+    if (!tname) {
+        ts->skip = true;   /* e.g. a stream the connector's catalog does not select */
+        return IV_OK;
     }
     for (int i = 0; i < l->nstreams; i++) {
         const struct ld_stream *o = &l->streams[i];
@@ -400,6 +405,8 @@ static int on_schema(struct singer_loader *l, const struct singer_msg *m, struct
         return IV_OK;   /* opened at the first RECORD or commit */
     if (fresh)
         return open_stream(l, ts, e);
+    if (ts->skip)
+        return IV_OK;
     bool changed = false;
     if ((rc = lake_table_evolve(ts->t, &ts->incoming, &changed, e)))
         goto fail;
@@ -537,6 +544,10 @@ int singer_loader_line(struct singer_loader *l, const char *line, size_t len, st
         }
         if (!ts->a && (rc = route_all(l, e)))
             break;
+        if (ts->skip) {
+            l->st.records_skipped++;
+            break;
+        }
         struct batch *bt;
         if ((rc = pipe_batch(&l->pipe, ts->a, &bt, e)))
             break;

@@ -188,7 +188,9 @@ int singer_json_compact(const char *p, size_t len, struct buf *out);
  */
 
 /* Picks the table of a stream. nstreams = streams declared so far (this one included).
- * *table_out: a heap string the loader takes. Return IV_OK or an error (e set). */
+ * *table_out: a heap string the loader takes, or NULL (with IV_OK) to load nothing of the
+ * stream: its RECORDs are counted in records_skipped and dropped. Return IV_OK or an error
+ * (e set). */
 typedef int (*singer_route_fn)(void *ctx, const char *stream, int nstreams, char **table_out,
                                struct iv_err *e);
 /* Called after each commit with the STATE it recorded (compact JSON, may be NULL). */
@@ -216,6 +218,7 @@ struct singer_loader_opts {
 
 struct singer_loader_stats {
     int64_t records;                /* RECORD messages decoded */
+    int64_t records_skipped;        /* RECORDs of streams the route left out */
     int64_t rows_committed;         /* rows made durable by commits */
     int64_t commits;                /* checkpoints that committed something */
     int64_t last_snapshot_id;       /* of the last table committed; -1 = none */
