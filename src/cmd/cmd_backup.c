@@ -29,6 +29,19 @@
 
 static int store_lock_fd = -1;   /* the process's shared lock: held until exit */
 
+/* Prints j as one compact JSON line on stdout and releases it (quotes and backslashes in
+ * paths are escaped). NULL — json_pack refusing a path that is not UTF-8 — prints nothing. */
+static void print_json(json_t *j)
+{
+    if (!j)
+        return;
+    char *text = json_dumps_compact(j);
+    if (text)
+        printf("%s\n", text);
+    free(text);
+    json_decref(j);
+}
+
 /* The lock file of the store at db_url, or NULL when the store is not a SQLite file. */
 static char *store_lock_path(const char *db_url)
 {
@@ -172,8 +185,8 @@ int cmd_backup(int argc, char **argv)
         goto out;
     }
     if (stat(dest, &sb) == 0)
-        printf("{\"backup\":\"%s\",\"bytes\":%lld,\"schema_version\":%d}\n", dest,
-               (long long)sb.st_size, version);
+        print_json(json_pack("{s:s, s:I, s:i}", "backup", dest, "bytes", (json_int_t)sb.st_size,
+                             "schema_version", version));
     status = 0;
 out:
     store_close(st);
@@ -271,10 +284,11 @@ static int install_snapshot(const char *from, const char *path, struct iv_err *e
     match_dir_owner(path, dir);
     if (kept)
         match_dir_owner(kept, dir);
-    printf("{\"restored\":\"%s\",\"from\":\"%s\",\"schema_version\":%d", path, from, version);
-    if (kept)
-        printf(",\"previous_store\":\"%s\"", kept);
-    printf("}\n");
+    json_t *out = json_pack("{s:s, s:s, s:i}", "restored", path, "from", from, "schema_version",
+                            version);
+    if (out && kept)
+        json_object_set_new(out, "previous_store", json_string(kept));
+    print_json(out);
 out:
     if (rc < 0)
         unlink(copy);
@@ -282,6 +296,20 @@ out:
     free(dir);
     free(kept);
     return rc;
+}
+
+/* The store's sealed secrets open only with the master key of the server that wrote them: a
+ * restore into a data dir without one would let the next start generate a different key. */
+static void warn_when_master_key_missing(const struct iv_config *cfg)
+{
+    if (cfg->master_key_b64)
+        return;
+    char *key = xasprintf("%s/master.key", cfg->data_dir);
+    struct stat sb;
+    if (stat(key, &sb) != 0)
+        fprintf(stderr, "ivory: restore: warning: no master key at '%s' and IVORY_MASTER_KEY is "
+                        "unset: put the backed-up master.key there before starting ivory\n", key);
+    free(key);
 }
 
 int cmd_restore(int argc, char **argv)
@@ -313,6 +341,7 @@ int cmd_restore(int argc, char **argv)
         cmd_fail("restore: %s", e.msg);
         goto out;
     }
+    warn_when_master_key_missing(&cfg);
     status = 0;
 out:
     if (fd >= 0)

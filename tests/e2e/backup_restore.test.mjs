@@ -128,6 +128,18 @@ describe('backup and restore (SQLite store)', { skip: notBuilt('backup') }, () =
             assert.equal(ivory(['restore'], { env }).status, 2);
             assert.equal(ivory(['backup'], { env }).status, 2);
             assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('ivory.db') && f !== 'ivory.db.lock'), []);
+            // A sound snapshot restored where no master key is: done, with a warning naming it.
+            const srcDir = path.join(dir, 'a'), dstDir = path.join(dir, "b \"quoted\"");
+            const srcEnv = { IVORY_DATA_DIR: srcDir, IVORY_DB: `sqlite:${srcDir}/ivory.db` };
+            assert.equal(ivory(['migrate'], { env: srcEnv }).status, 0);
+            const snap = path.join(dir, 'snap "1".db');
+            r = ivory(['backup', '--to', snap], { env: srcEnv });
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(JSON.parse(r.stdout).backup, snap, 'JSON output survives quotes in paths');
+            r = ivory(['restore', '--from', snap], { env: { IVORY_DATA_DIR: dstDir, IVORY_DB: `sqlite:${dstDir}/ivory.db` } });
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(JSON.parse(r.stdout).restored, `${dstDir}/ivory.db`);
+            assert.match(r.stderr, /no master key at .*master\.key/);
             r = ivory(['backup', '--to', path.join(dir, 'b.db')], { env: { IVORY_DB: 'postgresql://x@127.0.0.1:1/y' } });
             assert.equal(r.status, 1);
             assert.match(r.stderr, /pg_dump/);
