@@ -27,7 +27,7 @@ function tags(lines) {
     const out = [];
     for (let i = 0; i < lines.length - 1; i++) {
         if (lines[i].trim() !== '.TP') continue;
-        const m = /^\.B[IR]?\s+"?([A-Za-z_\\-]+)/.exec(lines[i + 1]);
+        const m = /^\.B[IR]?\s+"?([A-Za-z0-9_\\-]+)/.exec(lines[i + 1]);
         if (m) out.push(m[1].replaceAll('\\-', '-'));
     }
     return out;
