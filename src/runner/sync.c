@@ -455,6 +455,14 @@ static int open_catalog(struct sync *s)
                   "(use 'rest', 'glue', 'sql' or 'hadoop')", c->catalog_name, c->catalog_type);
         return IV_EUNSUPPORTED;
     }
+    /* Checked again here: catalogs stored before the policy, or a root changed since. */
+    const char *bad_field = NULL;
+    struct iv_err pe = {0};
+    if (config_confine_catalog(s->r->cfg, c->catalog_type, c->catalog_uri, c->warehouse,
+                               c->storage_prefix, &bad_field, &pe) != IV_OK) {
+        sync_fail(s, "catalog '%s' is refused: %s", c->catalog_name, pe.msg);
+        return IV_EINVAL;
+    }
     char *wh = join_path(c->warehouse, c->storage_prefix);
     char *uri = NULL;
     if (c->catalog_uri && !strcmp(c->catalog_uri, "local")) {
