@@ -260,7 +260,7 @@ run_asan_suites() {
     build_asan_ivory || return 1
     IVORY_E2E_BIN=build/asan-ivory ASAN_OPTIONS=detect_leaks=1 \
         node --test --test-concurrency=2 tests/e2e/api*.test.mjs \
-        tests/e2e/runner.test.mjs tests/e2e/runner_more.test.mjs
+        tests/e2e/runner.test.mjs tests/e2e/runner_more.test.mjs tests/e2e/discover.test.mjs
 }
 
 usage() {
