@@ -137,10 +137,19 @@ void store__release(struct store *s, struct db *d)
 int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e)
 {
     struct db *d = store__acquire(s);
+    int have = 0, want = store_schema_latest();
     int rc = db_migrate(d, store_migrations, store_migrations_count, applied_out, e);
-    if (rc == IV_OK && version_out)
-        rc = db_schema_version(d, version_out, e);
+    if (rc == IV_OK)
+        rc = db_schema_version(d, &have, e);
     store__release(s, d);
+    /* A store written by a newer binary: its extra migrations may have changed what this
+     * binary's queries mean, so it refuses rather than guess (docs/deploy.md "Upgrades"). */
+    if (rc == IV_OK && have > want)
+        rc = iv_err_set(e, IV_EUNSUPPORTED,
+                        "the store is at schema version %d, newer than this binary's %d: "
+                        "run a newer ivory (migrations are forward-only)", have, want);
+    if (rc == IV_OK && version_out)
+        *version_out = have;
     return rc;
 }
 
