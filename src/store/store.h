@@ -43,8 +43,23 @@ int store_open(struct store **out, const char *url, int pool_max, bool migrate,
 void store_close(struct store *s);
 /* Applies pending migrations; *applied_out / *version_out may be NULL. */
 int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e);
+/* The newest schema version this binary knows (its last migration). */
+int store_schema_latest(void);
+/* The schema version recorded in the store (0 for an empty store), without migrating. */
+int store_schema_version(struct store *s, int *version_out, struct iv_err *e);
+/* SQLite only (IV_EUNSUPPORTED otherwise, naming pg_dump): writes a consistent snapshot of
+ * the whole store to dest with VACUUM INTO, one read transaction, while other connections
+ * and processes keep writing. The snapshot goes to a new 0600 file beside dest, is fsynced
+ * and renamed over dest, so dest is either the old file or a complete new one. */
+int store_backup_to(struct store *s, const char *dest, struct iv_err *e);
+/* SQLite's PRAGMA quick_check: IV_OK when the file is sound, else IV_EDB naming the first
+ * problem. PostgreSQL: IV_OK. */
+int store_quick_check(struct store *s, struct iv_err *e);
 /* Cheap round trip (SELECT 1) for /readyz. */
 int store_ping(struct store *s, struct iv_err *e);
+/* How many connectors and catalogs the tenant has (for the per-tenant quotas). */
+int store_tenant_usage(struct store *s, const char *tenant_id, int64_t *connectors,
+                       int64_t *catalogs, struct iv_err *e);
 /* IV_EIO when the store's file was deleted or replaced under the running process. */
 int store_files_ok(struct store *s, struct iv_err *e);
 
