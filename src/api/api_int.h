@@ -184,6 +184,12 @@ void api_h_catalog_upsert(struct api_ctx *c);
 void api_h_catalog_list(struct api_ctx *c);
 void api_h_catalog_delete(struct api_ctx *c);
 void api_h_webhook(struct api_ctx *c);
+void api_h_mappings_get(struct api_ctx *c);
+void api_h_mappings_put(struct api_ctx *c);
+void api_h_map_fields(struct api_ctx *c);
+void api_h_run_get(struct api_ctx *c);
+/* A run as the runs list shows it (connectors.c). */
+json_t *api_run_view(const struct store_run *r);
 void api_h_console_index(struct api_ctx *c);
 void api_h_console_asset(struct api_ctx *c);
 

@@ -101,6 +101,11 @@ static json_t *run_view(const struct store_run *r)
     return j;
 }
 
+json_t *api_run_view(const struct store_run *r)
+{
+    return run_view(r);
+}
+
 /* ---- register ------------------------------------------------------------------------ */
 
 /* A field that must be a string when present; NULL when absent or null.

@@ -164,9 +164,15 @@ static const char m003_discovery[] =
     "CREATE INDEX discovery_requests_status ON discovery_requests (status, created_at);"
     "CREATE INDEX discovery_requests_connector ON discovery_requests (connector_id);";
 
+/* Migration 4: transform samples of a run (docs/transforms.md): the first transform errors
+ * of a run as a JSON array of {"field","value","error"}, written by the runner. */
+static const char m004_transform_samples[] =
+    "ALTER TABLE sync_runs ADD COLUMN transform_samples TEXT;";
+
 const struct db_migration store_migrations[] = {
     {1, "init control plane", m001_init},
     {2, "tenant generation counter + latest-run index", m002_generation},
     {3, "stream catalog and discovery requests", m003_discovery},
+    {4, "transform samples of a run", m004_transform_samples},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

@@ -1178,6 +1178,34 @@ out:
     return rc;
 }
 
+int store_run_get(struct store *s, const char *tenant_id, const char *connector_id,
+                  const char *run_id, struct store_run *out, char **samples,
+                  struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    *samples = NULL;
+    int rc = q_prep(d, &st, e,
+                    "SELECT " RUN_COLS ", transform_samples FROM sync_runs"
+                    " WHERE tenant_id = ? AND connector_id = ? AND id = ?",
+                    "sss", tenant_id, connector_id, run_id);
+    if (rc < 0)
+        goto out;
+    rc = db_step(st, e);
+    if (rc == DB_ROW) {
+        run_from_row(st, out);
+        *samples = db_col_strdup(st, 16);
+        rc = IV_OK;
+    } else if (rc >= 0) {
+        rc = iv_err_set(e, IV_ENOTFOUND, "run '%s' not found", run_id);
+    }
+out:
+    db_finalize(st);
+    store__release(s, d);
+    return rc;
+}
+
 int store_run_start(struct store *s, const char *tenant_id, const char *connector_id,
                     const char *run_id, const char *trigger, int64_t started_at,
                     const char *iomete_table, const char *state_before, struct iv_err *e)
