@@ -122,6 +122,11 @@ int file_write_atomic(const char *path, const void *data, size_t n, int mode, st
 /* Writes all n bytes to fd, retrying short writes and EINTR. 0, or -1 with errno set (EIO
  * when write() made no progress). */
 int fd_write_all(int fd, const void *data, size_t n);
+/* Resolves the absolute path as the kernel would (symlinks of its existing part, "." and
+ * ".." segments; a missing tail is appended as written) and checks the result is root or
+ * below it (root resolved too; it must exist). IV_OK with *resolved_out (caller frees, may
+ * be NULL) or IV_EINVAL with a message. For tenant-supplied locations (docs/security.md). */
+int path_confined(const char *root, const char *path, char **resolved_out, struct iv_err *e);
 /* Reads a whole file (max bytes). Caller frees *out (NUL-terminated). */
 int file_read_all(const char *path, size_t max, char **out, size_t *len_out, struct iv_err *e);
 int mkdir_p(const char *path, int mode);
