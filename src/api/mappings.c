@@ -8,8 +8,9 @@
  *                                                    transform_fn compiled (a syntax error is
  *                                                    422 naming the mapping and the column);
  *   POST /v1/admin/connectors/{id}/map-fields        proposes mappings for one source stream
- *                                                    (deterministic proposer) and saves them;
- *   GET  /v1/admin/connectors/{id}/runs/{run_id}     one run with its transform samples.
+ *                                                    (deterministic proposer) and saves them.
+ *
+ * A run's transform samples are shown by GET .../runs/{run_id} (ops.c).
  *
  * Every store call is scoped by the token's tenant: another tenant's connector is a 404 and
  * nothing changes. Nothing is written unless the whole request is valid.
@@ -537,26 +538,4 @@ void api_h_map_fields(struct api_ctx *c)
     free(casts);
     free(props);
     free(tv);
-}
-
-/* ---- one run --------------------------------------------------------------------------------- */
-
-void api_h_run_get(struct api_ctx *c)
-{
-    struct store_run r;
-    char *samples = NULL;
-    struct iv_err e = {0};
-    int rc = store_run_get(c->srv->store, tenant_of(c), api_param(&c->params, "id"),
-                           api_param(&c->params, "run_id"), &r, &samples, &e);
-    if (replied_store_error(c, rc, &e, "run get", "Run not found."))
-        return;
-    json_t *v = api_run_view(&r);
-    json_t *s = samples ? json_loads(samples, 0, NULL) : NULL;
-    json_object_set_new(v, "connector_id", json_string(r.connector_id));
-    json_object_set_new(v, "transform_samples", json_is_array(s) ? s : json_array());
-    if (s && !json_is_array(s))
-        json_decref(s);
-    api_reply(c, 200, v);
-    free(samples);
-    store_run_release(&r);
 }
