@@ -44,7 +44,13 @@ struct api_route {
     unsigned flags;
 };
 
-/* Matches method + path against the table. Returns the route and fills p, or
+/* Checks a raw request path before routing: every '%' starts a valid escape,
+ * no escape decodes to NUL, no control characters. False with *why (a static
+ * one-sentence message) otherwise. */
+bool api_path_check(const char *path, const char **why);
+
+/* Matches method + path against the table. path is the raw (still
+ * percent-encoded) path; captured parameters are decoded after matching. Returns the route and fills p, or
  * NULL with *status = 404 (no pattern matches the path) or 405 (the path
  * matches under other methods; allow receives "GET, POST" style list). */
 const struct api_route *api_route_match(const struct api_route *routes, size_t n,
@@ -126,6 +132,7 @@ struct api_ctx {
     struct api_blob *raw_reply;       /* pre-rendered body (one reference); wins over reply */
     char etag[24];                    /* sent as ETag when non-empty */
     bool www_authenticate;
+    bool close_connection;            /* framing was ambiguous: answer, then close */
     char allow[64];
 };
 

@@ -53,11 +53,23 @@ struct api_server {
 #define API_CACHE_BYTES ((size_t)64 << 20)
 #define API_CACHE_ENTRIES 4096
 
+/* Decoded query values handed to handlers (the server sees raw URLs). */
+#define API_MAX_QUERY_LOOKUPS 8
+
 struct req {
     struct buf body;
     bool too_big;
     bool headers_too_big;
+    bool conflicting_length;    /* two Content-Length headers that differ */
+    bool started;               /* the access handler has seen this request */
+    bool nul_in_target;         /* a literal NUL byte inside the request target */
+    const char *raw_target;     /* the request target as first parsed (URI log hook) */
+    size_t raw_target_len;      /* its length up to the first NUL */
     json_t *json;
+    struct MHD_Connection *conn;
+    int nquery;
+    char *query_key[API_MAX_QUERY_LOOKUPS];
+    char *query_value[API_MAX_QUERY_LOOKUPS];   /* percent-decoded */
 };
 
 static void blob_free_cb(void *cls)
@@ -105,6 +117,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_ctx *c
     }
     if (c->www_authenticate)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (c->close_connection)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (c->status == 405 && c->allow[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, c->allow);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)c->status, r);
@@ -112,9 +126,53 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_ctx *c
     return ret;
 }
 
+/* Query values arrive raw (see no_unescape); each is decoded on first lookup
+ * and kept on the request. A value whose escapes decode to NUL reads as absent
+ * from its first NUL on, exactly like a C string, so it can never widen. */
 static const char *conn_query(void *qctx, const char *key)
 {
-    return MHD_lookup_connection_value((struct MHD_Connection *)qctx, MHD_GET_ARGUMENT_KIND, key);
+    struct req *rq = qctx;
+    for (int i = 0; i < rq->nquery; i++)
+        if (!strcmp(rq->query_key[i], key))
+            return rq->query_value[i];
+    const char *raw = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+    if (!raw || rq->nquery >= API_MAX_QUERY_LOOKUPS)
+        return raw;
+    char *val = xstrdup(raw);
+    MHD_http_unescape(val);
+    rq->query_key[rq->nquery] = xstrdup(key);
+    rq->query_value[rq->nquery] = val;
+    rq->nquery++;
+    return val;
+}
+
+/* libmicrohttpd's unescape hook, made a no-op: the router sees the raw path so
+ * that "%2F" inside a segment is data, not a separator (router.c decodes each
+ * captured segment after matching). Query values are decoded in conn_query. */
+static size_t no_unescape(void *cls, struct MHD_Connection *conn, char *uri)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(uri);
+}
+
+struct length_scan {
+    const char *first;
+    bool conflict;
+};
+
+static enum MHD_Result scan_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           const char *value)
+{
+    (void)kind;
+    struct length_scan *ls = cls;
+    if (!key || strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+        return MHD_YES;
+    if (!ls->first)
+        ls->first = value ? value : "";
+    else if (strcmp(ls->first, value ? value : "") != 0)
+        ls->conflict = true;
+    return MHD_YES;
 }
 
 static bool is_json_content_type(const char *ct)
@@ -206,7 +264,7 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
     c->method = method;
     c->path = url;
     c->query = conn_query;
-    c->qctx = conn;
+    c->qctx = rq;
     c->body = rq->body.data ? rq->body.data : "";
     c->body_len = rq->body.len;
     c->header_signature = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Ivory-Signature");
@@ -216,6 +274,22 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
     if (rq->headers_too_big) {
         api_error(c, 431, "request_header_fields_too_large", NULL,
                   "The request headers exceed %u bytes.", API_MAX_HEADER_BYTES);
+        return;
+    }
+    if (rq->conflicting_length) {
+        c->close_connection = true;
+        api_error(c, 400, "bad_request", NULL,
+                  "The request has conflicting Content-Length headers.");
+        return;
+    }
+    const char *why = NULL;
+    if (rq->nul_in_target) {
+        c->close_connection = true;
+        api_error(c, 400, "bad_request", NULL, "The request path must not contain NUL.");
+        return;
+    }
+    if (!api_path_check(url, &why)) {
+        api_error(c, 400, "bad_request", NULL, "%s", why);
         return;
     }
     if (rq->too_big) {
@@ -280,19 +354,53 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
         api_internal(c, "handler", NULL);
 }
 
+/* libmicrohttpd's URI log hook runs once per request, as soon as the request
+ * line is parsed and before the target is split at '?': the request state is
+ * created here and remembers where the raw target starts and how long it reads
+ * as a C string. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct api_server *srv = cls;
+    struct req *rq = xcalloc(1, sizeof *rq);
+    buf_init(&rq->body, srv->st.cfg->max_body_bytes);
+    rq->conn = conn;
+    rq->raw_target = uri;
+    rq->raw_target_len = strlen(uri);
+    return rq;
+}
+
+/* A literal NUL byte in the request target makes libmicrohttpd's C strings
+ * stop early ("/healthz\0/x" reads as "/healthz"). In 0.9.75 the target and the
+ * HTTP version live in the same line buffer, the separator space replaced by a
+ * NUL, so the target's real length is the distance between the two; when that
+ * layout does not hold (another library version), nothing is concluded. */
+static bool target_has_nul(const struct req *rq, const char *version)
+{
+    if (!rq->raw_target || !version || version <= rq->raw_target)
+        return false;
+    size_t span = (size_t)(version - rq->raw_target);
+    if (span > API_CONN_MEMORY || version[-1] != '\0')
+        return false;
+    return span - 1 != rq->raw_target_len;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
 {
     struct api_server *srv = cls;
-    (void)version;
     struct req *rq = *con_cls;
-    if (!rq) {
-        rq = xcalloc(1, sizeof *rq);
-        buf_init(&rq->body, srv->st.cfg->max_body_bytes);
+    if (!rq)
+        rq = *con_cls = on_request_line(srv, url, conn);
+    if (!rq->started) {
+        rq->started = true;
+        rq->nul_in_target = target_has_nul(rq, version);
         size_t hdr = strlen(url) + strlen(method) + 12;
         MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &hdr);
         rq->headers_too_big = hdr > API_MAX_HEADER_BYTES;
+        struct length_scan ls = {0};
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_content_length, &ls);
+        rq->conflicting_length = ls.conflict;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -301,7 +409,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (end != cl && n > srv->st.cfg->max_body_bytes)
                 rq->too_big = true;
         }
-        *con_cls = rq;
         return MHD_YES;
     }
     if (*upload_size > 0) {
@@ -341,6 +448,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     buf_release(&rq->body);
     json_decref(rq->json);
+    for (int i = 0; i < rq->nquery; i++) {
+        free(rq->query_key[i]);
+        free(rq->query_value[i]);
+    }
     free(rq);
     *con_cls = NULL;
 }
@@ -434,6 +545,8 @@ int api_server_start(struct api_server **out, const struct iv_config *cfg, struc
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, on_request_line, srv,
         MHD_OPTION_CONNECTION_LIMIT, conn_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_CONN_MEMORY,
