@@ -104,6 +104,37 @@ void api_jw_int(struct api_jw *w, int64_t v);
 void api_jw_time(struct api_jw *w, int64_t ms);    /* ISO-8601 UTC or null */
 void api_jw_key(struct api_jw *w, const char *key, bool first);   /* [,]"key": */
 
+/* ---- connection guard: header/body deadlines (conn_guard.c) --------------------- */
+enum api_conn_phase {
+    API_CONN_AWAIT_HEADERS,     /* deadline: header timeout */
+    API_CONN_RECEIVING_BODY,    /* deadline: body timeout */
+    API_CONN_BUSY,              /* in a handler or sending: no deadline here */
+};
+struct api_guard;
+struct api_conn;
+/* Starts the reaper thread. Deadlines in seconds (<= 0: none). */
+int api_guard_new(struct api_guard **out, double header_s, double body_s, struct iv_err *e);
+void api_guard_free(struct api_guard *g);
+/* A connection opened (phase: awaiting headers). The guard owns the result
+ * until api_guard_closed, which the server calls before the fd is closed. */
+struct api_conn *api_guard_opened(struct api_guard *g, int fd);
+void api_guard_closed(struct api_guard *g, struct api_conn *c);
+void api_guard_phase(struct api_guard *g, struct api_conn *c, enum api_conn_phase phase);
+/* True when c's current phase is past its deadline (or it was already cut). */
+bool api_guard_overdue(struct api_guard *g, struct api_conn *c);
+void api_guard_stats(struct api_guard *g, uint64_t *cut_total, int64_t *open_now);
+
+/* ---- worker pool: handlers off the polling threads (workers.c) ------------------ */
+struct api_workers;
+/* n threads running fn(arg) for each queued job, in order. */
+int api_workers_new(struct api_workers **out, int n, struct iv_err *e);
+/* Queues fn(arg); never blocks on the work itself. */
+void api_workers_submit(struct api_workers *w, void (*fn)(void *arg), void *arg);
+/* Runs every queued job, then joins the threads and frees w. */
+void api_workers_free(struct api_workers *w);
+/* Jobs queued and not yet started (for diagnostics). */
+size_t api_workers_backlog(struct api_workers *w);
+
 /* ---- request context ------------------------------------------------------------ */
 struct api_server_state {
     const struct iv_config *cfg;
