@@ -142,6 +142,7 @@ struct api_server_state {
     struct jwt_verifier *jwt;
     uint8_t master_key[32];
     struct api_cache *cache;          /* list responses; NULL = no caching */
+    struct jwe_key *config_key;       /* JWE config key pair; NULL = not configured */
 };
 
 struct api_ctx {
@@ -217,5 +218,10 @@ void api_h_catalog_upsert(struct api_ctx *c);
 void api_h_catalog_list(struct api_ctx *c);
 void api_h_catalog_delete(struct api_ctx *c);
 void api_h_webhook(struct api_ctx *c);
+void api_h_config_key(struct api_ctx *c);
+/* config_encrypted check: a v1: envelope (shape) or a compact JWE for this
+ * server's config key (header and structure, see jwe_check). Replies 422
+ * naming config_encrypted and returns false otherwise. */
+bool api_config_encrypted_ok(struct api_ctx *c, const char *config);
 
 #endif

@@ -193,11 +193,8 @@ void api_h_connector_create(struct api_ctx *c)
                   "connector_type must be one of meltano, airbyte, fivetran, custom.");
         return;
     }
-    if (config && !envelope_shape_ok(config)) {
-        api_error(c, 422, "validation_error", "config_encrypted",
-                  "config_encrypted must be a v1: AES-256-GCM envelope (see the docs).");
+    if (config && !api_config_encrypted_ok(c, config))
         return;
-    }
     if (tap_version && !api_valid_tap_version(tap_version)) {
         api_error(c, 422, "validation_error", "tap_version",
                   "tap_version must match ^[A-Za-z0-9._+-]{1,64}$.");

@@ -665,6 +665,11 @@ int api_server_start(struct api_server **out, const struct iv_config *cfg, struc
     rc = master_key_load(cfg->master_key_b64, cfg->data_dir, srv->st.master_key, e);
     if (rc < 0)
         goto fail;
+    if (cfg->config_private_key) {
+        rc = jwe_key_load(&srv->st.config_key, cfg->config_private_key, e);
+        if (rc < 0)
+            goto fail;
+    }
 
     unsigned conn_limit = connection_budget(cfg->http_max_connections);
     rc = api_guard_new(&srv->guard, cfg->http_header_timeout_s, cfg->http_body_timeout_s, e);
@@ -730,6 +735,7 @@ void api_server_stop(struct api_server *srv)
         MHD_stop_daemon(srv->d);
     api_guard_free(srv->guard);
     jwt_verifier_free(srv->st.jwt);
+    jwe_key_free(srv->st.config_key);
     api_cache_free(srv->st.cache);
     memset(srv->st.master_key, 0, sizeof srv->st.master_key);
     free(srv);

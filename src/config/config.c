@@ -34,6 +34,7 @@ static const struct opt opts[] = {
     {"IVORY_JWT_AUDIENCE", OPT_STR, OFF(jwt_audience), NULL, 0, 0},
     {"IVORY_MASTER_KEY", OPT_STR, OFF(master_key_b64), NULL, 0, 0},
     {"IVORY_CONFIG_KEY", OPT_STR, OFF(config_key_b64), NULL, 0, 0},
+    {"IVORY_CONFIG_PRIVATE_KEY", OPT_STR, OFF(config_private_key), NULL, 0, 0},
     {"IVORY_TAP_PATH", OPT_STR, OFF(tap_path), "", 0, 0},
     {"IVORY_POLL_INTERVAL", OPT_SECONDS, OFF(poll_interval_s), "30", 0.01, 86400},
     {"IVORY_FIRST_RUN_DELAY", OPT_SECONDS, OFF(first_run_delay_s), "300", 0, 31536000},

@@ -19,6 +19,7 @@ struct iv_config {
     char *jwt_audience;         /* IVORY_JWT_AUDIENCE */
     char *master_key_b64;       /* IVORY_MASTER_KEY (else generated into data dir) */
     char *config_key_b64;       /* IVORY_CONFIG_KEY */
+    char *config_private_key;   /* IVORY_CONFIG_PRIVATE_KEY: PEM path, JWE config key pair */
     char *tap_path;             /* IVORY_TAP_PATH */
     double poll_interval_s;     /* IVORY_POLL_INTERVAL */
     double first_run_delay_s;   /* IVORY_FIRST_RUN_DELAY */
