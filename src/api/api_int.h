@@ -166,6 +166,8 @@ struct api_ctx {
     bool www_authenticate;
     bool close_connection;            /* framing was ambiguous: answer, then close */
     char allow[64];
+    const char *content_type;         /* static string; NULL = application/json */
+    bool console_page;                /* send the console's security headers (console.c) */
 };
 
 /* Sets the reply (takes ownership of body; NULL = no body). */
@@ -223,5 +225,18 @@ void api_h_config_key(struct api_ctx *c);
  * server's config key (header and structure, see jwe_check). Replies 422
  * naming config_encrypted and returns false otherwise. */
 bool api_config_encrypted_ok(struct api_ctx *c, const char *config);
+void api_h_console_index(struct api_ctx *c);
+void api_h_console_asset(struct api_ctx *c);
+
+/* ---- the embedded web console (console.c; the table is generated at build time) ------ */
+struct console_asset {
+    const char *name;                 /* file name under console/, e.g. "app.js" */
+    const char *media_type;
+    const unsigned char *data;
+    size_t len;
+};
+extern const struct console_asset console_assets[];
+extern const size_t console_assets_count;
+extern const char api_console_csp[];  /* the Content-Security-Policy of every console answer */
 
 #endif

@@ -58,6 +58,14 @@ static const struct opt opts[] = {
     {"IVORY_CHECKPOINT_ROWS", OPT_SECONDS, OFF(checkpoint_rows), "1000000", 1, 1e12},
     {"IVORY_CHECKPOINT_SECONDS", OPT_SECONDS, OFF(checkpoint_seconds), "60", 0.01, 86400},
     {"IVORY_WEBHOOK_MAX_ATTEMPTS", OPT_INT, OFF(webhook_max_attempts), "0", 0, 1000},
+    {"IVORY_TAP_SANDBOX", OPT_STR, OFF(tap_sandbox), "on", 0, 0},
+    {"IVORY_TAP_DATA_DIRS", OPT_STR, OFF(tap_data_dirs), NULL, 0, 0},
+    {"IVORY_TAP_WRITABLE_DIRS", OPT_STR, OFF(tap_writable_dirs), NULL, 0, 0},
+    {"IVORY_BWRAP", OPT_STR, OFF(bwrap), "bwrap", 0, 0},
+    {"IVORY_TAP_MEMORY_MB", OPT_INT, OFF(tap_memory_mb), "4096", 16, 1048576},
+    {"IVORY_TAP_CPU_SECONDS", OPT_SECONDS, OFF(tap_cpu_s), "0", 0, 604800},
+    {"IVORY_TAP_FILE_MB", OPT_INT, OFF(tap_file_mb), "4096", 1, 1048576},
+    {"IVORY_TAP_MAX_PROCS", OPT_INT, OFF(tap_max_procs), "256", 0, 65536},
 };
 
 int config_load(struct iv_config *cfg, struct iv_err *e)
@@ -89,6 +97,15 @@ int config_load(struct iv_config *cfg, struct iv_err *e)
         else
             *(int *)field = (int)d;
     }
+    if (!cfg->tap_sandbox || (strcmp(cfg->tap_sandbox, "on") && strcmp(cfg->tap_sandbox, "off"))) {
+        char *v = cfg->tap_sandbox ? xstrdup(cfg->tap_sandbox) : xstrdup("");
+        config_release(cfg);
+        int rc = iv_err_set(e, IV_EINVAL, "IVORY_TAP_SANDBOX must be 'on' or 'off', got '%.40s'",
+                            v);
+        free(v);
+        return rc;
+    }
+    cfg->tap_sandbox_off = !strcmp(cfg->tap_sandbox, "off");
     if (!cfg->db_url)
         cfg->db_url = xasprintf("sqlite:%s/ivory.db", cfg->data_dir);
     cfg->api_url_from_env = cfg->api_url != NULL;

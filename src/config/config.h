@@ -44,6 +44,16 @@ struct iv_config {
     double checkpoint_rows;     /* IVORY_CHECKPOINT_ROWS, default 1,000,000 */
     double checkpoint_seconds;  /* IVORY_CHECKPOINT_SECONDS, default 60 */
     int webhook_max_attempts;   /* IVORY_WEBHOOK_MAX_ATTEMPTS, 0 = client default (12) */
+    /* The tap sandbox (docs/security.md). */
+    char *tap_sandbox;          /* IVORY_TAP_SANDBOX: "on" (default) or "off" */
+    bool tap_sandbox_off;       /* derived: IVORY_TAP_SANDBOX=off */
+    char *tap_data_dirs;        /* IVORY_TAP_DATA_DIRS: colon list, read-only in the sandbox */
+    char *tap_writable_dirs;    /* IVORY_TAP_WRITABLE_DIRS: colon list, read-write */
+    char *bwrap;                /* IVORY_BWRAP: bubblewrap executable, default "bwrap" */
+    int tap_memory_mb;          /* IVORY_TAP_MEMORY_MB, default 4096 (RLIMIT_DATA) */
+    double tap_cpu_s;           /* IVORY_TAP_CPU_SECONDS, 0 = IVORY_RUN_TIMEOUT */
+    int tap_file_mb;            /* IVORY_TAP_FILE_MB, default 4096 (RLIMIT_FSIZE, /tmp size) */
+    int tap_max_procs;          /* IVORY_TAP_MAX_PROCS, default 256 */
 };
 
 /* Fills cfg from the environment. On a bad value returns IV_EINVAL with e->msg

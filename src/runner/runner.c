@@ -297,6 +297,118 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
+/* Splits a colon list into a NULL-terminated vector of strings (owned). */
+static char **split_dirs(const char *list)
+{
+    size_t n = 0, cap = 4;
+    char **v = xcalloc(cap + 1, sizeof *v);
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, ":");
+        if (len > 0) {
+            if (n == cap) {
+                cap *= 2;
+                v = xrealloc(v, (cap + 1) * sizeof *v);
+            }
+            v[n++] = xasprintf("%.*s", (int)len, p);
+            v[n] = NULL;
+        }
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    return v;
+}
+
+static void free_dirs(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+
+/* An operator-listed tap directory must exist, be absolute, and not expose Ivory's own
+ * data directory (neither the directory itself nor a parent of it). */
+static int check_tap_dirs(char **dirs, const char *var, const char *data_real,
+                          struct iv_err *e)
+{
+    for (char **p = dirs; *p; p++) {
+        if ((*p)[0] != '/')
+            return iv_err_set(e, IV_EINVAL, "%s: '%.200s' is not an absolute path", var, *p);
+        char *real = realpath(*p, NULL);
+        if (!real)
+            return iv_err_set(e, IV_EINVAL, "%s: '%.200s': %s", var, *p, strerror(errno));
+        size_t l = strlen(real);
+        bool exposes = data_real && (!strcmp(real, "/") ||
+                                     (!strncmp(data_real, real, l) &&
+                                      (data_real[l] == '/' || data_real[l] == '\0')));
+        free(real);
+        if (exposes)
+            return iv_err_set(e, IV_EINVAL, "%s: '%.200s' would show taps Ivory's data "
+                              "directory", var, *p);
+    }
+    return IV_OK;
+}
+
+/* Turns the sandbox on (or logs loudly that it is off). A bad directory list is a
+ * configuration error; a machine that cannot sandbox leaves r->sandbox_err set, and
+ * every run then fails with it instead of running a tap unconfined. */
+static int setup_sandbox(struct runner *r, struct iv_err *e)
+{
+    const struct iv_config *cfg = r->cfg;
+    if (cfg->tap_sandbox_off) {
+        child_sandbox_disable();
+        log_warn("runner: IVORY_TAP_SANDBOX=off: taps run UNCONFINED with this process's "
+                 "user and can read every file it can (docs/security.md)");
+        return IV_OK;
+    }
+    char **ro = split_dirs(cfg->tap_path);
+    char **data = split_dirs(cfg->tap_data_dirs);
+    char **rw = split_dirs(cfg->tap_writable_dirs);
+    char *data_real = realpath(cfg->data_dir, NULL);
+    int rc = check_tap_dirs(data, "IVORY_TAP_DATA_DIRS", data_real, e);
+    if (rc == IV_OK)
+        rc = check_tap_dirs(rw, "IVORY_TAP_WRITABLE_DIRS", data_real, e);
+    size_t n = 0;
+    while (ro[n])
+        n++;
+    for (char **p = data; *p; p++) {
+        ro = xrealloc(ro, (n + 2) * sizeof *ro);
+        ro[n++] = xstrdup(*p);
+        ro[n] = NULL;
+    }
+    if (rc == IV_OK) {
+        const char *deny[] = {cfg->data_dir, NULL};
+        double cpu = cfg->tap_cpu_s > 0 ? cfg->tap_cpu_s : cfg->run_timeout_s;
+        struct child_sandbox sb = {
+            .bwrap = cfg->bwrap,
+            .ro_dirs = (const char *const *)ro,
+            .rw_dirs = (const char *const *)rw,
+            .deny_dirs = deny,
+            .memory_bytes = (uint64_t)cfg->tap_memory_mb << 20,
+            .cpu_seconds = (uint64_t)(cpu + 0.999),
+            .file_bytes = (uint64_t)cfg->tap_file_mb << 20,
+            .max_procs = (uint64_t)cfg->tap_max_procs,
+        };
+        struct iv_err se = {0};
+        if (child_sandbox_enable(&sb, &se) == IV_OK) {
+            log_info("runner: taps run in a bubblewrap sandbox (memory %d MiB, cpu %.0f s, "
+                     "files %d MiB, processes %d; data dirs: %s)", cfg->tap_memory_mb, cpu,
+                     cfg->tap_file_mb, cfg->tap_max_procs,
+                     cfg->tap_data_dirs ? cfg->tap_data_dirs : "none");
+        } else {
+            snprintf(r->sandbox_err, sizeof r->sandbox_err, "taps are not run: no sandbox is "
+                     "possible on this machine (%s); install bubblewrap, or set "
+                     "IVORY_TAP_SANDBOX=off to run taps unconfined", se.msg);
+            log_error("runner: %s", r->sandbox_err);
+        }
+    }
+    free(data_real);
+    free_dirs(ro);
+    free_dirs(data);
+    free_dirs(rw);
+    return rc;
+}
+
 int runner_start(struct runner **out, const struct iv_config *cfg, struct store *st,
                  struct iv_err *e)
 {
@@ -304,6 +416,8 @@ int runner_start(struct runner **out, const struct iv_config *cfg, struct store 
     r->cfg = cfg;
     r->st = st;
     int rc = master_key_load(cfg->master_key_b64, cfg->data_dir, r->master, e);
+    if (rc == IV_OK)
+        rc = setup_sandbox(r, e);
     if (rc != IV_OK) {
         free(r);
         return rc;
@@ -427,6 +541,7 @@ void runner_stop(struct runner *r, double grace_s)
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     log_info("runner %s stopped", r->id);
+    child_sandbox_disable();
     memset(r->master, 0, sizeof r->master);
     memset(r->config_key, 0, sizeof r->config_key);
     jwe_key_free(r->jwe_key);

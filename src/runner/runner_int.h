@@ -39,6 +39,7 @@ struct runner {
     char config_key_err[600];      /* why IVORY_CONFIG_KEY is unusable, when set but bad */
     struct jwe_key *jwe_key;       /* IVORY_CONFIG_PRIVATE_KEY, or NULL */
     char jwe_key_err[600];         /* why it is unusable, when set but bad */
+    char sandbox_err[700];         /* why taps cannot be sandboxed: every run fails with it */
     int64_t lease_ms;
     int64_t ckpt_rows;             /* checkpoint every N rows (at a STATE) */
     double ckpt_seconds;           /* ... or every M seconds */
