@@ -679,17 +679,23 @@ int api_server_start(struct api_server **out, const struct iv_config *cfg, struc
             goto fail;
     }
 
-    unsigned conn_limit = connection_budget(cfg->http_max_connections);
+    /* Zero fields (a config not made by config_load, e.g. in tests) take the
+     * documented defaults; deadlines <= 0 mean none. */
+    int threads = cfg->http_threads > 0 ? cfg->http_threads : 2;
+    int workers = cfg->http_workers > 0 ? cfg->http_workers : 2 * threads + 2;
+    double idle_s = cfg->http_idle_timeout_s > 0 ? cfg->http_idle_timeout_s : 30;
+    unsigned conn_limit =
+        connection_budget(cfg->http_max_connections > 0 ? cfg->http_max_connections : 10000);
     rc = api_guard_new(&srv->guard, cfg->http_header_timeout_s, cfg->http_body_timeout_s, e);
     if (rc < 0)
         goto fail;
-    rc = api_workers_new(&srv->workers, cfg->http_workers, e);
+    rc = api_workers_new(&srv->workers, workers, e);
     if (rc < 0)
         goto fail;
     srv->d = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, srv,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
@@ -698,7 +704,7 @@ int api_server_start(struct api_server **out, const struct iv_config *cfg, struc
         MHD_OPTION_URI_LOG_CALLBACK, on_request_line, srv,
         MHD_OPTION_CONNECTION_LIMIT, conn_limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_per_ip_limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->http_idle_timeout_s + 0.5),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(idle_s + 0.5),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_CONN_MEMORY,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_END);

@@ -55,6 +55,8 @@ static void *worker_main(void *arg)
 int api_workers_new(struct api_workers **out, int n, struct iv_err *e)
 {
     *out = NULL;
+    if (n < 1)
+        n = 1;
     struct api_workers *w = xcalloc(1, sizeof *w);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->ready, NULL);
