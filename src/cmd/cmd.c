@@ -33,7 +33,7 @@ static const struct command commands[] = {
     {"config", cmd_config, "config encrypt|decrypt: AES-256-GCM envelope of a tap config (stdin -> stdout)"},
     {"target-iceberg", cmd_target_iceberg, "target-iceberg --config FILE: Singer target writing Iceberg tables"},
     {"table", cmd_table, "table show --config FILE NAMESPACE.TABLE: print the rows of an Iceberg table"},
-    {"expr", cmd_expr, "expr 'EXPRESSION' [--value JSON] [--row JSON]: evaluate a transform expression (not built yet: arrives with the transforms issue)"},
+    {"expr", cmd_expr, "expr 'EXPRESSION' [--value JSON] [--row JSON]: evaluate a transform expression and print the result as JSON (docs/transforms.md)"},
     {"version", cmd_version, "print the version"},
 };
 

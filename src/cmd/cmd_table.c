@@ -71,6 +71,29 @@ static int collect_row(void *ctx, const json_t *row)
     return IV_OK;
 }
 
+/* NAMESPACE.TABLE where either part may hold dots ("ns.public.users" is table
+ * "public.users" in namespace "ns", or table "users" in "ns.public"): tries each split,
+ * the last dot first, and takes the first table that exists. */
+static int load_dotted(struct lake_catalog *cat, const char *qualified, struct lake_table **t,
+                       struct iv_err *e)
+{
+    int rc = IV_ENOTFOUND;
+    for (const char *dot = strrchr(qualified, '.'); dot && dot > qualified;) {
+        if (dot[1]) {
+            char *ns = xstrndup(qualified, (size_t)(dot - qualified));
+            rc = lake_table_load(cat, ns, dot + 1, t, e);
+            free(ns);
+            if (rc != IV_ENOTFOUND)
+                return rc;
+        }
+        do
+            dot--;
+        while (dot > qualified && *dot != '.');
+    }
+    return iv_err_set(e, IV_ENOTFOUND, "no such table (tried every NAMESPACE.TABLE split of "
+                      "the name)");
+}
+
 static int table_show(const char *config_path, const char *qualified, int64_t nrows)
 {
     json_error_t je;
@@ -78,7 +101,7 @@ static int table_show(const char *config_path, const char *qualified, int64_t nr
     struct lake_catalog *cat = NULL;
     struct lake_table *t = NULL;
     struct iv_err e = {0};
-    char *ns = NULL, *text = NULL;
+    char *text = NULL;
     int rc = 1;
 
     const char *dot = strrchr(qualified, '.');
@@ -86,7 +109,6 @@ static int table_show(const char *config_path, const char *qualified, int64_t nr
         rc = cmd_usage_error("table show: expected NAMESPACE.TABLE, got '%s'", qualified);
         goto out;
     }
-    ns = xstrndup(qualified, (size_t)(dot - qualified));
     cfg = json_load_file(config_path, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(cfg)) {
         rc = cmd_fail("table show: config %s: %s", config_path, cfg ? "not a JSON object" : je.text);
@@ -102,7 +124,7 @@ static int table_show(const char *config_path, const char *qualified, int64_t nr
         rc = cmd_fail("table show: %s", e.msg);
         goto out;
     }
-    if (lake_table_load(cat, ns, dot + 1, &t, &e)) {
+    if (load_dotted(cat, qualified, &t, &e)) {
         rc = cmd_fail("table show: %s: %s", qualified, e.msg);
         goto out;
     }
@@ -141,7 +163,6 @@ out:
     if (cfg)
         json_decref(cfg);
     free(text);
-    free(ns);
     if (t)
         lake_table_close(t);
     if (cat)

@@ -29,6 +29,8 @@ struct iv_config {
     size_t max_body_bytes;      /* IVORY_MAX_BODY_BYTES, default 1 MiB */
     double run_timeout_s;       /* IVORY_RUN_TIMEOUT, default 6 h */
     size_t max_line_bytes;      /* IVORY_MAX_LINE_BYTES, default 16 MiB */
+    double discover_timeout_s;  /* IVORY_DISCOVER_TIMEOUT, default 300 s */
+    size_t discover_max_bytes;  /* IVORY_DISCOVER_MAX_BYTES, default 64 MiB */
     int max_concurrent_runs;    /* IVORY_MAX_CONCURRENT_RUNS, default 4 */
     int max_runs_per_tenant;    /* IVORY_MAX_RUNS_PER_TENANT, default 2 */
     double shutdown_grace_s;    /* IVORY_SHUTDOWN_GRACE, default 30 */

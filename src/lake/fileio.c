@@ -149,6 +149,12 @@ int lake_check_name(const char *what, const char *s, struct iv_err *e)
     size_t n = strlen(s);
     if (n > 255)
         return iv_err_set(e, IV_EINVAL, "%s name is longer than 255 bytes", what);
+    char *seg = lake_name_segment(s);
+    size_t seg_len = strlen(seg);
+    free(seg);
+    if (seg_len > 255)
+        return iv_err_set(e, IV_EINVAL, "%s name is longer than 255 bytes once its special "
+                          "characters are encoded for its directory", what);
     if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
         return iv_err_set(e, IV_EINVAL, "%s name '%s' is not allowed", what, s);
     for (size_t i = 0; i < n; i++) {
@@ -158,4 +164,35 @@ int lake_check_name(const char *what, const char *s, struct iv_err *e)
                               what, s);
     }
     return IV_OK;
+}
+
+char *lake_name_segment(const char *name)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(name);
+    char *out = xmalloc(3 * n + 1);
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        unsigned char c = *p;
+        bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+        if (safe) {
+            out[k++] = (char)c;
+            continue;
+        }
+        out[k++] = '~';
+        out[k++] = hex[c >> 4];
+        out[k++] = hex[c & 15];
+    }
+    out[k] = '\0';
+    return out;
+}
+
+char *lake_default_table_path(const struct lake_catalog *c, const char *ns, const char *name)
+{
+    char *ns_seg = lake_name_segment(ns), *name_seg = lake_name_segment(name);
+    char *path = xasprintf("%s/%s/%s", c->warehouse_path, ns_seg, name_seg);
+    free(ns_seg);
+    free(name_seg);
+    return path;
 }

@@ -45,6 +45,14 @@ void lake_io_unlink_uri(const char *uri);
 /* Names must be one path segment: non-empty, <= 255 bytes, no '/', no control chars,
  * not "." or "..". */
 int lake_check_name(const char *what, const char *s, struct iv_err *e);
+/* The directory segment of a namespace or table name in a default location
+ * ({warehouse}/{ns}/{table}): bytes in [A-Za-z0-9._-] as they are, every other byte as
+ * '~' and two upper-case hex digits ("a?b" -> "a~3Fb", "a~b" -> "a~7Eb"). The segment
+ * is the same in the path and in the file:// URI (no reader has to percent-decode), and
+ * distinct names get distinct segments. Caller frees. */
+char *lake_name_segment(const char *name);
+/* {warehouse}/{segment(ns)}/{segment(name)}. Caller frees. */
+char *lake_default_table_path(const struct lake_catalog *c, const char *ns, const char *name);
 
 /* ---- catalogs (catalog.c, catalog_hadoop.c, catalog_sql.c) --------------------- */
 struct lake_catalog;

@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 int lake_table_adopt(struct lake_table *t, char *loc, json_t *md, struct iv_err *e)
@@ -83,6 +84,17 @@ static struct lake_table *table_new(struct lake_catalog *c, const char *ns, cons
     return t;
 }
 
+/* Two column names equal but for ASCII case ("id", "ID"): case-insensitive engines
+ * (Spark, Trino, Hive) cannot tell them apart, so no table holds both. */
+static int case_clash(const char *have, const char *add, struct iv_err *e)
+{
+    if (strcasecmp(have, add) != 0)
+        return IV_OK;
+    return iv_err_set(e, IV_EINVAL, "columns '%s' and '%s' differ only in case, which "
+                      "case-insensitive engines (Spark, Trino) cannot tell apart; rename one",
+                      have, add);
+}
+
 static int check_names(const char *ns, const char *name, struct iv_err *e)
 {
     int rc = lake_check_name("namespace", ns, e);
@@ -140,7 +152,7 @@ int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
             return iv_err_set(e, IV_EINVAL, "table location '%s' must be file:///absolute/dir",
                               location);
     } else {
-        lpath = xasprintf("%s/%s/%s", c->warehouse_path, ns, name);
+        lpath = lake_default_table_path(c, ns, name);
     }
     struct lake_schema s;
     lake_schema_copy(&s, schema);
@@ -152,6 +164,8 @@ int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
                 rc = iv_err_set(e, IV_EINVAL, "column '%s' appears twice", s.fields[i].name);
                 goto out;
             }
+            if ((rc = case_clash(s.fields[j].name, s.fields[i].name, e)))
+                goto out;
         }
         if (!*s.fields[i].name) {
             rc = iv_err_set(e, IV_EINVAL, "column %d has an empty name", i + 1);
@@ -253,6 +267,13 @@ static int evolve_schema(const struct lake_schema *cur, int last_col,
         const struct lake_field *f = &in->fields[i];
         int k = lake_schema_find(out, f->name);
         if (k < 0) {
+            for (int j = 0; j < out->nfields; j++) {
+                int rc = case_clash(out->fields[j].name, f->name, e);
+                if (rc) {
+                    lake_schema_release(out);
+                    return rc;
+                }
+            }
             lake_schema_add(out, f->name, f->type, false, f->precision, f->scale);
             struct lake_field *nf = &out->fields[out->nfields - 1];
             nf->id = ++last_col;

@@ -271,6 +271,16 @@ static void claim(struct runner *r, int running)
     store_jobs_free(jobs, n);
 }
 
+/* The store's wake hook: work arrived (a discovery request), poll now. */
+static void runner_wake(void *ctx)
+{
+    struct runner *r = ctx;
+    pthread_mutex_lock(&r->mu);
+    r->wake_pending = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
 static void *loop_main(void *arg)
 {
     struct runner *r = arg;
@@ -287,11 +297,14 @@ static void *loop_main(void *arg)
             break;
         reap_expired(r);
         claim(r, running);
+        discovery_reap(r, false);
+        discovery_claim(r);
         struct timespec ts;
         abs_deadline(&ts, poll_ms);
         pthread_mutex_lock(&r->mu);
-        if (!r->stopping)
+        if (!r->stopping && !r->wake_pending)
             pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        r->wake_pending = false;
         pthread_mutex_unlock(&r->mu);
     }
     return NULL;
@@ -451,6 +464,8 @@ int runner_start(struct runner **out, const struct iv_config *cfg, struct store 
     r->ckpt_rows = (int64_t)cfg->checkpoint_rows;
     r->ckpt_seconds = cfg->checkpoint_seconds;
     r->webhook_attempts = cfg->webhook_max_attempts;
+    r->discover_timeout_s = cfg->discover_timeout_s > 0 ? cfg->discover_timeout_s : 300;
+    r->discover_max_bytes = cfg->discover_max_bytes ? cfg->discover_max_bytes : 64u << 20;
     r->pol.cron_next = pol_cron_next;
     r->pol.backoff = pol_backoff;
     r->pol.breaker_failures = 3;
@@ -464,6 +479,7 @@ int runner_start(struct runner **out, const struct iv_config *cfg, struct store 
         return iv_err_set(e, IV_EIO, "runner: cannot start the poll thread");
     }
     r->loop_started = true;
+    store_set_wake_hook(st, runner_wake, r);
     log_info("runner %s started: poll every %.3g s, lease %.3g s, max %d runs (%d per tenant)",
              r->id, cfg->poll_interval_s, (double)r->lease_ms / 1000.0,
              cfg->max_concurrent_runs, cfg->max_runs_per_tenant);
@@ -497,12 +513,14 @@ void runner_stop(struct runner *r, double grace_s)
 {
     if (!r)
         return;
+    store_set_wake_hook(r->st, NULL, NULL);
     pthread_mutex_lock(&r->mu);
     r->stopping = true;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
     if (r->loop_started)
         pthread_join(r->loop, NULL);
+    discovery_reap(r, true);   /* a discovery tap is cancelled: the API answers 503 */
 
     /* Running syncs may finish within the grace period; leases are renewed meanwhile. */
     int64_t end = mono_ms() + (int64_t)(grace_s * 1000.0);

@@ -23,7 +23,27 @@ struct store {
     pthread_cond_t cond;
     struct db **idle;
     int n_idle, n_open, max;
+    void (*wake_fn)(void *);       /* store_set_wake_hook; under lock */
+    void *wake_ctx;
 };
+
+void store_set_wake_hook(struct store *s, void (*fn)(void *), void *ctx)
+{
+    pthread_mutex_lock(&s->lock);
+    s->wake_fn = fn;
+    s->wake_ctx = ctx;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void store__wake(struct store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    void (*fn)(void *) = s->wake_fn;
+    void *ctx = s->wake_ctx;
+    pthread_mutex_unlock(&s->lock);
+    if (fn)
+        fn(ctx);
+}
 
 int store_open(struct store **out, const char *url, int pool_max, bool migrate,
                struct iv_err *e)
@@ -1038,6 +1058,7 @@ int store_connector_delete(struct store *s, const char *tenant_id, const char *i
      * where foreign keys were left off. Each is scoped by tenant. */
     static const char *const dels[] = {
         "DELETE FROM runner_jobs WHERE tenant_id = ? AND connector_id = ?",
+        "DELETE FROM discovery_requests WHERE tenant_id = ? AND connector_id = ?",
         "DELETE FROM sync_runs WHERE tenant_id = ? AND connector_id = ?",
         "DELETE FROM field_mappings WHERE tenant_id = ? AND connector_id = ?",
         "DELETE FROM connectors WHERE tenant_id = ? AND id = ?",

@@ -304,4 +304,69 @@ int store_job_set_bookmark(struct store *s, const char *tenant_id, const char *c
                            const char *state_json, struct iv_err *e);
 /* ==== end of runner jobs ==================================================================== */
 
+/* ==== discovery and the stream catalog (store/discovery.c) ===================================
+ * The connector's stream catalog is one JSON document (the discovered Singer or Airbyte
+ * catalog plus the user's selection; its shape belongs to src/streams). Every write bumps
+ * catalog_version; writers pass the version they read and get IV_ECONFLICT when another
+ * writer came first (compare-and-set), so a PATCH and a finishing discovery never lose each
+ * other's change. Discovery requests: the API inserts one ('pending'), a runner claims it
+ * ('running', with a lease), runs the tap and finishes it ('done' or 'failed' with an HTTP
+ * status and a detail). The API waits on the row. */
+struct store_stream_catalog {
+    char *doc;                 /* JSON text, NULL before the first discovery (owned) */
+    int64_t discovered_at;     /* ms, STORE_NULL_TIME before the first discovery */
+    int64_t version;
+    char *tap_state;           /* the connector's STATE bookmark (owned, may be NULL) */
+    bool running;              /* a sync of the connector is running */
+};
+void store_stream_catalog_release(struct store_stream_catalog *c);
+/* IV_ENOTFOUND when the connector is not the tenant's. */
+int store_stream_catalog_get(struct store *s, const char *tenant_id, const char *connector_id,
+                             struct store_stream_catalog *out, struct iv_err *e);
+struct store_stream_catalog_write {
+    const char *doc;           /* new document (required) */
+    int64_t expect_version;    /* the version read; IV_ECONFLICT when it moved */
+    int64_t discovered_at;     /* STORE_NULL_TIME: keep */
+    bool set_state;            /* replace tap_state with new_state (NULL = SQL NULL) ... */
+    const char *new_state;
+    bool refuse_if_running;    /* ... and refuse with IV_EAGAIN while a sync runs */
+};
+int store_stream_catalog_put(struct store *s, const char *tenant_id, const char *connector_id,
+                             const struct store_stream_catalog_write *w, struct iv_err *e);
+
+struct store_discovery {
+    char id[37];
+    char tenant_id[STORE_ID_MAX];
+    char connector_id[STORE_ID_MAX];
+    char status[16];           /* pending | running | done | failed */
+    int http_status;           /* failed: the status the API answers */
+    char *detail;              /* failed: the reason (owned) */
+    char *report;              /* done: JSON {"appeared":[..],"vanished":[..]} (owned) */
+    int64_t lease_expires_at;  /* running: ms */
+};
+void store_discovery_release(struct store_discovery *d);
+/* Inserts a pending request (id set by the caller) and calls the wake hook. IV_ENOTFOUND
+ * when the connector is not the tenant's. */
+int store_discovery_request(struct store *s, const char *tenant_id, const char *connector_id,
+                            const char *id, int64_t now_ms_at, struct iv_err *e);
+int store_discovery_get(struct store *s, const char *tenant_id, const char *id,
+                        struct store_discovery *out, struct iv_err *e);
+/* Marks a request failed unless it finished already (the API gave up waiting). */
+int store_discovery_abandon(struct store *s, const char *tenant_id, const char *id,
+                            int http_status, const char *detail, struct iv_err *e);
+/* Claims up to max pending requests for runner_id with a lease of lease_ms. *out: caller frees
+ * with store_discoveries_free. */
+int store_discovery_claim(struct store *s, const char *runner_id, int64_t now_ms_at,
+                          int64_t lease_ms, int max, struct store_discovery **out,
+                          size_t *n_out, struct iv_err *e);
+void store_discoveries_free(struct store_discovery *v, size_t n);
+/* Finishes a running request: status "done" (report) or "failed" (http_status, detail). */
+int store_discovery_finish(struct store *s, const char *id, const char *status,
+                           int http_status, const char *detail, const char *report,
+                           int64_t now_ms_at, struct iv_err *e);
+
+/* In-process wake-up: fn(ctx) is called after a write another component waits for (a
+ * discovery request). One hook per store (the runner's); NULL clears it. */
+void store_set_wake_hook(struct store *s, void (*fn)(void *), void *ctx);
+
 #endif

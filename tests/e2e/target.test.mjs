@@ -248,16 +248,17 @@ describe('target-iceberg: schema evolution', { skip }, () => {
 });
 
 describe('target-iceberg: bad input', { skip }, () => {
-    const good = [schemaMsg('s', { id: { type: 'integer' }, v: { type: ['null', 'string'] } }, ['id']),
+    // a closed schema ("additionalProperties": false), so an undeclared key is bad input
+    const good = [JSON.stringify({ type: 'SCHEMA', stream: 's', schema: { type: 'object', additionalProperties: false, properties: { id: { type: 'integer' }, v: { type: ['null', 'string'] } } }, key_properties: ['id'] }),
         recordMsg('s', { id: 1, v: 'a' }), stateMsg({ ok: 1 }), recordMsg('s', { id: 2, v: 'b' })];
     const cases = [
         ['non-JSON line', 'this is not json', /not a JSON object|invalid JSON/],
         ['truncated JSON', '{"type":"RECORD","stream":"s","record":{"id":3', /invalid JSON/],
         ['RECORD before SCHEMA', recordMsg('other', { id: 3 }), /before its SCHEMA/],
         ['record not matching its schema', recordMsg('s', { id: 'three' }), /field "id": expected integer/],
-        ['unknown field', recordMsg('s', { id: 3, zzz: 1 }), /field "zzz"/],
+        ['undeclared field in a closed schema', recordMsg('s', { id: 3, zzz: 1 }), /field "zzz".*additionalProperties/],
         ['missing required key', recordMsg('s', { v: 'x' }), /required field "id"/],
-        ['unknown message type', JSON.stringify({ type: 'BATCH', stream: 's' }), /unknown message type "BATCH"/],
+        ['unknown message type', JSON.stringify({ type: 'BOGUS', stream: 's' }), /unknown message type "BOGUS"/],
         ['line over the size cap', recordMsg('s', { id: 3, v: 'y'.repeat(5000) }), /cap/],
     ];
     for (const [name, badLine, re] of cases) {
