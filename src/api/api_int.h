@@ -153,6 +153,8 @@ struct api_ctx {
     const char *(*query)(void *qctx, const char *key);
     void *qctx;
     const char *header_signature;     /* X-Ivory-Signature, borrowed */
+    const char *header_runner;        /* X-Ivory-Runner (an Ivory runner's id), borrowed */
+    const char *header_runner_sig;    /* X-Ivory-Runner-Signature, borrowed */
     const char *body;                 /* raw body, borrowed, NUL-terminated */
     size_t body_len;
     json_t *json;                     /* parsed body object (API_F_JSON_BODY), borrowed */

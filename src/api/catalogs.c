@@ -11,6 +11,15 @@
 
 void api_h_healthz(struct api_ctx *c)
 {
+    /* Liveness includes the data directory: a store file deleted under the running server
+     * would swallow every write, so the process is unhealthy until restarted. */
+    struct iv_err e = {0};
+    if (store_files_ok(c->srv->store, &e) != IV_OK) {
+        log_error("healthz: %s", e.msg);
+        api_reply(c, 503, json_pack("{s:s, s:s}", "error", "store_lost", "detail",
+                                    "The store's data directory is gone; restart the server."));
+        return;
+    }
     api_reply(c, 200, json_pack("{s:s}", "status", "ok"));
 }
 

@@ -379,6 +379,10 @@ static void on_commit(void *ctx, const char *state, int64_t rows)
 {
     struct sync *s = ctx;
     log_debug("run %s: checkpoint (%lld rows committed)", s->j->run_id, (long long)rows);
+    /* Kept on the run row: if this runner dies, whoever fails the run counts these rows. */
+    struct iv_err e = {0};
+    if (store_job_set_progress(s->r->st, s->j->run_id, rows, &e) != IV_OK)
+        log_warn("run %s: recording checkpoint progress: %s", s->j->run_id, e.msg);
     (void)state;
 }
 
@@ -546,13 +550,14 @@ static char *iso_ms(int64_t ms)
  * unseal). The store's webhook transaction is idempotent by run id like the endpoint. */
 static bool apply_direct(struct sync *s, const struct store_webhook *w)
 {
-    struct store_webhook_result res;
+    struct store_webhook_result res = {0};   /* not filled when the run is not found */
     struct iv_err e = {0};
     int rc = store_webhook_apply(s->r->st, s->j->conn.tenant_id, w, &s->r->pol, now_ms(), &res,
                                  &e);
     if (rc == IV_OK || rc == IV_ENOTFOUND) {
         log_warn("run %s: webhook not delivered; its effects were applied directly in the "
-                 "store%s", s->j->run_id, res.replay ? " (already applied)" : "");
+                 "store%s", s->j->run_id, rc == IV_OK && res.replay ? " (already applied)"
+                 : rc == IV_ENOTFOUND ? " (the run no longer exists)" : "");
         return true;
     }
     log_error("run %s: applying its effects in the store failed too: %s (the run is failed "
@@ -615,7 +620,8 @@ static bool report(struct sync *s, bool completed, const char *error_msg, int64_
     char *txt = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     struct webhook_client_opts wo = {.cancel = &r->abort_webhooks,
-                                     .max_attempts = r->webhook_attempts};
+                                     .max_attempts = r->webhook_attempts,
+                                     .runner_id = r->id, .runner_key = r->report_key};
     int rc = webhook_client_post(r->cfg->api_url, secret, sn, txt, &wo, &e);
     memset(secret, 0, sn);
     free(secret);
@@ -1096,7 +1102,15 @@ void *run_main(void *arg)
         log_warn("run %s: failed: %s", j->run_id, s.err);
     if (!ok && committed) {
         struct iv_err e = {0};
-        store_job_set_bookmark(r->st, j->conn.tenant_id, j->conn.id, committed, &e);
+        if (store_job_set_bookmark(r->st, j->conn.tenant_id, j->conn.id, committed, &e) != IV_OK)
+            log_warn("run %s: saving the bookmark of its last checkpoint: %s", j->run_id, e.msg);
+    }
+    if (!ok && st.rows_committed > 0) {
+        /* The webhook adds rows for completed runs only; these are in the table. */
+        struct iv_err e = {0};
+        if (store_job_add_rows(r->st, j->conn.tenant_id, j->conn.id, st.rows_committed, &e) !=
+            IV_OK)
+            log_warn("run %s: adding its committed rows to rows_total: %s", j->run_id, e.msg);
     }
     if (report(&s, ok, s.err, st.records, st.rows_committed, st.last_snapshot_id, state)) {
         struct iv_err e = {0};

@@ -211,11 +211,21 @@ int store__exec(struct store *s, bool cached, int64_t *changes_out, struct iv_er
 #define q_prep(d, st, e, ...) store__prep((d), (st), true, (e), __VA_ARGS__)
 #define q_run store__run
 
+int store_files_ok(struct store *s, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    int rc = db_check_file(d, e);
+    store__release(s, d);
+    return rc;
+}
+
 int store_ping(struct store *s, struct iv_err *e)
 {
     struct db *d = store__acquire(s);
     struct db_stmt *st = NULL;
-    int rc = db_prepare(d, "SELECT 1", &st, e);
+    int rc = db_check_file(d, e);
+    if (rc == IV_OK)
+        rc = db_prepare(d, "SELECT 1", &st, e);
     if (rc == IV_OK) {
         rc = db_step(st, e);
         rc = rc == DB_ROW ? IV_OK : (rc < 0 ? rc : IV_EDB);

@@ -30,6 +30,7 @@
 #include "db/db.h"
 
 #define STORE_NULL_TIME INT64_MIN
+#define STORE_RUNNER_ID_MAX 128
 #define STORE_ID_MAX 256
 
 struct store;
@@ -44,6 +45,8 @@ void store_close(struct store *s);
 int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e);
 /* Cheap round trip (SELECT 1) for /readyz. */
 int store_ping(struct store *s, struct iv_err *e);
+/* IV_EIO when the store's file was deleted or replaced under the running process. */
+int store_files_ok(struct store *s, struct iv_err *e);
 
 /* Borrow / return a raw connection (store/jobs.c and tests; never the API). */
 struct db *store__acquire(struct store *s);
@@ -286,6 +289,7 @@ struct store_dead_job {
     char runner_id[128];
     int64_t started_at;
     int64_t child_pid;                /* the dead runner's tap (process group), 0 = unknown */
+    int64_t rows_committed;           /* rows its checkpoints committed (store_job_set_progress) */
 };
 /* Re-leases to runner_id (until now + lease_ms) every job whose lease expired before
  * now_ms_at, so no other runner takes it meanwhile. *out: caller frees (plain array). */
@@ -299,6 +303,18 @@ int store_jobs_take_expired(struct store *s, const char *runner_id, int64_t now_
 int store_job_run_info(struct store *s, const char *tenant_id, const char *connector_id,
                        const char *run_id, bool *exists, char status_out[16],
                        bool *later_completed_out, struct iv_err *e);
+/* Records on the running run's row how many rows its checkpoints have committed, so a run
+ * whose runner dies still accounts for them (sync_runs.rows_loaded). */
+int store_job_set_progress(struct store *s, const char *run_id, int64_t rows_committed,
+                           struct iv_err *e);
+/* Adds rows a failed or abandoned run committed before it ended to the connector's
+ * rows_total (the webhook adds rows only for completed runs). */
+int store_job_add_rows(struct store *s, const char *tenant_id, const char *connector_id,
+                       int64_t rows, struct iv_err *e);
+/* Which Ivory runner holds run_id of the tenant: *held false when no runner job exists for
+ * it (an external runner's run, or finished); else runner_out (NUL-terminated) names it. */
+int store_job_holder(struct store *s, const char *tenant_id, const char *run_id, bool *held,
+                     char runner_out[STORE_RUNNER_ID_MAX], struct iv_err *e);
 /* Replaces the connector's STATE bookmark (tap_state). */
 int store_job_set_bookmark(struct store *s, const char *tenant_id, const char *connector_id,
                            const char *state_json, struct iv_err *e);

@@ -99,6 +99,10 @@ int hex_decode(const char *s, uint8_t *out, size_t out_len); /* exact length */
 char *base64_encode(const void *p, size_t n);           /* caller frees */
 /* Decodes standard base64 (padding optional). Caller frees *out. */
 int base64_decode(const char *s, uint8_t **out, size_t *out_len);
+/* A NUL-terminated copy of p[0..n) that is valid UTF-8: each byte that starts no valid
+ * sequence (and a NUL) becomes U+FFFD. For text from other programs (a tap's stderr) that
+ * must survive a JSON string. Caller frees. */
+char *utf8_sanitized(const char *p, size_t n);
 
 /* ---- logging ------------------------------------------------------------
  * One JSON object per line on stderr: {"ts":..,"level":..,"msg":..}. Never

@@ -281,10 +281,12 @@ describe('runner: a failed run keeps its checkpoints', { skip: notBuilt('serve')
         assert.deepEqual(ids(await tableRows(srv, T, conn.iomete_table)), [1, 2, 3, 4]);
         const d = (await T.c.get(`/v1/admin/connectors/${conn.id}`)).json;
         assert.deepEqual(d.tap_state, { bookmarks: { items: { last_id: 4 } } });
+        assert.equal(d.rows_total, 4, 'rows a failed run committed count in rows_total');
         rs = await triggerAndWait(T, conn.id);
         assert.equal(rs[0].status, 'failed');
         assert.equal(rs[0].rows_loaded, 4);
         assert.deepEqual(ids(await tableRows(srv, T, conn.iomete_table)), range(1, 8), 'no row twice, none lost');
+        assert.equal((await T.c.get(`/v1/admin/connectors/${conn.id}`)).json.rows_total, 8);
     });
 });
 
