@@ -388,11 +388,6 @@ static void on_commit(void *ctx, const char *state, int64_t rows)
 
 /* ---- pre-flight ------------------------------------------------------------------------------ */
 
-static bool is_one_of(const char *v, const char *a, const char *b, const char *c)
-{
-    return v && (!strcmp(v, a) || !strcmp(v, b) || !strcmp(v, c));
-}
-
 static char *config_object_or_null(uint8_t *plain, size_t n, struct runner_secrets *rs,
                                    char why[600]);
 
@@ -489,9 +484,9 @@ static int open_catalog(struct sync *s)
         sync_fail(s, "destination catalog '%s' is deactivated", c->catalog_name);
         return IV_EINVAL;
     }
-    if (is_one_of(c->catalog_type, "hive", "rest", "glue")) {
+    if (strcmp(c->catalog_type, "hive") == 0) {
         sync_fail(s, "catalog '%s' has type '%s', which the runner does not support yet "
-                  "(use 'hadoop' or 'sql')", c->catalog_name, c->catalog_type);
+                  "(use 'rest', 'glue', 'sql' or 'hadoop')", c->catalog_name, c->catalog_type);
         return IV_EUNSUPPORTED;
     }
     char *wh = join_path(c->warehouse, c->storage_prefix);
@@ -517,21 +512,53 @@ static int open_catalog(struct sync *s)
         }
         runner_secret_add(&s->secrets, (const char *)s3secret);
     }
+    uint8_t *cred = NULL;
+    size_t credn = 0;
+    if (c->catalog_credential_enc) {
+        struct iv_err e = {0};
+        if (secret_unseal(s->r->master, c->catalog_credential_enc, &cred, &credn, &e) != IV_OK) {
+            sync_fail(s, "cannot unseal the credential of catalog '%s' (master key changed?)",
+                      c->catalog_name);
+            free(wh);
+            free(uri);
+            if (s3secret) {
+                explicit_bzero(s3secret, s3n);
+                free(s3secret);
+            }
+            return IV_EAUTH;
+        }
+        runner_secret_add(&s->secrets, (const char *)cred);
+        const char *colon = strchr((const char *)cred, ':');
+        if (colon && colon[1])
+            runner_secret_add(&s->secrets, colon + 1);   /* the client secret alone too */
+    }
+    /* Platform keys (docs/lakehouse.md): metadata.region, .s3_path_style, .prefix. */
+    json_t *meta = c->metadata ? json_loads(c->metadata, 0, NULL) : NULL;
+    const json_t *ps = json_object_get(meta, "s3_path_style");
     struct lake_catalog_config lc = {
         .type = c->catalog_type, .warehouse = wh, .uri = uri, .catalog_name = c->catalog_name,
         .s3_endpoint = c->s3_endpoint, .s3_access_key_id = c->s3_access_key_id,
         .s3_secret_key = (const char *)s3secret,
+        .region = json_str(meta, "region"),
+        .s3_path_style = json_is_true(ps), .s3_path_style_set = json_is_boolean(ps),
+        .credential = (const char *)cred,
+        .rest_prefix = json_str(meta, "prefix"),
     };
     struct iv_err e = {0};
     int rc = lake_catalog_open(&s->cat, &lc, &e);
     if (rc != IV_OK)
         sync_fail(s, "cannot open catalog '%s' (%s): %s", c->catalog_name, c->catalog_type,
                   e.msg);
+    json_decref(meta);
     free(wh);
     free(uri);
     if (s3secret) {
-        memset(s3secret, 0, s3n);
+        explicit_bzero(s3secret, s3n);
         free(s3secret);
+    }
+    if (cred) {
+        explicit_bzero(cred, credn);
+        free(cred);
     }
     return rc;
 }

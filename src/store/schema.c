@@ -164,9 +164,15 @@ static const char m003_discovery[] =
     "CREATE INDEX discovery_requests_status ON discovery_requests (status, created_at);"
     "CREATE INDEX discovery_requests_connector ON discovery_requests (connector_id);";
 
+/* Migration 4: the sealed credential of a platform catalog (rest: a bearer token or
+ * client_id:client_secret for OAuth2 client credentials; docs/lakehouse.md). */
+static const char m004_catalog_credential[] =
+    "ALTER TABLE tenant_catalogs ADD COLUMN catalog_credential_enc TEXT;";
+
 const struct db_migration store_migrations[] = {
     {1, "init control plane", m001_init},
     {2, "tenant generation counter + latest-run index", m002_generation},
     {3, "stream catalog and discovery requests", m003_discovery},
+    {4, "tenant_catalogs.catalog_credential_enc", m004_catalog_credential},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

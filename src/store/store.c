@@ -363,7 +363,7 @@ int store_tenant_generation(struct store *s, const char *tenant_id, int64_t *gen
 #define CATALOG_COLS                                                                         \
     "id, tenant_id, catalog_name, catalog_type, catalog_uri, warehouse, storage_prefix, "    \
     "s3_endpoint, s3_access_key_id, s3_secret_key_enc, metadata, active, created_at, "       \
-    "updated_at"
+    "updated_at, catalog_credential_enc"
 
 void store_catalog_release(struct store_catalog *c)
 {
@@ -379,6 +379,7 @@ void store_catalog_release(struct store_catalog *c)
     free(c->s3_endpoint);
     free(c->s3_access_key_id);
     free(c->s3_secret_key_enc);
+    free(c->catalog_credential_enc);
     free(c->metadata);
     memset(c, 0, sizeof *c);
 }
@@ -406,6 +407,7 @@ static void catalog_from_row(struct db_stmt *st, struct store_catalog *c)
     c->active = db_col_int64(st, 11) != 0;
     c->created_at = db_col_int64(st, 12);
     c->updated_at = db_col_int64(st, 13);
+    c->catalog_credential_enc = db_col_strdup(st, 14);
 }
 
 static int catalog_get_db(struct db *d, const char *tenant_id, const char *name,
@@ -456,21 +458,24 @@ int store_catalog_upsert(struct store *s, const char *tenant_id, const struct st
         uuid_v4(id);
         rc = q_prep(d, &st, e,
                     "INSERT INTO tenant_catalogs (" CATALOG_COLS ")"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    "sssssssssssiii", id, tenant_id, in->catalog_name, in->catalog_type,
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "sssssssssssiiis", id, tenant_id, in->catalog_name, in->catalog_type,
                     in->catalog_uri, in->warehouse, in->storage_prefix, in->s3_endpoint,
                     in->s3_access_key_id, in->s3_secret_key_enc,
-                    in->metadata ? in->metadata : "{}", (int64_t)(in->active ? 1 : 0), now, now);
+                    in->metadata ? in->metadata : "{}", (int64_t)(in->active ? 1 : 0), now, now,
+                    in->catalog_credential_enc);
         created = true;
     } else if (rc == IV_OK) {
         rc = q_prep(d, &st, e,
                     "UPDATE tenant_catalogs SET catalog_type = ?, catalog_uri = ?, warehouse = ?,"
                     " storage_prefix = ?, s3_endpoint = ?, s3_access_key_id = ?,"
                     " s3_secret_key_enc = COALESCE(?, s3_secret_key_enc), metadata = ?,"
+                    " catalog_credential_enc = COALESCE(?, catalog_credential_enc),"
                     " active = ?, updated_at = ? WHERE tenant_id = ? AND catalog_name = ?",
-                    "ssssssssiiss", in->catalog_type, in->catalog_uri, in->warehouse,
+                    "sssssssssiiss", in->catalog_type, in->catalog_uri, in->warehouse,
                     in->storage_prefix, in->s3_endpoint, in->s3_access_key_id,
                     in->s3_secret_key_enc, in->metadata ? in->metadata : "{}",
+                    in->catalog_credential_enc,
                     (int64_t)(in->active ? 1 : 0), now, tenant_id, in->catalog_name);
     }
     if (rc < 0)

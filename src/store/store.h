@@ -80,13 +80,15 @@ struct store_catalog {
     char *id, *tenant_id, *catalog_name, *catalog_type, *catalog_uri, *warehouse;
     char *storage_prefix, *s3_endpoint, *s3_access_key_id;
     char *s3_secret_key_enc;   /* sealed; never leaves through the API */
+    char *catalog_credential_enc;  /* sealed rest token / client credentials; same rule */
     char *metadata;            /* JSON object text */
     bool active;
     int64_t created_at, updated_at;
 };
 void store_catalog_release(struct store_catalog *c);
 /* Upsert on (tenant_id, catalog_name). in->id/created/updated are ignored.
- * When in->s3_secret_key_enc is NULL an existing sealed secret is kept.
+ * When in->s3_secret_key_enc (or catalog_credential_enc) is NULL an existing sealed
+ * secret is kept.
  * *created_out: true when inserted. out (may be NULL) receives the stored row;
  * caller releases it. */
 int store_catalog_upsert(struct store *s, const char *tenant_id, const struct store_catalog *in,
