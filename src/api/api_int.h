@@ -188,6 +188,11 @@ json_t *api_iceberg_error(int status, const char *code, const char *message);   
 /* 500 with a generic detail; the real reason (e) is logged, never sent. */
 void api_internal(struct api_ctx *c, const char *what, const struct iv_err *e);
 const char *api_query(struct api_ctx *c, const char *key);
+/* Parses c->body as the JSON object a JSON-body route takes: duplicate keys
+ * and non-objects are 400, a string member with an embedded NUL is 422 naming
+ * it. On success sets c->json and *out (the caller owns *out, also on
+ * failure: json_decref it). Replies and returns false otherwise. */
+bool api_parse_json_body(struct api_ctx *c, json_t **out);
 
 /* ---- JSON helpers ------------------------------------------------------------------ */
 json_t *api_time_or_null(int64_t ms);           /* ISO-8601 UTC, or null */

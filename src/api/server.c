@@ -367,29 +367,8 @@ static void run_route(struct MHD_Connection *conn, struct req *rq, const struct 
                       "The request body must be sent as application/json.");
             return;
         }
-        json_error_t jerr;
-        rq->json = json_loadb(c->body, c->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-                              &jerr);
-        if (!rq->json) {
-            api_error(c, 400, "invalid_json", NULL, "The body is not valid JSON: %s (line %d).",
-                      jerr.text, jerr.line);
+        if (!api_parse_json_body(c, &rq->json))
             return;
-        }
-        if (!json_is_object(rq->json)) {
-            api_error(c, 400, "invalid_json", NULL, "The body must be a JSON object.");
-            return;
-        }
-        /* Strings are NUL-terminated from here on: a value with an embedded
-         * NUL would be validated as its prefix, so it is rejected outright. */
-        const char *key;
-        json_t *val;
-        json_object_foreach(rq->json, key, val) {
-            if (json_is_string(val) && strlen(json_string_value(val)) != json_string_length(val)) {
-                api_error(c, 422, "validation_error", key, "%s must not contain NUL characters.",
-                          key);
-                return;
-            }
-        }
         c->json = rq->json;
     } else if (!body_is_blank(c->body, c->body_len) && !check_no_body(c, conn, rq)) {
         return;
