@@ -160,6 +160,12 @@ void api_h_catalog_upsert(struct api_ctx *c)
                   "storage_prefix is required: a relative path without '.' or '..' segments.");
         return;
     }
+    const char *bad_field = NULL;
+    struct iv_err pe = {0};
+    if (config_confine_catalog(c->srv->cfg, type, uri, wh, prefix, &bad_field, &pe) != IV_OK) {
+        api_error(c, 422, "validation_error", bad_field, "%s.", pe.msg);
+        return;
+    }
     json_t *meta = json_object_get(c->json, "metadata");
     if (meta && !json_is_null(meta) && !json_is_object(meta)) {
         api_error(c, 422, "validation_error", "metadata", "metadata must be a JSON object.");

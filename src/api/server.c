@@ -21,8 +21,8 @@
  * epoll polling threads (IVORY_HTTP_THREADS) own every socket and only parse
  * and move bytes, so an idle or slow client costs a file descriptor and a
  * little memory, never a thread. The checks that need neither the store nor a
- * key (431, 413, 400 on framing and path, 404/405) and /healthz are answered on
- * the polling thread; every other request is suspended and handed to the
+ * key (431, 413, 400 on framing and path, 404/405) are answered on the
+ * polling thread; every routed request is suspended and handed to the
  * worker pool (workers.c), whose thread runs auth, body parsing and the
  * handler, builds the response and resumes the connection; the polling thread
  * then queues it. conn_guard.c adds the header and body deadlines and the
@@ -72,6 +72,7 @@ struct api_server {
 #define API_MAX_QUERY_LOOKUPS 8
 
 struct req {
+    int64_t t0_us;            /* arrival of the request's headers (monotonic) */
     struct buf body;
     bool too_big;
     bool headers_too_big;
@@ -95,6 +96,14 @@ struct req {
     char *query_key[API_MAX_QUERY_LOOKUPS];
     char *query_value[API_MAX_QUERY_LOOKUPS];   /* percent-decoded */
 };
+
+/* Monotonic microseconds since t0_us (0: since the clock's origin). */
+static int64_t mono_us_since(int64_t t0_us)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - t0_us;
+}
 
 static void blob_free_cb(void *cls)
 {
@@ -295,6 +304,7 @@ static const struct api_route *route_request(struct api_server *srv, struct MHD_
                                              struct req *rq, struct api_ctx *c)
 {
     const char *url = rq->url, *method = rq->method;
+    c->route_index = -1;
     c->srv = &srv->st;
     c->method = method;
     c->path = url;
@@ -344,7 +354,9 @@ static const struct api_route *route_request(struct api_server *srv, struct MHD_
                       method);
         else
             api_error(c, 404, "not_found", NULL, "No such endpoint.");
+        return NULL;
     }
+    c->route_index = (int)(rt - api_routes);
     return rt;
 }
 
@@ -424,6 +436,7 @@ static void finish_reply(struct req *rq)
     rq->response = make_response(&rq->ctx);
     rq->status = (unsigned)rq->ctx.status;
     rq->response_failed = rq->response == NULL;
+    api_metrics_request(rq->ctx.route_index, rq->ctx.status, mono_us_since(rq->t0_us));
     log_request(rq);
     api_ctx_release_reply(&rq->ctx);
 }
@@ -457,6 +470,7 @@ static void request_headers_done(struct api_server *srv, struct MHD_Connection *
                                  const char *version)
 {
     rq->started = true;
+    rq->t0_us = mono_us_since(0);
     rq->srv = srv;
     rq->url = url;
     rq->method = method;
@@ -510,17 +524,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     api_guard_phase(srv->guard, rq->gc, API_CONN_BUSY);
     rq->t0_ms = mono_ms();
     const struct api_route *rt = route_request(srv, conn, rq, &rq->ctx);
-    if (rt && rt->fn != api_h_healthz) {
-        /* May block on the store: hand it to a worker. */
+    if (rt) {
+        /* May block on the store (even /healthz checks the store's files through the
+         * pool): hand it to a worker. */
         rq->route = rt;
         atomic_fetch_add(&srv->inflight, 1);
         MHD_suspend_connection(conn);
         api_workers_submit(srv->workers, run_on_worker, rq);
         return MHD_YES;
     }
-    if (rt)
-        run_route(conn, rq, rt, &rq->ctx);
-    finish_reply(rq);
+    finish_reply(rq);   /* answered on the polling thread: rejected before routing */
     return queue_built_response(conn, rq);
 }
 
