@@ -57,6 +57,9 @@ int store_backup_to(struct store *s, const char *dest, struct iv_err *e);
 int store_quick_check(struct store *s, struct iv_err *e);
 /* Cheap round trip (SELECT 1) for /readyz. */
 int store_ping(struct store *s, struct iv_err *e);
+/* How many connectors and catalogs the tenant has (for the per-tenant quotas). */
+int store_tenant_usage(struct store *s, const char *tenant_id, int64_t *connectors,
+                       int64_t *catalogs, struct iv_err *e);
 /* IV_EIO when the store's file was deleted or replaced under the running process. */
 int store_files_ok(struct store *s, struct iv_err *e);
 

@@ -86,7 +86,7 @@ describe('backup and restore (SQLite store)', { skip: notBuilt('backup') }, () =
         restored = await startServer({ dir: fresh, secret: srv.secret, keepDir: true,
             env: { IVORY_CONFIG_KEY: srv.env.IVORY_CONFIG_KEY } });
         const c = client(restored.url, T.token);
-        const list = await c.get('/v1/admin/connectors?limit=1000');
+        const list = await c.get('/v1/admin/connectors');
         assert.equal(list.status, 200, list.text);
         const items = list.json.connectors ?? list.json.items ?? list.json;
         const have = new Set(items.map((x) => x.id));
