@@ -288,6 +288,9 @@ void api_h_config_key(struct api_ctx *c);
  * server's config key (header and structure, see jwe_check). Replies 422
  * naming config_encrypted and returns false otherwise. */
 bool api_config_encrypted_ok(struct api_ctx *c, const char *config);
+void api_h_mappings_get(struct api_ctx *c);
+void api_h_mappings_put(struct api_ctx *c);
+void api_h_map_fields(struct api_ctx *c);
 void api_h_connector_patch(struct api_ctx *c);
 void api_h_state_get(struct api_ctx *c);
 void api_h_state_put(struct api_ctx *c);
