@@ -43,6 +43,8 @@ struct sync {
     bool airbyte;
     struct airbyte_session ab;    /* airbyte: catalog, states, error (owned) */
     int64_t last_tail_ms;
+    _Atomic int64_t last_checkpoint_ms;   /* wall clock of the last commit; 0 = none yet */
+    bool cancelled;               /* ended on request (POST .../runs/{id}/cancel) */
     struct buf tables;            /* "ns.t1,ns.t2" */
     char *err;                    /* failure reason (owned); NULL = success so far */
     struct runner_secrets secrets; /* strings to redact (owned) */
@@ -313,6 +315,15 @@ static void push_tail(struct sync *s, bool force)
     if (tail && *tail)
         store_job_update(s->r->st, s->j->job_id, 0, tail, &e);
     free(tail);
+    /* Live progress for GET .../runs/{run_id}: rows read and committed so far. */
+    if (s->ld) {
+        struct singer_loader_stats st;
+        singer_loader_get_stats(s->ld, &st);
+        int64_t cp = s->last_checkpoint_ms;
+        if (store_run_progress(s->r->st, s->j->run_id, st.records, st.rows_committed,
+                               cp ? cp : STORE_NULL_TIME, NULL, &e) != IV_OK)
+            log_debug("run %s: progress not recorded: %s", s->j->run_id, e.msg);
+    }
 }
 
 /* A SCHEMA of a selected stream keeps only the fields the catalog selects, so a tap that
@@ -370,7 +381,7 @@ static int on_line(void *ctx, const char *line, size_t len, uint64_t lineno, str
         snprintf(inner, sizeof inner, "%s", e->msg);
         return iv_err_set(e, rc, "tap output line %llu: %s", (unsigned long long)lineno, inner);
     }
-    if ((lineno & 1023) == 0)
+    if ((lineno & 63) == 0)
         push_tail(s, false);
     return IV_OK;
 }
@@ -379,6 +390,7 @@ static void on_commit(void *ctx, const char *state, int64_t rows)
 {
     struct sync *s = ctx;
     log_debug("run %s: checkpoint (%lld rows committed)", s->j->run_id, (long long)rows);
+    s->last_checkpoint_ms = now_ms();
     /* Kept on the run row: if this runner dies, whoever fails the run counts these rows. */
     struct iv_err e = {0};
     if (store_job_set_progress(s->r->st, s->j->run_id, rows, &e) != IV_OK)
@@ -587,6 +599,7 @@ static bool report(struct sync *s, bool completed, const char *error_msg, int64_
     char *state_obj = st ? json_dumps(st, JSON_COMPACT) : NULL;
     struct store_webhook w = {
         .connector_id = s->j->conn.id, .run_id = s->j->run_id, .completed = completed,
+        .cancelled = !completed && s->cancelled,
         .rows_synced = rows_synced, .rows_loaded = rows_loaded, .transform_errors = 0,
         .tap_state = state_obj, .started_at = s->j->started_at, .completed_at = completed_at,
         .error_msg = error_msg, .iomete_table = tbl, .snapshot_id = snap[0] ? snap : NULL,
@@ -605,7 +618,8 @@ static bool report(struct sync *s, bool completed, const char *error_msg, int64_
     json_t *body = json_object();
     json_object_set_new(body, "connector_id", json_string(w.connector_id));
     json_object_set_new(body, "run_id", json_string(w.run_id));
-    json_object_set_new(body, "status", json_string(completed ? "completed" : "failed"));
+    json_object_set_new(body, "status",
+                        json_string(completed ? "completed" : w.cancelled ? "cancelled" : "failed"));
     json_object_set_new(body, "rows_synced", json_integer(rows_synced));
     json_object_set_new(body, "rows_loaded", json_integer(rows_loaded));
     json_object_set_new(body, "transform_errors", json_integer(0));
@@ -1082,11 +1096,12 @@ void *run_main(void *arg)
         goto done;
     }
     if (cancel == RUN_CANCEL_REQUESTED && s.err) {
-        /* The webhook knows completed|failed only: a cancelled run is reported failed. */
+        /* Reported as 'cancelled': not a failure, the breaker does not count it. */
         char *m = xasprintf("run cancelled on request; nothing after the last checkpoint was "
                             "committed (%s)", s.err);
         free(s.err);
         s.err = m;
+        s.cancelled = true;
     }
     if (cancel == RUN_CANCEL_SHUTDOWN && s.err) {
         char *m = xasprintf("runner shut down before the run finished (%s)", s.err);

@@ -1312,7 +1312,8 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
                 " transform_errors = ?, iomete_table = COALESCE(?, iomete_table), started_at = ?,"
                 " completed_at = ?, error_msg = ?, state_after = ?, snapshot_id = ?, updated_at = ?"
                 " WHERE tenant_id = ? AND id = ?",
-                "siiisiisssiss", w->completed ? "completed" : "failed", w->rows_synced,
+                "siiisiisssiss",
+                w->completed ? "completed" : w->cancelled ? "cancelled" : "failed", w->rows_synced,
                 w->rows_loaded, w->transform_errors, w->iomete_table, started, completed,
                 w->error_msg, w->tap_state, w->snapshot_id, now_ms(), tenant_id, w->run_id);
     if (rc < 0)
@@ -1329,7 +1330,19 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     enum store_conn_status to = c.status;
     int64_t failures = c.consecutive_failures;
 
-    if (w->completed) {
+    if (w->cancelled) {
+        /* Ended on request: the breaker does not count it and the schedule goes on (or the
+         * queued trigger runs). Like a failed run's, the rows its checkpoints committed are
+         * added to rows_total by the runner that holds the table's truth (runner/sync.c). */
+        if (c.status == CONN_ACTIVE)
+            next = c.followup_queued ? now : cron_ms;
+        else
+            next = c.next_run_at;
+        rc = q_prep(d, &st, e,
+                    "UPDATE connectors SET next_run_at = ?, followup_queued = 0, updated_at = ?"
+                    " WHERE tenant_id = ? AND id = ?",
+                    "tiss", next, now, tenant_id, w->connector_id);
+    } else if (w->completed) {
         failures = 0;
         if (c.status == CONN_ACTIVE)
             next = c.followup_queued ? now : cron_ms;
@@ -1378,7 +1391,8 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     res.next_run_at = next;
     res.consecutive_failures = failures;
     log_info("run %s of connector %s %s (%lld rows loaded)", w->run_id, w->connector_id,
-             w->completed ? "completed" : "failed", (long long)w->rows_loaded);
+             w->completed ? "completed" : w->cancelled ? "cancelled" : "failed",
+             (long long)w->rows_loaded);
 done:
     if (out)
         *out = res;
@@ -1391,3 +1405,38 @@ out:
     store__release(s, d);
     return rc;
 }
+
+/* ---- shared with store/ops.c through store_internal.h ---------------------------------------- */
+
+int store__connector_get(struct db *d, const char *tenant_id, const char *id,
+                         struct store_connector *out, struct iv_err *e)
+{
+    return connector_get_db(d, tenant_id, id, out, e);
+}
+
+int store__has_running_run(struct db *d, const char *tenant_id, const char *id, bool *out,
+                           struct iv_err *e)
+{
+    return has_running_run(d, tenant_id, id, out, e);
+}
+
+void store__run_from_row(struct db_stmt *st, struct store_run *r)
+{
+    run_from_row(st, r);
+}
+
+void store__connector_borrow_row(struct db_stmt *st, struct store_connector *c)
+{
+    connector_borrow_row(st, c);
+}
+
+const char store__run_cols[] = RUN_COLS;
+
+/* connector_each_sql's select list and join, without its WHERE: callers add their own. */
+const char store__connector_list_select[] =
+    "SELECT c.id, c.tenant_id, c.source_system, c.tap_name, c.connector_type,"
+    " c.destination_catalog, c.destination_table, c.iomete_namespace, c.sync_schedule, NULL,"
+    " c.tap_version, c.meltano_environment, NULL, NULL, c.status, c.consecutive_failures,"
+    " c.rows_total, c.last_synced_at, c.next_run_at, NULL, c.followup_queued, c.created_at,"
+    " c.updated_at, r.status, r.rows_synced, r.rows_loaded, r.started_at, r.completed_at,"
+    " r.error_msg" CONNECTOR_FROM;
