@@ -65,6 +65,8 @@ static const struct opt opts[] = {
     {"IVORY_TAP_MAX_PROCS", OPT_INT, OFF(tap_max_procs), "256", 0, 65536},
     {"IVORY_WAREHOUSE_ROOT", OPT_STR, OFF(warehouse_root), NULL, 0, 0},
     {"IVORY_SQL_CATALOGS", OPT_STR, OFF(sql_catalogs), NULL, 0, 0},
+    {"IVORY_TENANT_MAX_CONNECTORS", OPT_INT, OFF(tenant_max_connectors), "1000", 1, 10000000},
+    {"IVORY_TENANT_MAX_CATALOGS", OPT_INT, OFF(tenant_max_catalogs), "50", 1, 100000},
 };
 
 int config_load(struct iv_config *cfg, struct iv_err *e)

@@ -52,6 +52,8 @@ struct iv_config {
     /* Where tenants' catalogs may point (docs/security.md). */
     char *warehouse_root;       /* IVORY_WAREHOUSE_ROOT, default <IVORY_DATA_DIR>/warehouse */
     char *sql_catalogs;         /* IVORY_SQL_CATALOGS: colon list of allowed sql catalog_uris */
+    int tenant_max_connectors;  /* IVORY_TENANT_MAX_CONNECTORS, default 1000 */
+    int tenant_max_catalogs;    /* IVORY_TENANT_MAX_CATALOGS, default 50 */
 };
 
 /* Fills cfg from the environment. On a bad value returns IV_EINVAL with e->msg

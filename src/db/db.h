@@ -36,6 +36,9 @@ enum { DB_DONE = 0, DB_ROW = 1 };
  * (see docs/store.md). *out: caller closes with db_close. */
 int db_open(struct db **out, const char *url, struct iv_err *e);
 void db_close(struct db *d);                 /* NULL is a no-op */
+/* The file path of a `sqlite:` URL (caller frees), or NULL for any other URL and for
+ * `sqlite::memory:`. */
+char *db_sqlite_path(const char *url);
 enum db_kind db_get_kind(const struct db *d);
 
 /* Runs SQL without parameters (may hold several statements separated by ';'). */

@@ -137,10 +137,19 @@ void store__release(struct store *s, struct db *d)
 int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e)
 {
     struct db *d = store__acquire(s);
+    int have = 0, want = store_schema_latest();
     int rc = db_migrate(d, store_migrations, store_migrations_count, applied_out, e);
-    if (rc == IV_OK && version_out)
-        rc = db_schema_version(d, version_out, e);
+    if (rc == IV_OK)
+        rc = db_schema_version(d, &have, e);
     store__release(s, d);
+    /* A store written by a newer binary: its extra migrations may have changed what this
+     * binary's queries mean, so it refuses rather than guess (docs/deploy.md "Upgrades"). */
+    if (rc == IV_OK && have > want)
+        rc = iv_err_set(e, IV_EUNSUPPORTED,
+                        "the store is at schema version %d, newer than this binary's %d: "
+                        "run a newer ivory (migrations are forward-only)", have, want);
+    if (rc == IV_OK && version_out)
+        *version_out = have;
     return rc;
 }
 
@@ -210,6 +219,29 @@ int store__exec(struct store *s, bool cached, int64_t *changes_out, struct iv_er
 /* Every SQL text in this file is a literal: its statements use the connection's cache. */
 #define q_prep(d, st, e, ...) store__prep((d), (st), true, (e), __VA_ARGS__)
 #define q_run store__run
+
+int store_tenant_usage(struct store *s, const char *tenant_id, int64_t *connectors,
+                       int64_t *catalogs, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    *connectors = *catalogs = 0;
+    int rc = store__prep(d, &st, true, e,
+                         "SELECT (SELECT COUNT(*) FROM connectors WHERE tenant_id = ?),"
+                         " (SELECT COUNT(*) FROM tenant_catalogs WHERE tenant_id = ?)", "ss",
+                         tenant_id, tenant_id);
+    if (rc == IV_OK) {
+        rc = db_step(st, e);
+        if (rc == DB_ROW) {
+            *connectors = db_col_int64(st, 0);
+            *catalogs = db_col_int64(st, 1);
+        }
+        rc = rc < 0 ? rc : IV_OK;
+    }
+    db_finalize(st);
+    store__release(s, d);
+    return rc;
+}
 
 int store_files_ok(struct store *s, struct iv_err *e)
 {
