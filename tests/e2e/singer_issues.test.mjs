@@ -213,3 +213,25 @@ describe('records and schemas (items 1, 4, 6, 7, 8)', { skip }, () => {
         assert.match(r2.stderr, /line 3: .*columns 'id' and 'Id' differ only in case/);
     });
 });
+
+describe('Parquet field names (item 2)', { skip }, () => {
+    test('names that are not Avro names: Parquet carries the sanitized name, Iceberg the original; icebird, DuckDB and table show see the values', async () => {
+        const env = setup();
+        const r = load(env, lines(
+            '{"type":"SCHEMA","stream":"c","schema":{"type":"object","properties":{"Foo::Bar":{"type":"string"},"a.b":{"type":"string"},"with space":{"type":"string"},"kebab-case":{"type":"integer"},"1st":{"type":"string"}}},"key_properties":[]}',
+            '{"type":"RECORD","stream":"c","record":{"Foo::Bar":"x","a.b":"y","with space":"z","kebab-case":7,"1st":"w"}}',
+        ));
+        assert.equal(r.status, 0, r.stderr);
+        const t = tdir(env, 'c');
+        const md = JSON.parse(fs.readFileSync(path.join(t.dir, 'metadata', 'v2.metadata.json'), 'utf8'));
+        assert.deepEqual(md.schemas.at(-1).fields.map((f) => f.name), ['Foo::Bar', 'a.b', 'with space', 'kebab-case', '1st']);
+        const ice = await readIcebird(t);
+        assert.deepEqual(ice.map((x) => [x['Foo::Bar'], x['a.b'], x['with space'], Number(x['kebab-case']), x['1st']]), [['x', 'y', 'z', 7, 'w']]);
+        const duck = await readDuckdb(t);
+        assert.deepEqual(duck.columns.map((c) => c.name), ['Foo_x3A_x3ABar', 'a_x2Eb', 'with_x20space', 'kebab_x2Dcase', '_1st']);
+        assert.deepEqual(duck.rows.map((x) => [x.Foo_x3A_x3ABar, x.a_x2Eb, x.with_x20space, Number(x.kebab_x2Dcase), x._1st]), [['x', 'y', 'z', 7, 'w']]);
+        const show = showTable(env, 'ns.c');
+        assert.equal(show.status, 0, show.stderr);
+        assert.deepEqual(show.view.rows, [{ 'Foo::Bar': 'x', 'a.b': 'y', 'with space': 'z', 'kebab-case': 7, '1st': 'w' }]);
+    });
+});
