@@ -235,3 +235,41 @@ describe('Parquet field names (item 2)', { skip }, () => {
         assert.deepEqual(show.view.rows, [{ 'Foo::Bar': 'x', 'a.b': 'y', 'with space': 'z', 'kebab-case': 7, '1st': 'w' }]);
     });
 });
+
+describe('BATCH messages (item 5)', { skip }, () => {
+    test('jsonl files, gzip or plain, from file:// manifests load like RECORDs; bad ones fail naming the file line', async () => {
+        const env = setup();
+        const zlib = await import('node:zlib');
+        const f1 = path.join(env.dir, 'part 1.jsonl.gz');
+        const f2 = path.join(env.dir, 'part2.jsonl');
+        fs.writeFileSync(f1, zlib.gzipSync('{"id":1,"v":"a"}\n{"id":2,"v":"b"}\n'));
+        fs.writeFileSync(f2, '{"id":3,"v":"c"}\r\n\n{"id":4,"v":null}');
+        const r = load(env, lines(
+            '{"type":"SCHEMA","stream":"b","schema":{"type":"object","properties":{"id":{"type":"integer"},"v":{"type":["null","string"]}}},"key_properties":["id"]}',
+            '{"type":"RECORD","stream":"b","record":{"id":0,"v":"rec"}}',
+            JSON.stringify({ type: 'BATCH', stream: 'b', encoding: { format: 'jsonl', compression: 'gzip' }, manifest: [`file://${f1.replace(' ', '%20')}`] }),
+            JSON.stringify({ type: 'BATCH', stream: 'b', encoding: { format: 'jsonl', compression: 'none' }, manifest: [`file://${f2}`] }),
+            '{"type":"STATE","value":{"done":true}}',
+        ));
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stderr, /5 rows/);
+        const t = tdir(env, 'b');
+        const want = [[0, 'rec'], [1, 'a'], [2, 'b'], [3, 'c'], [4, null]];
+        assert.deepEqual((await readIcebird(t)).map((x) => [Number(x.id), x.v]).sort((a, b) => a[0] - b[0]), want);
+        assert.deepEqual((await readDuckdb(t)).rows.map((x) => [Number(x.id), x.v]).sort((a, b) => a[0] - b[0]), want);
+
+        fs.writeFileSync(f2, '{"id":5}\n{"id":"six"}\n');
+        const bad = load(setup(), lines(
+            '{"type":"SCHEMA","stream":"b","schema":{"type":"object","properties":{"id":{"type":"integer"}}},"key_properties":[]}',
+            JSON.stringify({ type: 'BATCH', stream: 'b', encoding: { format: 'jsonl' }, manifest: [f2] }),
+        ));
+        assert.equal(bad.status, 1);
+        assert.match(bad.stderr, /line 2: BATCH file .*part2\.jsonl line 2: stream "b": field "id": expected integer/);
+        const parquet = load(setup(), lines(
+            '{"type":"SCHEMA","stream":"b","schema":{"type":"object","properties":{"id":{"type":"integer"}}},"key_properties":[]}',
+            JSON.stringify({ type: 'BATCH', stream: 'b', encoding: { format: 'parquet' }, manifest: [f2] }),
+        ));
+        assert.equal(parquet.status, 1);
+        assert.match(parquet.stderr, /line 2: BATCH encoding format "parquet" is not supported/);
+    });
+});
