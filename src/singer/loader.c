@@ -386,7 +386,7 @@ static int open_stream(struct singer_loader *l, struct ld_stream *ts, struct iv_
         }
     }
     ts->table_name = tname;
-    if ((rc = lake_table_load_or_create(l->o.cat, l->ns, tname, NULL, &ts->incoming, &ts->t, e)))
+    if ((rc = lake_table_load_or_stage(l->o.cat, l->ns, tname, &ts->incoming, &ts->t, e)))
         goto fail;
     follow_string_columns(ts);
     bool changed = false;
@@ -776,6 +776,9 @@ int singer_loader_finish(struct singer_loader *l, struct iv_err *e)
     int rc = pipe_drain(&l->pipe, e);
     if (!rc)
         rc = commit(l, true, e);
+    for (int i = 0; i < l->nstreams && !rc; i++)   /* a clean run leaves its tables, rows or not */
+        if (l->streams[i].t)
+            rc = lake_table_materialize(l->streams[i].t, e);
     for (int i = 0; i < l->nstreams && !rc; i++) {
         int64_t n = stream_dropped(&l->streams[i]);
         if (n > 0)
