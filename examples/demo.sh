@@ -26,6 +26,7 @@ export IVORY_CONFIG_KEY=$(head -c 32 /dev/urandom | base64)      # shared by cli
 export IVORY_TAP_PATH="$ROOT/examples/taps"                      # where tap-csv lives
 export IVORY_POLL_INTERVAL=1 IVORY_FIRST_RUN_DELAY=3600
 export IVORY_TAP_DATA_DIRS="$DEMO/data"   # the only host files the sandboxed tap may read
+export IVORY_WAREHOUSE_ROOT="$DEMO/warehouse"   # tenants' file:// warehouses must lie below
 mkdir -p "$IVORY_DATA_DIR" "$DEMO/data"
 cp "$ROOT/examples/data/customers.csv" "$DEMO/data/customers.csv"
 API="http://127.0.0.1:$PORT"

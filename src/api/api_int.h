@@ -115,6 +115,8 @@ struct api_ctx {
     const char *(*query)(void *qctx, const char *key);
     void *qctx;
     const char *header_signature;     /* X-Ivory-Signature, borrowed */
+    const char *header_runner;        /* X-Ivory-Runner (an Ivory runner's id), borrowed */
+    const char *header_runner_sig;    /* X-Ivory-Runner-Signature, borrowed */
     const char *body;                 /* raw body, borrowed, NUL-terminated */
     size_t body_len;
     json_t *json;                     /* parsed body object (API_F_JSON_BODY), borrowed */
@@ -129,6 +131,7 @@ struct api_ctx {
     char allow[64];
     const char *content_type;         /* static string; NULL = application/json */
     bool console_page;                /* send the console's security headers (console.c) */
+    int route_index;                  /* index in api_routes of the matched route; -1 = none */
 };
 
 /* Sets the reply (takes ownership of body; NULL = no body). */
@@ -137,9 +140,13 @@ void api_reply(struct api_ctx *c, int status, json_t *body);
 void api_reply_raw(struct api_ctx *c, int status, struct api_blob *b);
 /* Frees whatever reply the context holds. */
 void api_ctx_release_reply(struct api_ctx *c);
-/* {"error": code, "detail": detail[, "field": field]}; field may be NULL. */
+/* {"error": code, "detail": detail[, "field": field]}; field may be NULL. Under /iceberg
+ * the Iceberg REST error model instead: {"error":{"message","type","code"}}, with `code`
+ * as the type when it names an Iceberg exception ("...Exception"), else a type derived
+ * from the status. */
 void api_error(struct api_ctx *c, int status, const char *code, const char *field,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+json_t *api_iceberg_error(int status, const char *code, const char *message);   /* new ref */
 /* 500 with a generic detail; the real reason (e) is logged, never sent. */
 void api_internal(struct api_ctx *c, const char *what, const struct iv_err *e);
 const char *api_query(struct api_ctx *c, const char *key);
@@ -166,6 +173,54 @@ bool api_parse_limit(const char *s, int *out);
 /* First key of obj not in allowed (NULL-terminated list), or NULL. Borrowed. */
 const char *api_unknown_field(const json_t *obj, const char *const *allowed);
 
+/* ---- request fields, described once (fields.c) ---------------------------------------------- */
+enum api_field_type { AF_STRING, AF_OBJECT, AF_INTEGER, AF_BOOLEAN };
+enum {
+    AF_CREATE = 1 << 0,     /* writable in the create (POST) body */
+    AF_PATCH = 1 << 1,      /* writable by PATCH */
+    AF_REQUIRED = 1 << 2,   /* required on create (and never empty) */
+    AF_NULLABLE = 1 << 3,   /* null accepted (clears the value) */
+    AF_SECRET = 1 << 4,     /* stored sealed or encrypted, never returned */
+};
+struct api_field {
+    const char *name;
+    enum api_field_type type;
+    unsigned flags;
+    int max_len;                      /* strings: bytes; 0 = only the body cap */
+    const char *pattern;              /* the rule as a regex, for messages, docs and OpenAPI */
+    bool (*check)(const char *v);     /* the rule in C; NULL = none */
+    const char *rule;                 /* message tail when the check fails ("is not ..."); NULL
+                                       * = "must match <pattern>" */
+    const char *def;                  /* default on create, or NULL */
+    const char *const *enum_values;   /* NULL-terminated, or NULL */
+    const char *doc;                  /* one line for docs and OpenAPI */
+};
+struct api_resource {
+    const char *name;                 /* OpenAPI component name */
+    const struct api_field *fields;
+    size_t n;
+};
+#define API_MAX_FIELDS 32
+/* The fields of one parsed body: borrowed from c->json. */
+struct api_field_values {
+    const struct api_resource *r;
+    const json_t *v[API_MAX_FIELDS];  /* by index in r->fields; NULL = absent */
+};
+extern const struct api_resource api_connector_resource;
+extern const struct api_resource api_state_resource;
+/* Checks c->json against r for mode (AF_CREATE or AF_PATCH): unknown fields, fields not
+ * writable in mode, types, required, null, length, enum and rule; the first failure is a 422
+ * naming its field (replied here) and returns false. */
+bool api_fields_parse(struct api_ctx *c, const struct api_resource *r, unsigned mode,
+                      struct api_field_values *out);
+const struct api_field *api_field_find(const struct api_resource *r, const char *name);
+bool api_fields_has(const struct api_field_values *v, const char *name);   /* present, even null */
+const char *api_fields_str(const struct api_field_values *v, const char *name);   /* or NULL */
+const char *api_fields_str_or_default(const struct api_field_values *v, const char *name);
+const json_t *api_fields_json(const struct api_field_values *v, const char *name);
+/* The JSON Schema (OpenAPI 3.1) of r's body in mode; caller owns the reference. */
+json_t *api_fields_schema(const struct api_resource *r, unsigned mode);
+
 /* ---- handlers ------------------------------------------------------------------------ */
 void api_h_healthz(struct api_ctx *c);
 void api_h_readyz(struct api_ctx *c);
@@ -184,6 +239,36 @@ void api_h_catalog_upsert(struct api_ctx *c);
 void api_h_catalog_list(struct api_ctx *c);
 void api_h_catalog_delete(struct api_ctx *c);
 void api_h_webhook(struct api_ctx *c);
+void api_h_connector_patch(struct api_ctx *c);
+void api_h_state_get(struct api_ctx *c);
+void api_h_state_put(struct api_ctx *c);
+void api_h_connector_resync(struct api_ctx *c);
+void api_h_rotate_webhook_secret(struct api_ctx *c);
+void api_h_run_get(struct api_ctx *c);
+void api_h_run_cancel(struct api_ctx *c);
+void api_h_metrics(struct api_ctx *c);
+void api_h_openapi(struct api_ctx *c);
+/* Process counters for GET /metrics (metrics.c): route is the index in api_routes (-1 =
+ * none matched); reason one of unknown_connector, bad_signature, internal. */
+void api_metrics_request(int route, int status, int64_t elapsed_us);
+void api_metrics_webhook_failure(const char *reason);
+void api_metrics_breaker_trip(void);
+/* Whether openapi.c describes (method, pattern) (test_api_openapi checks every route). */
+bool api_openapi_documents(const char *method, const char *pattern);
+/* A run as the runs list shows it (connectors.c); caller owns the reference. */
+json_t *api_run_view(const struct store_run *r);
+/* Iceberg REST catalog at /iceberg (iceberg.c). */
+void api_h_iceberg_config(struct api_ctx *c);
+void api_h_iceberg_ns_list(struct api_ctx *c);
+void api_h_iceberg_ns_create(struct api_ctx *c);
+void api_h_iceberg_ns_get(struct api_ctx *c);
+void api_h_iceberg_ns_head(struct api_ctx *c);
+void api_h_iceberg_table_list(struct api_ctx *c);
+void api_h_iceberg_table_create(struct api_ctx *c);
+void api_h_iceberg_table_load(struct api_ctx *c);
+void api_h_iceberg_table_head(struct api_ctx *c);
+void api_h_iceberg_table_commit(struct api_ctx *c);
+void api_h_iceberg_table_drop(struct api_ctx *c);
 void api_h_console_index(struct api_ctx *c);
 void api_h_console_asset(struct api_ctx *c);
 

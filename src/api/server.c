@@ -54,11 +54,20 @@ struct api_server {
 #define API_CACHE_ENTRIES 4096
 
 struct req {
+    int64_t t0_us;            /* arrival of the request's headers (monotonic) */
     struct buf body;
     bool too_big;
     bool headers_too_big;
     json_t *json;
 };
+
+/* Monotonic microseconds since t0_us (0: since the clock's origin). */
+static int64_t mono_us_since(int64_t t0_us)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - t0_us;
+}
 
 static void blob_free_cb(void *cls)
 {
@@ -218,6 +227,9 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
     c->body = rq->body.data ? rq->body.data : "";
     c->body_len = rq->body.len;
     c->header_signature = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Ivory-Signature");
+    c->header_runner = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Ivory-Runner");
+    c->header_runner_sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                       "X-Ivory-Runner-Signature");
     c->if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_IF_NONE_MATCH);
 
@@ -242,6 +254,7 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
             api_error(c, 404, "not_found", NULL, "No such endpoint.");
         return;
     }
+    c->route_index = (int)(rt - api_routes);
     if (rt->auth == API_AUTH_JWT && !authenticate(c, conn))
         return;
     if (rt->flags & API_F_JSON_BODY) {
@@ -297,6 +310,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct req *rq = *con_cls;
     if (!rq) {
         rq = xcalloc(1, sizeof *rq);
+        rq->t0_us = mono_us_since(0);
         buf_init(&rq->body, srv->st.cfg->max_body_bytes);
         size_t hdr = strlen(url) + strlen(method) + 12;
         MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &hdr);
@@ -324,12 +338,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     struct api_ctx c;
     memset(&c, 0, sizeof c);
+    c.route_index = -1;
     int64_t t0 = mono_ms();
     atomic_fetch_add(&srv->inflight, 1);
     dispatch(srv, conn, rq, url, method, &c);
     enum MHD_Result ret = send_reply(conn, &c);
     atomic_fetch_sub(&srv->inflight, 1);
     int64_t dt = mono_ms() - t0;
+    api_metrics_request(c.route_index, c.status, mono_us_since(rq->t0_us));
     if (c.status >= 500)
         log_error("%s %s -> %d (%lld ms)", method, url, c.status, (long long)dt);
     else

@@ -7,7 +7,8 @@
  * tests' row
  * oracle stays an independent reader (tests/e2e/lib/iceberg_read.mjs); this is
  * a small inspection tool. FILE is the same JSON config `ivory target-iceberg`
- * takes (catalog_type, warehouse, catalog_uri, catalog_name).
+ * takes (catalog_type, warehouse, catalog_uri, catalog_name and the S3 / REST keys of
+ * docs/lakehouse.md); tables on S3 are read there.
  */
 #include "cmd/cmd.h"
 #include "lake/lake.h"
@@ -15,11 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *strip_file_uri(const char *p)
-{
-    return strncmp(p, "file://", 7) == 0 ? p + 7 : p;
-}
 
 /* Builds the printed view from the metadata JSON (new reference). */
 static json_t *table_view(const char *name, struct lake_table *t, const json_t *md)
@@ -114,13 +110,8 @@ static int table_show(const char *config_path, const char *qualified, int64_t nr
         rc = cmd_fail("table show: config %s: %s", config_path, cfg ? "not a JSON object" : je.text);
         goto out;
     }
-    struct lake_catalog_config cc = {
-        .type = json_str(cfg, "catalog_type"),
-        .warehouse = json_str(cfg, "warehouse"),
-        .uri = json_str(cfg, "catalog_uri"),
-        .catalog_name = json_str(cfg, "catalog_name"),
-    };
-    if (lake_catalog_open(&cat, &cc, &e)) {
+    struct lake_catalog_config cc;
+    if (lake_catalog_config_from_json(cfg, &cc, &e) || lake_catalog_open(&cat, &cc, &e)) {
         rc = cmd_fail("table show: %s", e.msg);
         goto out;
     }
@@ -128,17 +119,7 @@ static int table_show(const char *config_path, const char *qualified, int64_t nr
         rc = cmd_fail("table show: %s: %s", qualified, e.msg);
         goto out;
     }
-    size_t len;
-    if (file_read_all(strip_file_uri(lake_table_metadata_location(t)), (size_t)1 << 30, &text,
-                      &len, &e)) {
-        rc = cmd_fail("table show: %s: %s", qualified, e.msg);
-        goto out;
-    }
-    md = json_loadb(text, len, 0, &je);
-    if (!md) {
-        rc = cmd_fail("table show: %s: metadata is not JSON: %s", qualified, je.text);
-        goto out;
-    }
+    md = json_incref((json_t *)lake_table_metadata(t));
     view = table_view(qualified, t, md);
     if (nrows > 0) {
         json_t *rows = json_array();

@@ -49,11 +49,26 @@ struct iv_config {
     double tap_cpu_s;           /* IVORY_TAP_CPU_SECONDS, 0 = IVORY_RUN_TIMEOUT */
     int tap_file_mb;            /* IVORY_TAP_FILE_MB, default 4096 (RLIMIT_FSIZE, /tmp size) */
     int tap_max_procs;          /* IVORY_TAP_MAX_PROCS, default 256 */
+    /* Where tenants' catalogs may point (docs/security.md). */
+    char *warehouse_root;       /* IVORY_WAREHOUSE_ROOT, default <IVORY_DATA_DIR>/warehouse */
+    char *sql_catalogs;         /* IVORY_SQL_CATALOGS: colon list of allowed sql catalog_uris */
+    int tenant_max_connectors;  /* IVORY_TENANT_MAX_CONNECTORS, default 1000 */
+    int tenant_max_catalogs;    /* IVORY_TENANT_MAX_CATALOGS, default 50 */
 };
 
 /* Fills cfg from the environment. On a bad value returns IV_EINVAL with e->msg
  * naming the variable. cfg owns its strings; release with config_release. */
 int config_load(struct iv_config *cfg, struct iv_err *e);
 void config_release(struct iv_config *cfg);
+
+/* Checks a tenant catalog's locations against the operator's policy: a file:// warehouse
+ * (joined with storage_prefix when given) must resolve under IVORY_WAREHOUSE_ROOT; a sql
+ * catalog_uri must be "local" (the server's own catalog file) or listed in
+ * IVORY_SQL_CATALOGS, and never the control-plane store under any name. On failure
+ * IV_EINVAL, *field_out names the field and e->msg is one sentence for the client. */
+int config_confine_catalog(const struct iv_config *cfg, const char *catalog_type,
+                           const char *catalog_uri, const char *warehouse,
+                           const char *storage_prefix, const char **field_out,
+                           struct iv_err *e);
 
 #endif

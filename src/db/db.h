@@ -36,6 +36,9 @@ enum { DB_DONE = 0, DB_ROW = 1 };
  * (see docs/store.md). *out: caller closes with db_close. */
 int db_open(struct db **out, const char *url, struct iv_err *e);
 void db_close(struct db *d);                 /* NULL is a no-op */
+/* The file path of a `sqlite:` URL (caller frees), or NULL for any other URL and for
+ * `sqlite::memory:`. */
+char *db_sqlite_path(const char *url);
 enum db_kind db_get_kind(const struct db *d);
 
 /* Runs SQL without parameters (may hold several statements separated by ';'). */
@@ -74,6 +77,11 @@ char *db_col_strdup(struct db_stmt *s, int col);
 
 /* Rows changed by the last INSERT/UPDATE/DELETE on this connection. */
 int64_t db_changes(struct db *d);
+
+/* IV_EIO when the database file opened by d was deleted or replaced since (SQLite would
+ * keep writing into the unlinked inode and the data would be lost); IV_OK otherwise or for
+ * databases without a file. Called before every write transaction and write statement. */
+int db_check_file(struct db *d, struct iv_err *e);
 
 /* Transactions. SQLite: BEGIN IMMEDIATE, so a read-then-write transaction
  * takes the write lock up front and cannot fail half-way with SQLITE_BUSY. */

@@ -164,39 +164,10 @@ static int sql_load(struct lake_catalog *c, const char *ns, const char *name, ch
     return rc;
 }
 
-/* Version number of a metadata file name ("00012-<uuid>.metadata.json" -> 12), -1 if none. */
-static long parse_version(const char *loc)
+int lake_sql_write_next(struct lake_catalog *c, const char *location_path, const char *old_loc,
+                        const json_t *md, char **loc_out, struct iv_err *e)
 {
-    const char *base = loc ? strrchr(loc, '/') : NULL;
-    base = base ? base + 1 : loc;
-    if (!base)
-        return -1;
-    const char *dash = strchr(base, '-');
-    if (!dash || dash == base)
-        return -1;
-    long v = 0;
-    for (const char *p = base; p < dash; p++) {
-        if (*p < '0' || *p > '9' || v > 100000000)
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
-}
-
-int lake_sql_write_next(const char *location_path, const char *old_loc, const json_t *md,
-                        char **loc_out, struct iv_err *e)
-{
-    char uuid[37];
-    uuid_v4(uuid);
-    long v = old_loc ? parse_version(old_loc) + 1 : 0;
-    char *path = xasprintf("%s/metadata/%05ld-%s.metadata.json", location_path, v, uuid);
-    char *text = json_dumps_compact(md);
-    int rc = lake_io_write_atomic(path, text, strlen(text), e);
-    free(text);
-    if (!rc)
-        *loc_out = lake_path_to_uri(path);
-    free(path);
-    return rc;
+    return lake_md_write_next(c, location_path, old_loc, md, loc_out, e);
 }
 
 static int sql_create(struct lake_catalog *c, const char *ns, const char *name,
@@ -205,7 +176,7 @@ static int sql_create(struct lake_catalog *c, const char *ns, const char *name,
 {
     char *loc = NULL;
     sqlite3_stmt *st = NULL;
-    int rc = lake_sql_write_next(location_path, NULL, md, &loc, e);
+    int rc = lake_sql_write_next(c, location_path, NULL, md, &loc, e);
     if (rc)
         return rc;
     rc = exec(c, "BEGIN IMMEDIATE", e);
@@ -248,7 +219,7 @@ rollback:
     sqlite3_finalize(st);
     sqlite3_exec(DB(c), "ROLLBACK", NULL, NULL, NULL);
 fail:
-    lake_io_unlink_uri(loc);
+    lake_io_remove(c, loc);
     free(loc);
     return rc;
 }
@@ -305,7 +276,7 @@ static int sql_commit(struct lake_catalog *c, const char *ns, const char *name,
                       char **new_loc_out, bool *unknown, struct iv_err *e)
 {
     char *loc = NULL;
-    int rc = lake_sql_write_next(location_path, old_loc, md, &loc, e);
+    int rc = lake_sql_write_next(c, location_path, old_loc, md, &loc, e);
     if (rc)
         return rc;
     struct lake_sql_swap sw = { ns, name, old_loc, loc };
@@ -315,12 +286,79 @@ static int sql_commit(struct lake_catalog *c, const char *ns, const char *name,
         if (unk) {
             *unknown = true;
         } else {
-            lake_io_unlink_uri(loc);
+            lake_io_remove(c, loc);
         }
         free(loc);
         return rc;
     }
     *new_loc_out = loc;
+    return IV_OK;
+}
+
+/* ---- listing and dropping (the REST catalog server, docs/lakehouse.md) ---------------- */
+
+/* Runs a one-text-column query with (catalog, [ns]) bound; appends the values to out. */
+static int sql_strings(struct lake_catalog *c, const char *sql, const char *ns, json_t *out,
+                       struct iv_err *e)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(DB(c), sql, -1, &st, NULL))
+        return db_err(c, e, "list");
+    bind3(st, c, ns ? ns : "", NULL);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        if (sqlite3_column_text(st, 0))
+            json_array_append_new(out, json_string((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? IV_OK : db_err(c, e, "list");
+}
+
+static int sql_list_namespaces(struct lake_catalog *c, json_t *out, struct iv_err *e)
+{
+    return sql_strings(c, "SELECT namespace FROM iceberg_namespace_properties WHERE"
+                          " catalog_name = ?1 AND ?2 = ?2 UNION SELECT table_namespace FROM"
+                          " iceberg_tables WHERE catalog_name = ?1 ORDER BY 1", NULL, out, e);
+}
+
+static int sql_list_tables(struct lake_catalog *c, const char *ns, json_t *out,
+                           struct iv_err *e)
+{
+    return sql_strings(c, "SELECT table_name FROM iceberg_tables WHERE catalog_name = ?1 AND"
+                          " table_namespace = ?2 AND (iceberg_type = 'TABLE' OR iceberg_type"
+                          " IS NULL) ORDER BY 1", ns, out, e);
+}
+
+static int sql_create_namespace(struct lake_catalog *c, const char *ns, struct iv_err *e)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(DB(c), "INSERT OR IGNORE INTO iceberg_namespace_properties"
+                           " (catalog_name, namespace, property_key, property_value)"
+                           " VALUES (?1, ?2, 'exists', 'true')", -1, &st, NULL))
+        return db_err(c, e, "create namespace");
+    bind3(st, c, ns, NULL);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE)
+        return db_err(c, e, "create namespace");
+    if (sqlite3_changes(DB(c)) == 0)
+        return iv_err_set(e, IV_ECONFLICT, "namespace '%s' already exists", ns);
+    return IV_OK;
+}
+
+static int sql_drop_table(struct lake_catalog *c, const char *ns, const char *name,
+                          struct iv_err *e)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(DB(c), "DELETE FROM iceberg_tables WHERE catalog_name = ?1 AND"
+                           " table_namespace = ?2 AND table_name = ?3", -1, &st, NULL))
+        return db_err(c, e, "drop table");
+    bind3(st, c, ns, name);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE)
+        return db_err(c, e, "drop table");
+    if (sqlite3_changes(DB(c)) == 0)
+        return iv_err_set(e, IV_ENOTFOUND, "table '%s.%s' does not exist", ns, name);
     return IV_OK;
 }
 
@@ -330,4 +368,8 @@ const struct lake_catalog_ops lake_sql_ops = {
     .create = sql_create,
     .commit = sql_commit,
     .close = sql_close,
+    .list_namespaces = sql_list_namespaces,
+    .list_tables = sql_list_tables,
+    .create_namespace = sql_create_namespace,
+    .drop_table = sql_drop_table,
 };

@@ -30,11 +30,18 @@ int lake_table_adopt(struct lake_table *t, char *loc, json_t *md, struct iv_err 
                         t->ns, t->name);
         goto fail;
     }
-    char *lpath = lake_uri_to_path(json_str(md, "location"));
+    char *lpath = lake_location_root(json_str(md, "location"));
     if (!lpath) {
         lake_schema_release(&s);
-        rc = iv_err_set(e, IV_EUNSUPPORTED, "table location '%s' is not a local file:// path",
-                        json_str(md, "location"));
+        rc = iv_err_set(e, IV_EUNSUPPORTED, "table location '%s' is neither a local file:// "
+                        "path nor an s3:// URI", json_str(md, "location"));
+        goto fail;
+    }
+    if (lake_is_s3_uri(lpath) && !t->cat->s3) {
+        free(lpath);
+        lake_schema_release(&s);
+        rc = iv_err_set(e, IV_EUNSUPPORTED, "table location '%s' is on S3 but the catalog has "
+                        "no S3 settings", json_str(md, "location"));
         goto fail;
     }
     free(t->metadata_location);
@@ -58,21 +65,55 @@ fail:
 /* Reads the metadata at loc into t (takes loc). */
 static int read_into(struct lake_table *t, char *loc, struct iv_err *e)
 {
-    char *path = lake_uri_to_path(loc);
-    if (!path) {
-        int rc = iv_err_set(e, IV_EUNSUPPORTED, "metadata location '%s' is not a local file",
-                            loc);
-        free(loc);
-        return rc;
-    }
     json_t *md = NULL;
-    int rc = lake_io_read_json(path, &md, e);
-    free(path);
+    int rc = lake_io_get_json(t->cat, loc, &md, e);
     if (rc) {
         free(loc);
         return rc;
     }
     return lake_table_adopt(t, loc, md, e);
+}
+
+int lake_table_swap(struct lake_table *t, json_t *md, bool *unknown, struct iv_err *e)
+{
+    struct lake_catalog *c = t->cat;
+    char *loc = NULL;
+    *unknown = false;
+    if (c->ops->commit_md) {
+        json_t *smd = NULL;
+        int rc = c->ops->commit_md(c, t->ns, t->name, t->md, md, &loc, &smd, unknown, e);
+        json_decref(md);
+        return rc ? rc : lake_table_adopt(t, loc, smd, e);
+    }
+    int rc = c->ops->commit(c, t->ns, t->name, t->location_path, t->metadata_location, md,
+                            &loc, unknown, e);
+    if (rc) {
+        json_decref(md);
+        return rc;
+    }
+    return lake_table_adopt(t, loc, md, e);
+}
+
+/* The catalog's current pointer; a catalog that serves metadata itself (rest) also
+ * fills *md. */
+static int load_pointer(struct lake_catalog *c, const char *ns, const char *name, char **loc,
+                        json_t **md, struct iv_err *e)
+{
+    *md = NULL;
+    if (c->ops->load_md)
+        return c->ops->load_md(c, ns, name, loc, md, e);
+    return c->ops->load(c, ns, name, loc, e);
+}
+
+char *lake_location_root(const char *uri)
+{
+    if (!lake_is_s3_uri(uri))
+        return lake_uri_to_path(uri);
+    char *out = xasprintf("s3://%s", uri + (uri[2] == 'a' ? 6 : 5));
+    size_t n = strlen(out);
+    while (n > 5 && out[n - 1] == '/')
+        out[--n] = '\0';
+    return out;
 }
 
 static struct lake_table *table_new(struct lake_catalog *c, const char *ns, const char *name)
@@ -110,11 +151,12 @@ int lake_table_load(struct lake_catalog *c, const char *ns, const char *name,
     if (rc)
         return rc;
     char *loc = NULL;
-    rc = c->ops->load(c, ns, name, &loc, e);
+    json_t *md = NULL;
+    rc = load_pointer(c, ns, name, &loc, &md, e);
     if (rc)
         return rc;
     struct lake_table *t = table_new(c, ns, name);
-    rc = read_into(t, loc, e);
+    rc = md ? lake_table_adopt(t, loc, md, e) : read_into(t, loc, e);
     if (rc) {
         lake_table_close(t);
         return rc;
@@ -128,14 +170,17 @@ int lake_table_refresh(struct lake_table *t, struct iv_err *e)
     if (t->staged)
         return IV_OK;   /* only in memory until its first commit */
     char *loc = NULL;
-    int rc = t->cat->ops->load(t->cat, t->ns, t->name, &loc, e);
+    json_t *md = NULL;
+    int rc = load_pointer(t->cat, t->ns, t->name, &loc, &md, e);
     if (rc)
         return rc;
     if (t->metadata_location && strcmp(loc, t->metadata_location) == 0) {
         free(loc);
+        if (md)
+            json_decref(md);
         return IV_OK;
     }
-    return read_into(t, loc, e);
+    return md ? lake_table_adopt(t, loc, md, e) : read_into(t, loc, e);
 }
 
 static int create_or_stage(struct lake_catalog *c, const char *ns, const char *name,
@@ -188,10 +233,10 @@ static int create_or_stage(struct lake_catalog *c, const char *ns, const char *n
         return iv_err_set(e, IV_EINVAL, "table '%s.%s' needs at least one column", ns, name);
     char *lpath = NULL;
     if (location) {
-        lpath = lake_uri_to_path(location);
+        lpath = lake_location_root(location);
         if (!lpath)
-            return iv_err_set(e, IV_EINVAL, "table location '%s' must be file:///absolute/dir",
-                              location);
+            return iv_err_set(e, IV_EINVAL, "table location '%s' must be file:///absolute/dir "
+                              "or s3://bucket/prefix", location);
     } else {
         lpath = lake_default_table_path(c, ns, name);
     }
@@ -217,18 +262,27 @@ static int create_or_stage(struct lake_catalog *c, const char *ns, const char *n
     json_t *md = lake_md_new(uri, &s, now_ms());
     free(uri);
     char *loc = NULL;
+    if (stage && (c->ops->create_md || lake_is_s3_uri(lpath)))
+        stage = false;   /* staging is for local tables of catalogs we write metadata for */
     if (stage) {   /* the first commit writes its manifests here before the table exists */
         char *mdir = xasprintf("%s/metadata", lpath);
         rc = mkdir_p(mdir, 0755) ? iv_err_set(e, IV_EIO, "cannot create directory '%s'", mdir)
                                  : IV_OK;
         free(mdir);
+        if (rc)
+            json_decref(md);
+    } else if (c->ops->create_md) {   /* the catalog assigns ids and writes the metadata (rest) */
+        json_t *smd = NULL;
+        rc = c->ops->create_md(c, ns, name, location ? lpath : NULL, md, &loc, &smd, e);
+        json_decref(md);
+        md = smd;
     } else {
         rc = c->ops->create(c, ns, name, lpath, md, &loc, e);
+        if (rc)
+            json_decref(md);
     }
-    if (rc) {
-        json_decref(md);
+    if (rc)
         goto out;
-    }
     struct lake_table *t = table_new(c, ns, name);
     rc = lake_table_adopt(t, loc, md, e);
     if (rc) {
@@ -269,6 +323,11 @@ const char *lake_table_location(const struct lake_table *t)
 const char *lake_table_metadata_location(const struct lake_table *t)
 {
     return t->metadata_location;
+}
+
+const json_t *lake_table_metadata(const struct lake_table *t)
+{
+    return t->md;
 }
 
 int64_t lake_table_current_snapshot_id(const struct lake_table *t)
@@ -399,17 +458,13 @@ int lake_table_evolve(struct lake_table *t, const struct lake_schema *incoming, 
                 *changed = true;
             return rc;
         }
-        char *loc = NULL;
         bool unknown = false;
-        rc = t->cat->ops->commit(t->cat, t->ns, t->name, t->location_path,
-                                 t->metadata_location, md, &loc, &unknown, e);
+        rc = lake_table_swap(t, md, &unknown, e);
         if (rc == IV_OK) {
-            rc = lake_table_adopt(t, loc, md, e);
-            if (!rc && changed)
+            if (changed)
                 *changed = true;
             return rc;
         }
-        json_decref(md);
         if (unknown) {
             /* Outcome unknown: reload and see whether our schema is there. */
             struct iv_err e2;

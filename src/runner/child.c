@@ -119,7 +119,8 @@ static void stderr_feed(struct child *c, const char *p, size_t n, bool final)
         c->hold_cap = c->hold_len + n + 256;
         c->hold = xrealloc(c->hold, c->hold_cap);
     }
-    memcpy(c->hold + c->hold_len, p, n);
+    if (n > 0)   /* the final feed passes ("", 0) while hold may still be NULL */
+        memcpy(c->hold + c->hold_len, p, n);
     c->hold_len += n;
     size_t total = c->hold_len;
     size_t keep = final ? 0 : c->max_secret - 1;
@@ -183,15 +184,18 @@ static void drain_after_exit(struct child *c)
 
 char *child_stderr_tail(struct child *c, size_t *len_out)
 {
-    char *out = xmalloc(c->ring_len + 1);
+    char *raw = xmalloc(c->ring_len + 1);
     size_t first = c->ring_cap - c->ring_start;
     if (first > c->ring_len)
         first = c->ring_len;
-    memcpy(out, c->ring + c->ring_start, first);
-    memcpy(out + first, c->ring, c->ring_len - first);
-    out[c->ring_len] = '\0';
+    memcpy(raw, c->ring + c->ring_start, first);
+    memcpy(raw + first, c->ring, c->ring_len - first);
+    /* A tap's stderr may be any bytes (Latin-1, binary, a cut multi-byte character at the
+     * ring's edge): the tail goes into error_msg and JSON logs, so it is made valid UTF-8. */
+    char *out = utf8_sanitized(raw, c->ring_len);
+    free(raw);
     if (len_out)
-        *len_out = c->ring_len;
+        *len_out = strlen(out);
     return out;
 }
 

@@ -183,7 +183,8 @@ void child_cancel(struct child *c);
 bool child_cancelled(const struct child *c);
 bool child_timed_out(const struct child *c);
 
-/* The last stderr bytes (at most stderr_tail_bytes), secrets redacted. Caller
+/* The last stderr bytes (at most stderr_tail_bytes), secrets redacted, made valid UTF-8
+ * (bytes that start no valid sequence become U+FFFD). Caller
  * frees; NUL-terminated; *len_out optional. While the child runs, up to (longest
  * secret - 1) of the newest bytes are held back until it is known they are not
  * the start of a secret. Not thread-safe against the reading thread: call it
@@ -235,6 +236,9 @@ struct webhook_client_opts {
     int backoff_initial_ms;    /* 0 = 1000; doubles per retry */
     int backoff_max_ms;        /* 0 = 60000 */
     const volatile int *cancel; /* optional: nonzero stops retrying (e.g. shutdown) */
+    const char *runner_id;     /* optional: sent as X-Ivory-Runner with ... */
+    const uint8_t *runner_key; /* ... X-Ivory-Runner-Signature signed with this 32-byte key
+                                * (runner_report_key): proves the report is the holder's */
 };
 
 /* POSTs body_json to "<api_url>/v1/etl/meltano/webhook" with Content-Type

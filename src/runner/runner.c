@@ -17,6 +17,7 @@
 #include "sched/sched.h"
 
 #include <dirent.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,13 +78,19 @@ void runner_fail_dead_job(struct runner *r, const struct store_dead_job *dj)
     struct store_webhook w = {
         .connector_id = dj->connector_id, .run_id = dj->run_id, .completed = false,
         .started_at = dj->started_at, .completed_at = now_ms(), .error_msg = msg,
+        .rows_loaded = dj->rows_committed,
     };
-    struct store_webhook_result res;
+    struct store_webhook_result res = {0};
     int rc = store_webhook_apply(r->st, dj->tenant_id, &w, &r->pol, now_ms(), &res, &e);
     if (rc != IV_OK && rc != IV_ENOTFOUND) {
         log_error("runner: failing abandoned run %s: %s", dj->run_id, e.msg);
         return;   /* lease expires again; retried next time */
     }
+    /* Rows its checkpoints committed are in the table: count them once (not on a replay). */
+    if (rc == IV_OK && !res.replay && dj->rows_committed > 0 &&
+        store_job_add_rows(r->st, dj->tenant_id, dj->connector_id, dj->rows_committed, &e) !=
+            IV_OK)
+        log_warn("runner: adding rows of abandoned run %s: %s", dj->run_id, e.msg);
     log_warn("runner: run %s of connector %s abandoned by runner %s: failed and rescheduled",
              dj->run_id, dj->connector_id, dj->runner_id);
     if (store_job_finish(r->st, dj->job_id, dj->run_id, NULL, &e) != IV_OK)
@@ -110,8 +117,13 @@ static void sweep_stale_run_dirs(void)
         char *txt = NULL;
         size_t n = 0;
         struct stat sb;
-        if (lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
-            file_read_all(pidf, 64, &txt, &n, NULL) == IV_OK) {
+        bool is_own_dir = lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid();
+        /* Killed between mkdtemp and writing runner.pid: an empty directory, removed once
+         * it is old enough not to be another runner's run that is just starting. */
+        if (is_own_dir && access(pidf, F_OK) != 0 && sb.st_mtime < time(NULL) - 60 &&
+            rmdir(dir) == 0)
+            log_info("runner: removed empty %s", dir);
+        if (is_own_dir && file_read_all(pidf, 64, &txt, &n, NULL) == IV_OK) {
             long pid = strtol(txt, NULL, 10);
             if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
                 DIR *sd = opendir(dir);
@@ -449,6 +461,7 @@ int runner_start(struct runner **out, const struct iv_config *cfg, struct store 
     random_bytes(rnd, sizeof rnd);
     snprintf(r->id, sizeof r->id, "%.60s:%d:%02x%02x%02x%02x", host, (int)getpid(), rnd[0],
              rnd[1], rnd[2], rnd[3]);
+    runner_report_key(r->master, r->id, r->report_key);
     double lease_s = cfg->poll_interval_s * 4;
     lease_s = lease_s < 3 ? 3 : lease_s > 120 ? 120 : lease_s;
     r->lease_ms = (int64_t)((cfg->runner_lease_s > 0 ? cfg->runner_lease_s : lease_s) * 1000.0);
@@ -551,7 +564,8 @@ void runner_stop(struct runner *r, double grace_s)
     pthread_cond_destroy(&r->cv);
     log_info("runner %s stopped", r->id);
     child_sandbox_disable();
-    memset(r->master, 0, sizeof r->master);
-    memset(r->config_key, 0, sizeof r->config_key);
+    OPENSSL_cleanse(r->master, sizeof r->master);
+    OPENSSL_cleanse(r->report_key, sizeof r->report_key);
+    OPENSSL_cleanse(r->config_key, sizeof r->config_key);
     free(r);
 }

@@ -44,6 +44,7 @@ struct runner {
     struct store *st;              /* borrowed */
     char id[128];                  /* "<host>:<pid>:<random>" */
     uint8_t master[32];
+    uint8_t report_key[32];        /* runner_report_key(master, id): signs this runner's reports */
     uint8_t config_key[32];
     bool have_config_key;
     char config_key_err[600];      /* why IVORY_CONFIG_KEY is unusable, when set but bad */

@@ -43,6 +43,8 @@ struct sync {
     bool airbyte;
     struct airbyte_session ab;    /* airbyte: catalog, states, error (owned) */
     int64_t last_tail_ms;
+    _Atomic int64_t last_checkpoint_ms;   /* wall clock of the last commit; 0 = none yet */
+    bool cancelled;               /* ended on request (POST .../runs/{id}/cancel) */
     struct buf tables;            /* "ns.t1,ns.t2" */
     char *err;                    /* failure reason (owned); NULL = success so far */
     struct runner_secrets secrets; /* strings to redact (owned) */
@@ -313,6 +315,15 @@ static void push_tail(struct sync *s, bool force)
     if (tail && *tail)
         store_job_update(s->r->st, s->j->job_id, 0, tail, &e);
     free(tail);
+    /* Live progress for GET .../runs/{run_id}: rows read and committed so far. */
+    if (s->ld) {
+        struct singer_loader_stats st;
+        singer_loader_get_stats(s->ld, &st);
+        int64_t cp = s->last_checkpoint_ms;
+        if (store_run_progress(s->r->st, s->j->run_id, st.records, st.rows_committed,
+                               cp ? cp : STORE_NULL_TIME, NULL, &e) != IV_OK)
+            log_debug("run %s: progress not recorded: %s", s->j->run_id, e.msg);
+    }
 }
 
 /* A SCHEMA of a selected stream keeps only the fields the catalog selects, so a tap that
@@ -370,7 +381,7 @@ static int on_line(void *ctx, const char *line, size_t len, uint64_t lineno, str
         snprintf(inner, sizeof inner, "%s", e->msg);
         return iv_err_set(e, rc, "tap output line %llu: %s", (unsigned long long)lineno, inner);
     }
-    if ((lineno & 1023) == 0)
+    if ((lineno & 63) == 0)
         push_tail(s, false);
     return IV_OK;
 }
@@ -379,15 +390,15 @@ static void on_commit(void *ctx, const char *state, int64_t rows)
 {
     struct sync *s = ctx;
     log_debug("run %s: checkpoint (%lld rows committed)", s->j->run_id, (long long)rows);
+    s->last_checkpoint_ms = now_ms();
+    /* Kept on the run row: if this runner dies, whoever fails the run counts these rows. */
+    struct iv_err e = {0};
+    if (store_job_set_progress(s->r->st, s->j->run_id, rows, &e) != IV_OK)
+        log_warn("run %s: recording checkpoint progress: %s", s->j->run_id, e.msg);
     (void)state;
 }
 
 /* ---- pre-flight ------------------------------------------------------------------------------ */
-
-static bool is_one_of(const char *v, const char *a, const char *b, const char *c)
-{
-    return v && (!strcmp(v, a) || !strcmp(v, b) || !strcmp(v, c));
-}
 
 char *runner_decrypt_config(struct runner *r, const char *env, struct runner_secrets *rs,
                             char why[600])
@@ -451,10 +462,18 @@ static int open_catalog(struct sync *s)
         sync_fail(s, "destination catalog '%s' is deactivated", c->catalog_name);
         return IV_EINVAL;
     }
-    if (is_one_of(c->catalog_type, "hive", "rest", "glue")) {
+    if (strcmp(c->catalog_type, "hive") == 0) {
         sync_fail(s, "catalog '%s' has type '%s', which the runner does not support yet "
-                  "(use 'hadoop' or 'sql')", c->catalog_name, c->catalog_type);
+                  "(use 'rest', 'glue', 'sql' or 'hadoop')", c->catalog_name, c->catalog_type);
         return IV_EUNSUPPORTED;
+    }
+    /* Checked again here: catalogs stored before the policy, or a root changed since. */
+    const char *bad_field = NULL;
+    struct iv_err pe = {0};
+    if (config_confine_catalog(s->r->cfg, c->catalog_type, c->catalog_uri, c->warehouse,
+                               c->storage_prefix, &bad_field, &pe) != IV_OK) {
+        sync_fail(s, "catalog '%s' is refused: %s", c->catalog_name, pe.msg);
+        return IV_EINVAL;
     }
     char *wh = join_path(c->warehouse, c->storage_prefix);
     char *uri = NULL;
@@ -479,21 +498,53 @@ static int open_catalog(struct sync *s)
         }
         runner_secret_add(&s->secrets, (const char *)s3secret);
     }
+    uint8_t *cred = NULL;
+    size_t credn = 0;
+    if (c->catalog_credential_enc) {
+        struct iv_err e = {0};
+        if (secret_unseal(s->r->master, c->catalog_credential_enc, &cred, &credn, &e) != IV_OK) {
+            sync_fail(s, "cannot unseal the credential of catalog '%s' (master key changed?)",
+                      c->catalog_name);
+            free(wh);
+            free(uri);
+            if (s3secret) {
+                explicit_bzero(s3secret, s3n);
+                free(s3secret);
+            }
+            return IV_EAUTH;
+        }
+        runner_secret_add(&s->secrets, (const char *)cred);
+        const char *colon = strchr((const char *)cred, ':');
+        if (colon && colon[1])
+            runner_secret_add(&s->secrets, colon + 1);   /* the client secret alone too */
+    }
+    /* Platform keys (docs/lakehouse.md): metadata.region, .s3_path_style, .prefix. */
+    json_t *meta = c->metadata ? json_loads(c->metadata, 0, NULL) : NULL;
+    const json_t *ps = json_object_get(meta, "s3_path_style");
     struct lake_catalog_config lc = {
         .type = c->catalog_type, .warehouse = wh, .uri = uri, .catalog_name = c->catalog_name,
         .s3_endpoint = c->s3_endpoint, .s3_access_key_id = c->s3_access_key_id,
         .s3_secret_key = (const char *)s3secret,
+        .region = json_str(meta, "region"),
+        .s3_path_style = json_is_true(ps), .s3_path_style_set = json_is_boolean(ps),
+        .credential = (const char *)cred,
+        .rest_prefix = json_str(meta, "prefix"),
     };
     struct iv_err e = {0};
     int rc = lake_catalog_open(&s->cat, &lc, &e);
     if (rc != IV_OK)
         sync_fail(s, "cannot open catalog '%s' (%s): %s", c->catalog_name, c->catalog_type,
                   e.msg);
+    json_decref(meta);
     free(wh);
     free(uri);
     if (s3secret) {
-        memset(s3secret, 0, s3n);
+        explicit_bzero(s3secret, s3n);
         free(s3secret);
+    }
+    if (cred) {
+        explicit_bzero(cred, credn);
+        free(cred);
     }
     return rc;
 }
@@ -512,13 +563,14 @@ static char *iso_ms(int64_t ms)
  * unseal). The store's webhook transaction is idempotent by run id like the endpoint. */
 static bool apply_direct(struct sync *s, const struct store_webhook *w)
 {
-    struct store_webhook_result res;
+    struct store_webhook_result res = {0};   /* not filled when the run is not found */
     struct iv_err e = {0};
     int rc = store_webhook_apply(s->r->st, s->j->conn.tenant_id, w, &s->r->pol, now_ms(), &res,
                                  &e);
     if (rc == IV_OK || rc == IV_ENOTFOUND) {
         log_warn("run %s: webhook not delivered; its effects were applied directly in the "
-                 "store%s", s->j->run_id, res.replay ? " (already applied)" : "");
+                 "store%s", s->j->run_id, rc == IV_OK && res.replay ? " (already applied)"
+                 : rc == IV_ENOTFOUND ? " (the run no longer exists)" : "");
         return true;
     }
     log_error("run %s: applying its effects in the store failed too: %s (the run is failed "
@@ -547,6 +599,7 @@ static bool report(struct sync *s, bool completed, const char *error_msg, int64_
     char *state_obj = st ? json_dumps(st, JSON_COMPACT) : NULL;
     struct store_webhook w = {
         .connector_id = s->j->conn.id, .run_id = s->j->run_id, .completed = completed,
+        .cancelled = !completed && s->cancelled,
         .rows_synced = rows_synced, .rows_loaded = rows_loaded, .transform_errors = 0,
         .tap_state = state_obj, .started_at = s->j->started_at, .completed_at = completed_at,
         .error_msg = error_msg, .iomete_table = tbl, .snapshot_id = snap[0] ? snap : NULL,
@@ -565,7 +618,8 @@ static bool report(struct sync *s, bool completed, const char *error_msg, int64_
     json_t *body = json_object();
     json_object_set_new(body, "connector_id", json_string(w.connector_id));
     json_object_set_new(body, "run_id", json_string(w.run_id));
-    json_object_set_new(body, "status", json_string(completed ? "completed" : "failed"));
+    json_object_set_new(body, "status",
+                        json_string(completed ? "completed" : w.cancelled ? "cancelled" : "failed"));
     json_object_set_new(body, "rows_synced", json_integer(rows_synced));
     json_object_set_new(body, "rows_loaded", json_integer(rows_loaded));
     json_object_set_new(body, "transform_errors", json_integer(0));
@@ -581,7 +635,8 @@ static bool report(struct sync *s, bool completed, const char *error_msg, int64_
     char *txt = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     struct webhook_client_opts wo = {.cancel = &r->abort_webhooks,
-                                     .max_attempts = r->webhook_attempts};
+                                     .max_attempts = r->webhook_attempts,
+                                     .runner_id = r->id, .runner_key = r->report_key};
     int rc = webhook_client_post(r->cfg->api_url, secret, sn, txt, &wo, &e);
     memset(secret, 0, sn);
     free(secret);
@@ -852,7 +907,10 @@ static int build_command(struct sync *s, struct launch *l)
     l->argv[l->argc++] = "--config";
     l->argv[l->argc++] = l->cfg_path;
     if (l->cat_path) {
-        l->argv[l->argc++] = "--catalog";
+        /* Old Singer taps read the catalog from --properties (found at discovery). */
+        const char *flag = s->stream_doc && !s->airbyte ? streams_catalog_flag(s->stream_doc)
+                                                         : "--catalog";
+        l->argv[l->argc++] = flag;
         l->argv[l->argc++] = l->cat_path;
     }
     if (l->state_path) {
@@ -1038,11 +1096,12 @@ void *run_main(void *arg)
         goto done;
     }
     if (cancel == RUN_CANCEL_REQUESTED && s.err) {
-        /* The webhook knows completed|failed only: a cancelled run is reported failed. */
+        /* Reported as 'cancelled': not a failure, the breaker does not count it. */
         char *m = xasprintf("run cancelled on request; nothing after the last checkpoint was "
                             "committed (%s)", s.err);
         free(s.err);
         s.err = m;
+        s.cancelled = true;
     }
     if (cancel == RUN_CANCEL_SHUTDOWN && s.err) {
         char *m = xasprintf("runner shut down before the run finished (%s)", s.err);
@@ -1062,7 +1121,15 @@ void *run_main(void *arg)
         log_warn("run %s: failed: %s", j->run_id, s.err);
     if (!ok && committed) {
         struct iv_err e = {0};
-        store_job_set_bookmark(r->st, j->conn.tenant_id, j->conn.id, committed, &e);
+        if (store_job_set_bookmark(r->st, j->conn.tenant_id, j->conn.id, committed, &e) != IV_OK)
+            log_warn("run %s: saving the bookmark of its last checkpoint: %s", j->run_id, e.msg);
+    }
+    if (!ok && st.rows_committed > 0) {
+        /* The webhook adds rows for completed runs only; these are in the table. */
+        struct iv_err e = {0};
+        if (store_job_add_rows(r->st, j->conn.tenant_id, j->conn.id, st.rows_committed, &e) !=
+            IV_OK)
+            log_warn("run %s: adding its committed rows to rows_total: %s", j->run_id, e.msg);
     }
     if (report(&s, ok, s.err, st.records, st.rows_committed, st.last_snapshot_id, state)) {
         struct iv_err e = {0};

@@ -164,9 +164,28 @@ static const char m003_discovery[] =
     "CREATE INDEX discovery_requests_status ON discovery_requests (status, created_at);"
     "CREATE INDEX discovery_requests_connector ON discovery_requests (connector_id);";
 
+/* Migration 4: the sealed credential of a platform catalog (rest: a bearer token or
+ * client_id:client_secret for OAuth2 client credentials; docs/lakehouse.md). */
+static const char m004_catalog_credential[] =
+    "ALTER TABLE tenant_catalogs ADD COLUMN catalog_credential_enc TEXT;";
+
+/* Operations (docs/api.md "Operating a connector"): the schema-drift policy, the previous
+ * webhook secret kept verifying during a rotation's grace period, and a running run's
+ * progress (rows committed so far and when its last checkpoint was). */
+static const char m005_ops[] =
+    "ALTER TABLE connectors ADD COLUMN schema_drift TEXT NOT NULL DEFAULT 'evolve';"
+    "ALTER TABLE connectors ADD COLUMN webhook_secret_prev_enc TEXT;"
+    "ALTER TABLE connectors ADD COLUMN webhook_secret_prev_until BIGINT;"
+    "ALTER TABLE sync_runs ADD COLUMN rows_committed BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE sync_runs ADD COLUMN last_checkpoint_at BIGINT;"
+    "ALTER TABLE sync_runs ADD COLUMN stream_rows TEXT;"
+    "CREATE INDEX connectors_tenant_page ON connectors (tenant_id, created_at, id);";
+
 const struct db_migration store_migrations[] = {
     {1, "init control plane", m001_init},
     {2, "tenant generation counter + latest-run index", m002_generation},
     {3, "stream catalog and discovery requests", m003_discovery},
+    {4, "tenant_catalogs.catalog_credential_enc", m004_catalog_credential},
+    {5, "operations: schema drift, secret rotation, run progress", m005_ops},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

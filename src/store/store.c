@@ -137,10 +137,19 @@ void store__release(struct store *s, struct db *d)
 int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e)
 {
     struct db *d = store__acquire(s);
+    int have = 0, want = store_schema_latest();
     int rc = db_migrate(d, store_migrations, store_migrations_count, applied_out, e);
-    if (rc == IV_OK && version_out)
-        rc = db_schema_version(d, version_out, e);
+    if (rc == IV_OK)
+        rc = db_schema_version(d, &have, e);
     store__release(s, d);
+    /* A store written by a newer binary: its extra migrations may have changed what this
+     * binary's queries mean, so it refuses rather than guess (docs/deploy.md "Upgrades"). */
+    if (rc == IV_OK && have > want)
+        rc = iv_err_set(e, IV_EUNSUPPORTED,
+                        "the store is at schema version %d, newer than this binary's %d: "
+                        "run a newer ivory (migrations are forward-only)", have, want);
+    if (rc == IV_OK && version_out)
+        *version_out = have;
     return rc;
 }
 
@@ -211,11 +220,44 @@ int store__exec(struct store *s, bool cached, int64_t *changes_out, struct iv_er
 #define q_prep(d, st, e, ...) store__prep((d), (st), true, (e), __VA_ARGS__)
 #define q_run store__run
 
+int store_tenant_usage(struct store *s, const char *tenant_id, int64_t *connectors,
+                       int64_t *catalogs, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    *connectors = *catalogs = 0;
+    int rc = store__prep(d, &st, true, e,
+                         "SELECT (SELECT COUNT(*) FROM connectors WHERE tenant_id = ?),"
+                         " (SELECT COUNT(*) FROM tenant_catalogs WHERE tenant_id = ?)", "ss",
+                         tenant_id, tenant_id);
+    if (rc == IV_OK) {
+        rc = db_step(st, e);
+        if (rc == DB_ROW) {
+            *connectors = db_col_int64(st, 0);
+            *catalogs = db_col_int64(st, 1);
+        }
+        rc = rc < 0 ? rc : IV_OK;
+    }
+    db_finalize(st);
+    store__release(s, d);
+    return rc;
+}
+
+int store_files_ok(struct store *s, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    int rc = db_check_file(d, e);
+    store__release(s, d);
+    return rc;
+}
+
 int store_ping(struct store *s, struct iv_err *e)
 {
     struct db *d = store__acquire(s);
     struct db_stmt *st = NULL;
-    int rc = db_prepare(d, "SELECT 1", &st, e);
+    int rc = db_check_file(d, e);
+    if (rc == IV_OK)
+        rc = db_prepare(d, "SELECT 1", &st, e);
     if (rc == IV_OK) {
         rc = db_step(st, e);
         rc = rc == DB_ROW ? IV_OK : (rc < 0 ? rc : IV_EDB);
@@ -353,7 +395,7 @@ int store_tenant_generation(struct store *s, const char *tenant_id, int64_t *gen
 #define CATALOG_COLS                                                                         \
     "id, tenant_id, catalog_name, catalog_type, catalog_uri, warehouse, storage_prefix, "    \
     "s3_endpoint, s3_access_key_id, s3_secret_key_enc, metadata, active, created_at, "       \
-    "updated_at"
+    "updated_at, catalog_credential_enc"
 
 void store_catalog_release(struct store_catalog *c)
 {
@@ -369,6 +411,7 @@ void store_catalog_release(struct store_catalog *c)
     free(c->s3_endpoint);
     free(c->s3_access_key_id);
     free(c->s3_secret_key_enc);
+    free(c->catalog_credential_enc);
     free(c->metadata);
     memset(c, 0, sizeof *c);
 }
@@ -396,6 +439,7 @@ static void catalog_from_row(struct db_stmt *st, struct store_catalog *c)
     c->active = db_col_int64(st, 11) != 0;
     c->created_at = db_col_int64(st, 12);
     c->updated_at = db_col_int64(st, 13);
+    c->catalog_credential_enc = db_col_strdup(st, 14);
 }
 
 static int catalog_get_db(struct db *d, const char *tenant_id, const char *name,
@@ -446,21 +490,24 @@ int store_catalog_upsert(struct store *s, const char *tenant_id, const struct st
         uuid_v4(id);
         rc = q_prep(d, &st, e,
                     "INSERT INTO tenant_catalogs (" CATALOG_COLS ")"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    "sssssssssssiii", id, tenant_id, in->catalog_name, in->catalog_type,
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "sssssssssssiiis", id, tenant_id, in->catalog_name, in->catalog_type,
                     in->catalog_uri, in->warehouse, in->storage_prefix, in->s3_endpoint,
                     in->s3_access_key_id, in->s3_secret_key_enc,
-                    in->metadata ? in->metadata : "{}", (int64_t)(in->active ? 1 : 0), now, now);
+                    in->metadata ? in->metadata : "{}", (int64_t)(in->active ? 1 : 0), now, now,
+                    in->catalog_credential_enc);
         created = true;
     } else if (rc == IV_OK) {
         rc = q_prep(d, &st, e,
                     "UPDATE tenant_catalogs SET catalog_type = ?, catalog_uri = ?, warehouse = ?,"
                     " storage_prefix = ?, s3_endpoint = ?, s3_access_key_id = ?,"
                     " s3_secret_key_enc = COALESCE(?, s3_secret_key_enc), metadata = ?,"
+                    " catalog_credential_enc = COALESCE(?, catalog_credential_enc),"
                     " active = ?, updated_at = ? WHERE tenant_id = ? AND catalog_name = ?",
-                    "ssssssssiiss", in->catalog_type, in->catalog_uri, in->warehouse,
+                    "sssssssssiiss", in->catalog_type, in->catalog_uri, in->warehouse,
                     in->storage_prefix, in->s3_endpoint, in->s3_access_key_id,
                     in->s3_secret_key_enc, in->metadata ? in->metadata : "{}",
+                    in->catalog_credential_enc,
                     (int64_t)(in->active ? 1 : 0), now, tenant_id, in->catalog_name);
     }
     if (rc < 0)
@@ -1297,7 +1344,8 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
                 " transform_errors = ?, iomete_table = COALESCE(?, iomete_table), started_at = ?,"
                 " completed_at = ?, error_msg = ?, state_after = ?, snapshot_id = ?, updated_at = ?"
                 " WHERE tenant_id = ? AND id = ?",
-                "siiisiisssiss", w->completed ? "completed" : "failed", w->rows_synced,
+                "siiisiisssiss",
+                w->completed ? "completed" : w->cancelled ? "cancelled" : "failed", w->rows_synced,
                 w->rows_loaded, w->transform_errors, w->iomete_table, started, completed,
                 w->error_msg, w->tap_state, w->snapshot_id, now_ms(), tenant_id, w->run_id);
     if (rc < 0)
@@ -1314,7 +1362,19 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     enum store_conn_status to = c.status;
     int64_t failures = c.consecutive_failures;
 
-    if (w->completed) {
+    if (w->cancelled) {
+        /* Ended on request: the breaker does not count it and the schedule goes on (or the
+         * queued trigger runs). Like a failed run's, the rows its checkpoints committed are
+         * added to rows_total by the runner that holds the table's truth (runner/sync.c). */
+        if (c.status == CONN_ACTIVE)
+            next = c.followup_queued ? now : cron_ms;
+        else
+            next = c.next_run_at;
+        rc = q_prep(d, &st, e,
+                    "UPDATE connectors SET next_run_at = ?, followup_queued = 0, updated_at = ?"
+                    " WHERE tenant_id = ? AND id = ?",
+                    "tiss", next, now, tenant_id, w->connector_id);
+    } else if (w->completed) {
         failures = 0;
         if (c.status == CONN_ACTIVE)
             next = c.followup_queued ? now : cron_ms;
@@ -1363,7 +1423,8 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     res.next_run_at = next;
     res.consecutive_failures = failures;
     log_info("run %s of connector %s %s (%lld rows loaded)", w->run_id, w->connector_id,
-             w->completed ? "completed" : "failed", (long long)w->rows_loaded);
+             w->completed ? "completed" : w->cancelled ? "cancelled" : "failed",
+             (long long)w->rows_loaded);
 done:
     if (out)
         *out = res;
@@ -1376,3 +1437,38 @@ out:
     store__release(s, d);
     return rc;
 }
+
+/* ---- shared with store/ops.c through store_internal.h ---------------------------------------- */
+
+int store__connector_get(struct db *d, const char *tenant_id, const char *id,
+                         struct store_connector *out, struct iv_err *e)
+{
+    return connector_get_db(d, tenant_id, id, out, e);
+}
+
+int store__has_running_run(struct db *d, const char *tenant_id, const char *id, bool *out,
+                           struct iv_err *e)
+{
+    return has_running_run(d, tenant_id, id, out, e);
+}
+
+void store__run_from_row(struct db_stmt *st, struct store_run *r)
+{
+    run_from_row(st, r);
+}
+
+void store__connector_borrow_row(struct db_stmt *st, struct store_connector *c)
+{
+    connector_borrow_row(st, c);
+}
+
+const char store__run_cols[] = RUN_COLS;
+
+/* connector_each_sql's select list and join, without its WHERE: callers add their own. */
+const char store__connector_list_select[] =
+    "SELECT c.id, c.tenant_id, c.source_system, c.tap_name, c.connector_type,"
+    " c.destination_catalog, c.destination_table, c.iomete_namespace, c.sync_schedule, NULL,"
+    " c.tap_version, c.meltano_environment, NULL, NULL, c.status, c.consecutive_failures,"
+    " c.rows_total, c.last_synced_at, c.next_run_at, NULL, c.followup_queued, c.created_at,"
+    " c.updated_at, r.status, r.rows_synced, r.rows_loaded, r.started_at, r.completed_at,"
+    " r.error_msg" CONNECTOR_FROM;

@@ -40,7 +40,7 @@ describe('console (docs/console.md)', { skip: notBuilt('serve') }, () => {
         });
         assert.equal(r.status, 201, r.text);
         good = await registerTap(srv, T, { count: 7 }, { source_system: 'hubspot' });
-        srcBroken = path.join(srv.dir, 'broken.jsonl');
+        srcBroken = path.join(srv.io, 'broken.jsonl');   // visible to the sandboxed tap
         fs.writeFileSync(srcBroken, [1, 2, 3, 4].map((i) => JSON.stringify({ id: i, name: `r${i}` })).join('\n') + '\n');
         broken = await registerTap(srv, T, { source: srcBroken, fail_after: 2, fail_message: EVIL }, { source_system: 'salesforce' });
         await triggerAndWait(T, good.id);
@@ -195,9 +195,10 @@ describe('console (docs/console.md)', { skip: notBuilt('serve') }, () => {
 
     test('an expired token sends the user back to sign-in with a clear message', async () => {
         const page = await newPage();
-        const short = hs256(srv.secret, T.id, { exp: Math.floor(Date.now() / 1000) + 3 });
+        // Long enough to sign in on a loaded machine, short enough to watch it expire.
+        const short = hs256(srv.secret, T.id, { exp: Math.floor(Date.now() / 1000) + 10 });
         await signIn(page, short);
-        await page.locator('.signin .notice.error', { hasText: /expired/ }).waitFor({ timeout: 10000 });
+        await page.locator('.signin .notice.error', { hasText: /expired/ }).waitFor({ timeout: 20000 });
         await shot(page, '08-token-expired');
         await page.locator('#token').fill('not-a-token');
         await page.getByRole('button', { name: 'Sign in' }).click();

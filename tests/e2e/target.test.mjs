@@ -278,15 +278,17 @@ describe('target-iceberg: bad input', { skip }, () => {
         });
     }
 
-    test('config errors exit 1 with a clear message; rest/glue fail clearly', () => {
+    test('config errors exit 1 with a clear message; misconfigured rest/glue and hive fail clearly', () => {
         const dir = tempDir();
         let r = runTarget({ warehouse: `file://${dir}` }, '', { dir });
         assert.equal(r.status, 1);
         assert.match(r.stderr, /catalog_type/);
-        for (const t of ['rest', 'glue']) {
+        const cases = [['rest', /a rest catalog needs catalog_uri/], ['glue', /a glue catalog needs an s3:\/\/ warehouse/],
+            ['hive', /hive.*not supported/]];
+        for (const [t, re] of cases) {
             r = runTarget({ catalog_type: t, warehouse: `file://${dir}`, namespace: 'n' }, '', { dir });
             assert.equal(r.status, 1);
-            assert.match(r.stderr, new RegExp(`${t}.*not supported|not supported.*${t}`));
+            assert.match(r.stderr, re);
         }
         r = runTarget(hadoopConfig(dir, { batch_rows: 'lots' }), '', { dir });
         assert.equal(r.status, 1);

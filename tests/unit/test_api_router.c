@@ -115,7 +115,7 @@ static void test_production_table(void **state)
     assert_null(api_route_match(api_routes, api_routes_count, "PUT",
                                 "/v1/admin/connectors/abc", &p, allow, sizeof allow, &status));
     assert_int_equal(status, 405);
-    assert_string_equal(allow, "GET, DELETE");
+    assert_string_equal(allow, "GET, DELETE, PATCH");
     assert_null(api_route_match(api_routes, api_routes_count, "DELETE",
                                 "/v1/admin/tenants/t/catalog", &p, allow, sizeof allow, &status));
     assert_string_equal(allow, "POST, GET");

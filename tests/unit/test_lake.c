@@ -289,10 +289,11 @@ static void test_catalog_config_errors(void **st)
     struct lake_catalog *c = NULL;
     struct iv_err e = { 0 };
     struct lake_catalog_config cfg = { .type = "rest", .warehouse = "/tmp" };
-    assert_int_equal(lake_catalog_open(&c, &cfg, &e), IV_EUNSUPPORTED);
-    assert_non_null(strstr(e.msg, "rest"));
+    assert_int_equal(lake_catalog_open(&c, &cfg, &e), IV_EINVAL);   /* no catalog_uri */
+    assert_non_null(strstr(e.msg, "rest catalog needs catalog_uri"));
     cfg.type = "glue";
-    assert_int_equal(lake_catalog_open(&c, &cfg, &e), IV_EUNSUPPORTED);
+    assert_int_equal(lake_catalog_open(&c, &cfg, &e), IV_EINVAL);   /* not an s3 warehouse */
+    assert_non_null(strstr(e.msg, "s3://"));
     cfg.type = "hive";
     assert_int_equal(lake_catalog_open(&c, &cfg, &e), IV_EUNSUPPORTED);
     cfg.type = "nosuch";
