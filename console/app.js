@@ -298,7 +298,9 @@ function runsTable(id, runs) {
 async function connectorView(id) {
     const root = main();
     const top = h('div'), chartBox = h('section.card'), runsBox = h('section.card'), live = h('p.live', { 'aria-live': 'polite' });
-    append(root, [h('p', {}, h('a', { href: '#/connectors' }, '← All connectors')), top, live, chartBox, runsBox]);
+    const mapBox = h('div');
+    append(root, [h('p', {}, h('a', { href: '#/connectors' }, '← All connectors')), top, live, chartBox, runsBox, mapBox]);
+    mappingsSection(id).then((m) => { if (m) mapBox.append(m); });
     const base = `/v1/admin/connectors/${encodeURIComponent(id)}`;
     let lastRunsKey = '';
     const refresh = async () => {
@@ -337,6 +339,76 @@ async function connectorView(id) {
         if (location.hash === `#/c/${encodeURIComponent(id)}`) poll(refresh, running ? 1000 : 5000);
     };
     await refresh();
+}
+
+// ---- mappings: view, edit, preview each expression on a sample value -------------------------------
+async function mappingsSection(id) {
+    const box = h('section.card.mappings', { 'aria-labelledby': 'map-title' });
+    const base = `/v1/admin/connectors/${encodeURIComponent(id)}/mappings`;
+    let rows;
+    try { rows = (await api.get(base)).body.mappings; }
+    catch (x) {
+        if (x instanceof ApiError && [404, 405].includes(x.status)) return null;   // no mappings API here
+        sayError('Loading mappings', x);
+        return null;
+    }
+    const tbody = h('tbody');
+    const addRow = (m) => {
+        const input = (name, value, label) => h('input', { value: value ?? '', 'aria-label': label, dataset: { k: name }, spellcheck: 'false' });
+        const result = h('output.preview', { 'aria-live': 'polite' });
+        const sample = h('input', { 'aria-label': 'Sample value (JSON)', placeholder: '"Sample"', dataset: { k: 'sample' }, spellcheck: 'false' });
+        const preview = async () => {
+            clear(result);
+            let value = null;
+            const raw = sample.value.trim();
+            if (raw) {
+                try { value = JSON.parse(raw); } catch { value = raw; }
+            }
+            const expr = tr.querySelector('[data-k="transform_fn"]').value.trim() || 'value';
+            try {
+                const r = (await api.post('/v1/admin/transform/preview', { expression: expr, value })).body;
+                result.className = r.ok ? 'preview ok' : 'preview bad';
+                append(result, [r.ok ? `= ${r.repr}` : `${r.kind}: ${r.message}`]);
+            } catch (x) {
+                result.className = 'preview bad';
+                append(result, [x instanceof ApiError ? `${x.body?.kind ?? x.status}: ${x.message}` : String(x)]);
+            }
+        };
+        const tr = h('tr', {},
+            h('td', { 'data-label': 'Stream' }, input('source_stream', m.source_stream, 'Source stream')),
+            h('td', { 'data-label': 'Field' }, input('source_field', m.source_field, 'Source field')),
+            h('td', { 'data-label': 'Column' }, input('target_column', m.target_column, 'Target column')),
+            h('td', { 'data-label': 'Type' }, input('target_type', m.target_type, 'Target type')),
+            h('td', { 'data-label': 'Transform' }, input('transform_fn', m.transform_fn, 'Transform expression')),
+            h('td', { 'data-label': 'Preview' }, sample, h('button', { type: 'button', on: { click: preview } }, 'Preview'), result),
+            h('td', {}, h('button.link', { type: 'button', on: { click: () => tr.remove() } }, 'Remove')));
+        tbody.append(tr);
+    };
+    rows.forEach(addRow);
+    const save = async () => {
+        const mappings = [...tbody.rows].map((tr) => {
+            const o = {};
+            for (const el of tr.querySelectorAll('input[data-k]')) {
+                if (el.dataset.k === 'sample') continue;
+                const v = el.value.trim();
+                o[el.dataset.k] = el.dataset.k === 'transform_fn' ? (v || null) : v;
+            }
+            return o;
+        });
+        try {
+            const r = await api.put(base, { mappings });
+            say('ok', `Saved ${r.body.count} mappings: ${r.status}`);
+        } catch (x) { sayError('Save mappings', x); }
+    };
+    append(box, [
+        h('h2', { id: 'map-title' }, `Mappings (${rows.length})`),
+        h('p.help', {}, 'Each row maps a source field to a column, optionally through a Python-style expression of `value` and `row`. Preview evaluates it on a sample value on the server, exactly as a run would; nothing is saved until you press Save.'),
+        h('table.mapping-table', {}, h('thead', {}, h('tr', {}, ...['Stream', 'Field', 'Column', 'Type', 'Transform', 'Preview', ''].map((t) => h('th', { scope: 'col' }, t)))), tbody),
+        h('div.actions', {},
+            h('button', { type: 'button', on: { click: () => addRow({ target_type: 'string' }) } }, 'Add mapping'),
+            h('button.primary', { type: 'button', on: { click: save } }, 'Save mappings')),
+    ]);
+    return box;
 }
 
 // ---- forms: registration and catalogs --------------------------------------------------------------

@@ -6,12 +6,13 @@ import { s, fmtInt, fmtDuration } from './dom.js';
 
 const W = 720, H = 240, PAD = { l: 56, r: 56, t: 16, b: 36 };
 
-// The axis top: a round number at or above v, at least 4 so the four grid steps are whole.
+// The axis top: four grid steps of a round size (1, 2 or 5 times a power of ten, at least 1),
+// so every label is a whole number.
 function niceMax(v) {
-    if (v <= 4) return 4;
-    const p = 10 ** Math.floor(Math.log10(v));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-    return 10 * p;
+    const raw = Math.max(v, 1) / 4;
+    const p = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((m) => m * p).find((x) => x >= raw);
+    return Math.max(1, Math.ceil(step)) * 4;
 }
 
 const shortDate = (iso) => (iso ? iso.slice(5, 16).replace('T', ' ') : '');

@@ -326,6 +326,7 @@ void api_h_iceberg_table_load(struct api_ctx *c);
 void api_h_iceberg_table_head(struct api_ctx *c);
 void api_h_iceberg_table_commit(struct api_ctx *c);
 void api_h_iceberg_table_drop(struct api_ctx *c);
+void api_h_transform_preview(struct api_ctx *c);
 void api_h_console_index(struct api_ctx *c);
 void api_h_console_asset(struct api_ctx *c);
 

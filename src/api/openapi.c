@@ -143,6 +143,12 @@ static const char components_json[] =
     "\"IcebergTable\":{\"type\":\"object\",\"required\":[\"metadata\"],\"properties\":{"
     "\"metadata-location\":{\"type\":\"string\"},\"metadata\":{\"type\":\"object\",\"required\":[\"format-version\","
     "\"table-uuid\"]},\"config\":{\"type\":\"object\"}}},"
+    "\"PreviewBody\":{\"type\":\"object\",\"required\":[\"expression\"],\"properties\":{"
+    "\"expression\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":4096},\"value\":{},"
+    "\"row\":{\"type\":[\"object\",\"null\"]}},\"additionalProperties\":false},"
+    "\"Preview\":{\"type\":\"object\",\"required\":[\"ok\"],\"properties\":{\"ok\":{\"type\":\"boolean\"},"
+    "\"result\":{},\"repr\":{\"type\":\"string\"},\"kind\":{\"type\":\"string\"},"
+    "\"message\":{\"type\":\"string\"}}},"
     "\"Health\":{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"type\":\"string\"}}},"
     "\"ConfigKey\":{\"type\":\"object\",\"description\":\"The public JWK of the config key pair.\","
     "\"required\":[\"kty\",\"kid\",\"use\",\"alg\"],\"properties\":{"
@@ -254,6 +260,9 @@ static const struct op_doc ops[] = {
      "Iceberg REST: commit (requirements + updates).", "iceberg", 200, "IcebergTable"},
     {"DELETE", "/iceberg/v1/namespaces/{namespace}/tables/{table}", "Iceberg REST: drop a table.",
      "iceberg", 204, NULL},
+    {"POST", "/v1/admin/transform/preview",
+     "Evaluate a transform expression on a sample value (nothing is stored).", "mappings", 200,
+     "Preview", NULL, 0, "PreviewBody"},
     {"GET", "/console", "The web console (HTML).", "console", 200, NULL, NULL, 0, NULL, NULL,
      "text/html"},
     {"GET", "/console/{asset}", "A file of the web console.", "console", 200, NULL, NULL, 0,

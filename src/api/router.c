@@ -70,6 +70,8 @@ const struct api_route api_routes[] = {
      API_AUTH_JWT, API_F_JSON_BODY},
     {"DELETE", "/iceberg/v1/namespaces/{namespace}/tables/{table}", api_h_iceberg_table_drop,
      API_AUTH_JWT, 0},
+    {"POST", "/v1/admin/transform/preview", api_h_transform_preview, API_AUTH_JWT,
+     API_F_JSON_BODY},
     {"GET", "/console", api_h_console_index, API_AUTH_NONE, 0},
     {"GET", "/console/{asset}", api_h_console_asset, API_AUTH_NONE, 0},
 };

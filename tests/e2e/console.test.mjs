@@ -174,6 +174,37 @@ describe('console (docs/console.md)', { skip: notBuilt('serve') }, () => {
         assert.deepEqual(pageErrors, []);
     });
 
+    test('mappings: listed, each expression previewed on a sample value, saved through the API', async () => {
+        const put = await T.c.put(`/v1/admin/connectors/${good.id}/mappings`, { mappings: [
+            { source_stream: 'items', source_field: 'id', target_column: 'id', target_type: 'long' },
+            { source_stream: 'items', source_field: 'name', target_column: 'name_upper', target_type: 'string', transform_fn: 'value.upper()' },
+        ] });
+        assert.equal(put.status, 200, put.text);
+        const page = await newPage();
+        await signIn(page);
+        await page.locator(`tr[data-id="${good.id}"] a.name`).click();
+        const rows = page.locator('.mapping-table tbody tr');
+        await rows.first().waitFor();
+        assert.equal(await rows.count(), 2);
+        const second = rows.nth(1);
+        assert.equal(await second.locator('[data-k="transform_fn"]').inputValue(), 'value.upper()');
+        await second.locator('[data-k="sample"]').fill('"straße"');
+        await second.getByRole('button', { name: 'Preview' }).click();
+        await second.locator('output.preview.ok').waitFor();
+        assert.equal(await second.locator('output.preview').textContent(), "= 'STRASSE'", 'Python case mapping, from the server');
+        await second.locator('[data-k="transform_fn"]').fill('value.(');
+        await second.getByRole('button', { name: 'Preview' }).click();
+        await second.locator('output.preview.bad').waitFor();
+        assert.match(await second.locator('output.preview').textContent(), /SyntaxError/);
+        await second.locator('[data-k="transform_fn"]').fill('value.lower()');
+        await page.getByRole('button', { name: 'Save mappings' }).click();
+        await page.locator('.notice.ok', { hasText: 'Saved 2 mappings: 200' }).waitFor();
+        const after = await T.c.get(`/v1/admin/connectors/${good.id}/mappings`);
+        assert.equal(after.json.mappings[1].transform_fn, 'value.lower()');
+        await shot(page, '11-mappings-preview');
+        assert.deepEqual(pageErrors, []);
+    });
+
     test('delete asks for a confirmation that names the connector', async () => {
         const victim = await registerTap(srv, T, { count: 1 }, { source_system: 'zendesk' });
         const page = await newPage();
