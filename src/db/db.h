@@ -24,6 +24,13 @@
 
 enum db_kind { DB_SQLITE = 1, DB_POSTGRES = 2 };
 
+/* Ends a SELECT that reads rows a write transaction is about to change:
+ * PostgreSQL reads it as FOR UPDATE (the rows stay locked until commit, as a
+ * concurrent writer would otherwise decide from a stale read); SQLite sees a
+ * comment, as BEGIN IMMEDIATE already serialises writers. Not valid with
+ * aggregates or on the nullable side of an outer join. */
+#define DB_LOCK_ROWS "/*FOR UPDATE*/"
+
 struct db;        /* one connection (opaque) */
 struct db_stmt;   /* one prepared statement (opaque) */
 
@@ -31,9 +38,11 @@ struct db_stmt;   /* one prepared statement (opaque) */
 enum { DB_DONE = 0, DB_ROW = 1 };
 
 /* Opens `sqlite:PATH` (the file and its directory are created when missing).
- * `postgresql://` / `postgres://` URLs fail with IV_EUNSUPPORTED for now.
+ * or a libpq URL `postgresql://` / `postgres://` (any libpq URI parameter,
+ * e.g. ?options=-csearch_path%3Dschema, sslmode=...).
  * SQLite pragmas: WAL, foreign_keys=ON, busy_timeout, synchronous=FULL
- * (see docs/store.md). *out: caller closes with db_close. */
+ * (see docs/store.md). PostgreSQL: see src/db/pg.c (reconnects, retries).
+ * *out: caller closes with db_close. */
 int db_open(struct db **out, const char *url, struct iv_err *e);
 void db_close(struct db *d);                 /* NULL is a no-op */
 enum db_kind db_get_kind(const struct db *d);
@@ -93,6 +102,10 @@ struct db_migration {
     int version;              /* strictly increasing, starting at 1 */
     const char *name;
     const char *sql;
+    /* PostgreSQL's text when the portable one cannot serve both (triggers:
+     * SQLite's CREATE TRIGGER ... BEGIN ... END against plpgsql). NULL: `sql`
+     * runs on both engines. */
+    const char *sql_pg;
 };
 int db_migrate(struct db *d, const struct db_migration *m, size_t n, int *applied_out,
                struct iv_err *e);

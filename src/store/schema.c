@@ -139,8 +139,29 @@ static const char m002_generation[] =
     " UPDATE tenants SET generation = generation + 1 WHERE id = OLD.tenant_id; END;"
     "CREATE INDEX sync_runs_latest ON sync_runs (connector_id, started_at, updated_at, id);";
 
+/* Migration 2 on PostgreSQL: the same counter, column and index; one plpgsql
+ * function and one AFTER INSERT OR UPDATE OR DELETE row trigger per table
+ * (docs/store.md "Generation"). */
+static const char m002_generation_pg[] =
+    "ALTER TABLE tenants ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;"
+    "CREATE OR REPLACE FUNCTION ivory_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  UPDATE tenants SET generation = generation + 1"
+    "   WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.tenant_id ELSE NEW.tenant_id END;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER connectors_gen AFTER INSERT OR UPDATE OR DELETE ON connectors"
+    " FOR EACH ROW EXECUTE FUNCTION ivory_bump_generation();"
+    "CREATE TRIGGER sync_runs_gen AFTER INSERT OR UPDATE OR DELETE ON sync_runs"
+    " FOR EACH ROW EXECUTE FUNCTION ivory_bump_generation();"
+    "CREATE TRIGGER field_mappings_gen AFTER INSERT OR UPDATE OR DELETE ON field_mappings"
+    " FOR EACH ROW EXECUTE FUNCTION ivory_bump_generation();"
+    "CREATE TRIGGER tenant_catalogs_gen AFTER INSERT OR UPDATE OR DELETE ON tenant_catalogs"
+    " FOR EACH ROW EXECUTE FUNCTION ivory_bump_generation();"
+    "CREATE INDEX sync_runs_latest ON sync_runs (connector_id, started_at, updated_at, id);";
+
 const struct db_migration store_migrations[] = {
-    {1, "init control plane", m001_init},
-    {2, "tenant generation counter + latest-run index", m002_generation},
+    {1, "init control plane", m001_init, NULL},
+    {2, "tenant generation counter + latest-run index", m002_generation, m002_generation_pg},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

@@ -420,6 +420,14 @@ int store_catalog_upsert(struct store *s, const char *tenant_id, const struct st
     int rc = db_begin(d, e);
     if (rc < 0)
         goto out;
+    /* Upserts of one tenant take turns on its row, so two first provisionings cannot both
+     * read "missing" and both insert (PostgreSQL; SQLite's write lock does it already). */
+    rc = q_prep(d, &st, e, "SELECT id FROM tenants WHERE id = ? " DB_LOCK_ROWS, "s", tenant_id);
+    if (rc < 0 || (rc = q_run(st, e)) < 0) {
+        st = NULL;
+        goto fail;
+    }
+    st = NULL;
     rc = catalog_get_db(d, tenant_id, in->catalog_name, &cur, NULL);
     if (rc == IV_ENOTFOUND) {
         char id[37];
@@ -566,8 +574,8 @@ static int connector_transition(struct db *d, const char *tenant_id, const char 
 {
     struct db_stmt *st = NULL;
     enum store_conn_status from = CONN_ACTIVE;
-    int rc = q_prep(d, &st, e, "SELECT status FROM connectors WHERE tenant_id = ? AND id = ?",
-                    "ss", tenant_id, id);
+    int rc = q_prep(d, &st, e, "SELECT status FROM connectors WHERE tenant_id = ? AND id = ?"
+                    " " DB_LOCK_ROWS, "ss", tenant_id, id);
     if (rc < 0)
         return rc;
     rc = db_step(st, e);
@@ -728,7 +736,7 @@ out:
 
 static const char connector_list_sql[] =
     "SELECT " CONNECTOR_COLS CONNECTOR_FROM
-    " WHERE c.tenant_id = ? AND (? IS NULL OR c.status = ?)"
+    " WHERE c.tenant_id = ? AND (CAST(? AS TEXT) IS NULL OR c.status = ?)"
     " ORDER BY c.created_at, c.id";
 
 int store_connector_list(struct store *s, const char *tenant_id, const char *status_filter,
@@ -805,7 +813,7 @@ static const char connector_each_sql[] =
     " c.rows_total, c.last_synced_at, c.next_run_at, NULL, c.followup_queued, c.created_at,"
     " c.updated_at, r.status, r.rows_synced, r.rows_loaded, r.started_at, r.completed_at,"
     " r.error_msg" CONNECTOR_FROM
-    " WHERE c.tenant_id = ? AND (? IS NULL OR c.status = ?)"
+    " WHERE c.tenant_id = ? AND (CAST(? AS TEXT) IS NULL OR c.status = ?)"
     " ORDER BY c.created_at, c.id";
 
 int store_connector_each(struct store *s, const char *tenant_id, const char *status_filter,
@@ -1237,9 +1245,18 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     if (rc < 0)
         goto out;
 
+    /* Lock order connector, then run (as trigger/pause/resume and the claims): a concurrent
+     * delivery for the same run waits here and then sees it finished (a replay). */
+    rc = q_prep(d, &st, e, "SELECT id FROM connectors WHERE tenant_id = ? AND id = ? " DB_LOCK_ROWS,
+                "ss", tenant_id, w->connector_id);
+    if (rc < 0 || (rc = q_run(st, e)) < 0) {
+        st = NULL;
+        goto fail;
+    }
+    st = NULL;
     rc = q_prep(d, &st, e,
                 "SELECT status, started_at FROM sync_runs WHERE tenant_id = ? AND connector_id = ?"
-                " AND id = ?", "sss", tenant_id, w->connector_id, w->run_id);
+                " AND id = ? " DB_LOCK_ROWS, "sss", tenant_id, w->connector_id, w->run_id);
     if (rc < 0)
         goto fail;
     rc = db_step(st, e);
