@@ -23,8 +23,10 @@ GITREV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DEFS    := -DIVORY_VERSION=\"$(VERSION)\" -DIVORY_GITREV=\"$(GITREV)\"
 
 SRCS    := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
-OBJS    := $(SRCS:src/%.c=build/obj/%.o)
-AOBJS   := $(SRCS:src/%.c=build/asan/%.o)
+# The web console (console/) is embedded into the binary as a generated C table.
+CONSOLE := $(sort $(wildcard console/*.html console/*.js console/*.css))
+OBJS    := $(SRCS:src/%.c=build/obj/%.o) build/obj/gen/console_assets.o
+AOBJS   := $(SRCS:src/%.c=build/asan/%.o) build/asan/gen/console_assets.o
 UNITS   := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -46,6 +48,18 @@ build/obj/%.o: src/%.c $(wildcard src/*/*.h)
 build/asan/%.o: src/%.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) -O1 -g $(SAN) $(WARN) $(DEFS) $(INCS) -c -o $@ $<
+
+build/gen/console_assets.c: console/embed.sh $(CONSOLE)
+	@mkdir -p $(dir $@)
+	sh console/embed.sh $@ $(CONSOLE)
+
+build/obj/gen/console_assets.o: build/gen/console_assets.c src/api/api_int.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(INCS) -c -o $@ $<
+
+build/asan/gen/console_assets.o: build/gen/console_assets.c src/api/api_int.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O1 -g $(SAN) $(WARN) $(INCS) -c -o $@ $<
 
 build/libivory-asan.a: $(AOBJS)
 	@rm -f $@

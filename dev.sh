@@ -111,6 +111,7 @@ cmd_run() {
     cat <<EOF
 ==> starting ivory serve on http://$IVORY_LISTEN  (store: $IVORY_DB)
     health:     curl http://$IVORY_LISTEN/healthz
+    console:    http://$IVORY_LISTEN/console  (paste the dev token below)
     dev token:  ${token_env}IVORY_DB=$IVORY_DB ./ivory tenant create --slug acme
                 (prints JSON with id, slug and token; use it as: Authorization: Bearer <token>)
     taps:       $IVORY_TAP_PATH (tap-csv), polled every ${IVORY_POLL_INTERVAL}s

@@ -127,6 +127,8 @@ struct api_ctx {
     char etag[24];                    /* sent as ETag when non-empty */
     bool www_authenticate;
     char allow[64];
+    const char *content_type;         /* static string; NULL = application/json */
+    bool console_page;                /* send the console's security headers (console.c) */
 };
 
 /* Sets the reply (takes ownership of body; NULL = no body). */
@@ -179,5 +181,18 @@ void api_h_catalog_upsert(struct api_ctx *c);
 void api_h_catalog_list(struct api_ctx *c);
 void api_h_catalog_delete(struct api_ctx *c);
 void api_h_webhook(struct api_ctx *c);
+void api_h_console_index(struct api_ctx *c);
+void api_h_console_asset(struct api_ctx *c);
+
+/* ---- the embedded web console (console.c; the table is generated at build time) ------ */
+struct console_asset {
+    const char *name;                 /* file name under console/, e.g. "app.js" */
+    const char *media_type;
+    const unsigned char *data;
+    size_t len;
+};
+extern const struct console_asset console_assets[];
+extern const size_t console_assets_count;
+extern const char api_console_csp[];  /* the Content-Security-Policy of every console answer */
 
 #endif

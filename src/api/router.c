@@ -27,6 +27,8 @@ const struct api_route api_routes[] = {
     {"DELETE", "/v1/admin/tenants/{tenant_id}/catalog/{catalog_name}", api_h_catalog_delete,
      API_AUTH_JWT, 0},
     {"POST", "/v1/etl/meltano/webhook", api_h_webhook, API_AUTH_WEBHOOK, API_F_JSON_BODY},
+    {"GET", "/console", api_h_console_index, API_AUTH_NONE, 0},
+    {"GET", "/console/{asset}", api_h_console_asset, API_AUTH_NONE, 0},
 };
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];
 

@@ -94,7 +94,15 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_ctx *c
         has_body = text != NULL;
     }
     if (has_body)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                c->content_type ? c->content_type : "application/json");
+    if (c->console_page) {
+        MHD_add_response_header(r, "Content-Security-Policy", api_console_csp);
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+    }
     if (c->etag[0]) {
         /* Cacheable by validation: clients may keep it but must revalidate
          * (If-None-Match -> 304) every time. */

@@ -136,10 +136,8 @@ static int route_table(void *ctx, const char *stream, int nstreams, char **table
                        struct iv_err *e)
 {
     const struct tgt_config *c = ctx;
-    if (!c->table) {
-        *table_out = xstrdup(stream);
-        return IV_OK;
-    }
+    if (!c->table)
+        return singer_table_name(stream, table_out, e);
     if (nstreams > 1)
         return iv_err_set(e, IV_EINVAL, "config 'table' is set but the input has more than one "
                           "stream (\"%s\" is stream %d); remove 'table' to write one table per "

@@ -13,6 +13,7 @@
  * between a commit and its webhook neither loses nor repeats rows.
  */
 #include "runner/runner_int.h"
+#include "runner/airbyte.h"
 #include "crypto/crypto.h"
 #include "lake/lake.h"
 #include "singer/singer.h"
@@ -39,9 +40,7 @@ struct sync {
     int mode;                     /* 0 undecided, 1 single-stream, 2 multi-stream */
     int catalog_streams;          /* streams selected in the connector's catalog, 0 = none */
     bool airbyte;
-    json_t *ab_catalog;           /* airbyte: configured catalog (owned) */
-    char ab_error[512];           /* airbyte TRACE error message */
-    json_t *ab_states;            /* airbyte per-stream/global states by key (owned) */
+    struct airbyte_session ab;    /* airbyte: catalog, states, error (owned) */
     int64_t last_tail_ms;
     struct buf tables;            /* "ns.t1,ns.t2" */
     char *err;                    /* failure reason (owned); NULL = success so far */
@@ -266,216 +265,6 @@ static int reconcile(struct sync *s, struct iv_err *e)
     (void)e;
     return IV_OK;
 }
-
-/* ---- Airbyte protocol -> Singer ----------------------------------------------------------- */
-
-static int feed_json(struct sync *s, json_t *msg, struct iv_err *e)
-{
-    char *txt = json_dumps(msg, JSON_COMPACT);
-    int rc = singer_loader_line(s->ld, txt, strlen(txt), e);
-    free(txt);
-    return rc;
-}
-
-/* SCHEMA messages for the streams of the configured catalog. */
-static int airbyte_schemas(struct sync *s, struct iv_err *e)
-{
-    size_t i;
-    json_t *cs;
-    json_array_foreach(json_object_get(s->ab_catalog, "streams"), i, cs) {
-        json_t *st = json_object_get(cs, "stream");
-        const char *name = json_str(st, "name");
-        json_t *schema = json_object_get(st, "json_schema");
-        if (!name || !json_is_object(schema))
-            return iv_err_set(e, IV_EINVAL, "airbyte catalog: streams[%zu] needs stream.name "
-                              "and stream.json_schema", i);
-        json_t *keys = json_array();
-        size_t k;
-        json_t *pk;
-        json_array_foreach(json_object_get(cs, "primary_key"), k, pk) {
-            if (json_is_array(pk) && json_array_size(pk) == 1 &&
-                json_is_string(json_array_get(pk, 0)))
-                json_array_append(keys, json_array_get(pk, 0));
-        }
-        json_t *m = json_pack("{s:s, s:s, s:O, s:o}", "type", "SCHEMA", "stream", name,
-                              "schema", schema, "key_properties", keys);
-        int rc = feed_json(s, m, e);
-        json_decref(m);
-        if (rc)
-            return rc;
-    }
-    return IV_OK;
-}
-
-static int airbyte_line(struct sync *s, const char *line, size_t len, struct iv_err *e)
-{
-    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
-        len--;
-    if (len == 0)
-        return IV_OK;
-    json_error_t je;
-    json_t *m = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
-    if (!m || !json_is_object(m)) {
-        json_decref(m);
-        return iv_err_set(e, IV_EINVAL, "not an Airbyte message (invalid JSON: %s)",
-                          m ? "not an object" : je.text);
-    }
-    const char *type = json_str(m, "type");
-    int rc = IV_OK;
-    if (!type) {
-        rc = iv_err_set(e, IV_EINVAL, "Airbyte message without \"type\"");
-    } else if (!strcmp(type, "RECORD")) {
-        json_t *rec = json_object_get(m, "record");
-        const char *stream = json_str(rec, "stream");
-        json_t *data = json_object_get(rec, "data");
-        if (!stream || !json_is_object(data)) {
-            rc = iv_err_set(e, IV_EINVAL, "Airbyte RECORD needs record.stream and record.data");
-        } else {
-            json_t *sm = json_pack("{s:s, s:s, s:O}", "type", "RECORD", "stream", stream,
-                                   "record", data);
-            rc = feed_json(s, sm, e);
-            json_decref(sm);
-        }
-    } else if (!strcmp(type, "STATE")) {
-        json_t *st = json_object_get(m, "state");
-        const char *stype = json_str(st, "type");
-        json_t *val = NULL;
-        if (stype && (!strcmp(stype, "STREAM") || !strcmp(stype, "GLOBAL"))) {
-            /* Per-stream / global states: the bookmark keeps the latest state of every
-             * stream, as the array `--state` expects next time (airbyte_state_file). */
-            json_t *sd = json_object_get(json_object_get(st, "stream"), "stream_descriptor");
-            char *key = !strcmp(stype, "GLOBAL") ? xstrdup("\x01global")
-                        : xasprintf("%s.%s", json_str(sd, "namespace") ? json_str(sd, "namespace")
-                                    : "", json_str(sd, "name") ? json_str(sd, "name") : "");
-            json_object_set(s->ab_states, key, st);
-            free(key);
-            json_t *arr = json_array();
-            const char *k;
-            json_t *x;
-            json_object_foreach(s->ab_states, k, x) json_array_append(arr, x);
-            val = json_pack("{s:o}", "airbyte_state", arr);
-        } else {
-            val = json_object_get(st, "data");
-            if (!json_is_object(val))
-                val = st;
-            json_incref(val);
-        }
-        if (!json_is_object(val)) {
-            rc = iv_err_set(e, IV_EINVAL, "Airbyte STATE needs a \"state\" object");
-        } else {
-            json_t *sm = json_pack("{s:s, s:O}", "type", "STATE", "value", val);
-            rc = feed_json(s, sm, e);
-            json_decref(sm);
-        }
-        json_decref(val);
-    } else if (!strcmp(type, "LOG")) {
-        json_t *lg = json_object_get(m, "log");
-        const char *lvl = json_str(lg, "level");
-        if (lvl && (!strcmp(lvl, "ERROR") || !strcmp(lvl, "FATAL")))
-            snprintf(s->ab_error, sizeof s->ab_error, "%s", json_str(lg, "message") ?
-                     json_str(lg, "message") : "error");
-    } else if (!strcmp(type, "TRACE")) {
-        json_t *tr = json_object_get(m, "trace");
-        const char *tt = json_str(tr, "type");
-        if (tt && !strcmp(tt, "ERROR")) {
-            const char *msg = json_str(json_object_get(tr, "error"), "message");
-            snprintf(s->ab_error, sizeof s->ab_error, "%s", msg ? msg : "error");
-        }
-    } else if (!strcmp(type, "CONTROL") || !strcmp(type, "SPEC") || !strcmp(type, "CATALOG") ||
-               !strcmp(type, "CONNECTION_STATUS")) {
-        /* nothing to load */
-    } else {
-        rc = iv_err_set(e, IV_EINVAL, "unknown Airbyte message type \"%s\"", type);
-    }
-    json_decref(m);
-    return rc;
-}
-
-/* `<tap> discover --config FILE`: the CATALOG message's streams become a configured catalog
- * (incremental with the source-defined cursor when supported, else full refresh; append). */
-struct discover_ctx {
-    json_t *catalog;
-};
-
-static int discover_line(void *ctx, const char *line, size_t len, uint64_t lineno,
-                         struct iv_err *e)
-{
-    struct discover_ctx *d = ctx;
-    json_t *m = json_loadb(line, len, 0, NULL);
-    const char *type = json_str(m, "type");
-    if (type && !strcmp(type, "CATALOG") && json_is_object(json_object_get(m, "catalog"))) {
-        json_decref(d->catalog);
-        d->catalog = json_incref(json_object_get(m, "catalog"));
-    }
-    json_decref(m);
-    (void)lineno;
-    (void)e;
-    return IV_OK;
-}
-
-static int airbyte_discover(struct sync *s, const char **argv0, int argc0, const char *cfg_path)
-{
-    const char *argv[24];
-    int n = 0;
-    for (int i = 0; i < argc0 && n < 18; i++)
-        argv[n++] = argv0[i];
-    argv[n++] = "discover";
-    argv[n++] = "--config";
-    argv[n++] = cfg_path;
-    argv[n] = NULL;
-    struct child_spec spec = {.argv = argv, .redact = (const char *const *)s->secrets};
-    struct child *c = NULL;
-    struct iv_err e = {0};
-    if (child_spawn(&c, &spec, &e) != IV_OK) {
-        sync_fail(s, "cannot start '%s discover': %s", s->j->conn.tap_name, e.msg);
-        return IV_ECHILD;
-    }
-    struct discover_ctx d = {0};
-    struct child_read_opts ro = {
-        .max_line = s->r->cfg->max_line_bytes,
-        .deadline_ms = mono_ms() + (int64_t)(s->r->cfg->run_timeout_s * 1000.0),
-    };
-    struct child_status cs = {0};
-    int rc = child_run_lines(c, &ro, discover_line, &d, &cs, &e);
-    char *tail = child_stderr_tail(c, NULL);
-    child_free(c);
-    if (rc != IV_OK || cs.exit_code != 0 || !d.catalog) {
-        char reason[700];
-        snprintf(reason, sizeof reason, "'%s discover' %s", s->j->conn.tap_name,
-                 rc != IV_OK ? e.msg : cs.exit_code != 0 ? "failed" : "printed no CATALOG");
-        char *m = error_with_stderr(reason, tail);
-        sync_fail(s, "%s", m);
-        free(m);
-        free(tail);
-        json_decref(d.catalog);
-        return IV_EINVAL;
-    }
-    free(tail);
-    json_t *streams = json_array();
-    size_t i;
-    json_t *st;
-    json_array_foreach(json_object_get(d.catalog, "streams"), i, st) {
-        bool inc = false;
-        size_t k;
-        json_t *mode;
-        json_array_foreach(json_object_get(st, "supported_sync_modes"), k, mode)
-            inc |= json_is_string(mode) && !strcmp(json_string_value(mode), "incremental");
-        json_t *cs2 = json_pack("{s:O, s:s, s:s}", "stream", st, "sync_mode",
-                                inc ? "incremental" : "full_refresh", "destination_sync_mode",
-                                "append");
-        json_t *pk = json_object_get(st, "source_defined_primary_key");
-        if (pk)
-            json_object_set(cs2, "primary_key", pk);
-        json_t *cur = json_object_get(st, "default_cursor_field");
-        if (inc && cur)
-            json_object_set(cs2, "cursor_field", cur);
-        json_array_append_new(streams, cs2);
-    }
-    json_decref(d.catalog);
-    s->ab_catalog = json_pack("{s:o}", "streams", streams);
-    return IV_OK;
-}
-
 /* ---- the child's stdout --------------------------------------------------------------------- */
 
 static void push_tail(struct sync *s, bool force)
@@ -494,7 +283,7 @@ static void push_tail(struct sync *s, bool force)
 static int on_line(void *ctx, const char *line, size_t len, uint64_t lineno, struct iv_err *e)
 {
     struct sync *s = ctx;
-    int rc = s->airbyte ? airbyte_line(s, line, len, e) : singer_loader_line(s->ld, line, len, e);
+    int rc = s->airbyte ? airbyte_line(&s->ab, s->ld, line, len, e) : singer_loader_line(s->ld, line, len, e);
     if (rc) {
         char inner[sizeof e->msg];
         snprintf(inner, sizeof inner, "%s", e->msg);
@@ -744,156 +533,196 @@ static char *error_with_stderr(const char *reason, const char *tail)
 
 /* ---- the run -------------------------------------------------------------------------------- */
 
-static void execute(struct sync *s, struct run_files **rf_out)
+/* What the spawn step starts: the tap's command line and the run's private files. */
+struct launch {
+    struct run_files *rf;         /* owned by run_main (destroyed after the run) */
+    const char *cfg_path, *state_path, *cat_path;   /* inside rf */
+    char *exe;                    /* resolved executable (owned) */
+    char *envarg;                 /* meltano --environment=... (owned) */
+    const char *argv[16];         /* borrowed strings; NULL-terminated */
+    int argc;
+    const char *cwd;              /* meltano project, else NULL */
+};
+
+static void launch_release(struct launch *l)
 {
-    struct runner *r = s->r;
+    free(l->exe);
+    free(l->envarg);
+}
+
+/* Step 1, prepare: pre-flight checks, the tenant's catalog, the reconciled bookmark and the
+ * private files (0600 in a 0700 directory, removed after the run). */
+static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
+{
     struct store_job *j = s->j;
     struct iv_err e = {0};
-    char *config = NULL, *exe = NULL;
-    const char **argv = NULL;
-    int argc = 0;
-
     if (j->conn.connector_type && !strcmp(j->conn.connector_type, "fivetran")) {
         sync_fail(s, "connector_type 'fivetran' is not runnable here: Ivory has no Fivetran "
                   "integration yet");
-        return;
+        return IV_EUNSUPPORTED;
     }
     s->airbyte = j->conn.connector_type && !strcmp(j->conn.connector_type, "airbyte");
     if (open_catalog(s) != IV_OK)
-        return;
-    if (!(config = decrypt_config(s)))
-        return;
+        return IV_EINVAL;
+    char *config = decrypt_config(s);
+    if (!config)
+        return IV_EINVAL;
     s->bookmark = xstrdup(j->conn.tap_state);
     reconcile(s, &e);
     s->catalog_streams = count_catalog_streams(j->conn.catalog_json);
 
-    /* Private files: 0600 in a 0700 directory, removed after the run. */
-    struct run_files *rf = NULL;
-    if (run_files_create(&rf, &e) != IV_OK) {
+    int rc = IV_EIO;
+    if (run_files_create(&l->rf, &e) != IV_OK) {
         sync_fail(s, "cannot create the run's private directory: %s", e.msg);
         goto out;
     }
-    *rf_out = rf;
+    *rf_out = l->rf;
     char pidtxt[32];
     int pn = snprintf(pidtxt, sizeof pidtxt, "%d\n", (int)getpid());
-    const char *cfg_path = NULL, *state_path = NULL, *cat_path = NULL, *pid_path = NULL;
-    char *state_txt = s->bookmark ? xstrdup(s->bookmark) : NULL;
-    s->ab_states = json_object();
-    if (s->airbyte && s->bookmark) {
-        /* A per-stream bookmark {"airbyte_state": [...]} goes to the source as the array of
-         * state messages; a legacy one as it is. */
-        json_t *b = json_loads(s->bookmark, 0, NULL);
-        json_t *arr = json_object_get(b, "airbyte_state");
-        if (json_is_array(arr)) {
-            size_t i;
-            json_t *x;
-            json_array_foreach(arr, i, x) {
-                const char *t = json_str(x, "type");
-                json_t *sd = json_object_get(json_object_get(x, "stream"), "stream_descriptor");
-                char *key = t && !strcmp(t, "GLOBAL") ? xstrdup("\x01global")
-                            : xasprintf("%s.%s", json_str(sd, "namespace") ?
-                                        json_str(sd, "namespace") : "",
-                                        json_str(sd, "name") ? json_str(sd, "name") : "");
-                json_object_set(s->ab_states, key, x);
-                free(key);
-            }
-            free(state_txt);
-            state_txt = json_dumps(arr, JSON_COMPACT);
-        }
-        json_decref(b);
-    }
-    int frc = run_files_write(rf, "runner.pid", pidtxt, (size_t)pn, &pid_path, &e);
+    const char *pid_path = NULL;
+    char *state_txt = s->airbyte ? airbyte_state_file(&s->ab, s->bookmark)
+                                 : (s->bookmark ? xstrdup(s->bookmark) : NULL);
+    int frc = run_files_write(l->rf, "runner.pid", pidtxt, (size_t)pn, &pid_path, &e);
     if (frc == IV_OK && state_txt)
-        frc = run_files_write(rf, "state.json", state_txt, strlen(state_txt), &state_path, &e);
+        frc = run_files_write(l->rf, "state.json", state_txt, strlen(state_txt),
+                              &l->state_path, &e);
     free(state_txt);
     if (frc != IV_OK ||
-        run_files_write(rf, "config.json", config, strlen(config), &cfg_path, &e) != IV_OK ||
-        (j->conn.catalog_json && run_files_write(rf, "catalog.json", j->conn.catalog_json,
-                                                 strlen(j->conn.catalog_json), &cat_path,
+        run_files_write(l->rf, "config.json", config, strlen(config), &l->cfg_path, &e) !=
+            IV_OK ||
+        (j->conn.catalog_json && run_files_write(l->rf, "catalog.json", j->conn.catalog_json,
+                                                 strlen(j->conn.catalog_json), &l->cat_path,
                                                  &e) != IV_OK)) {
         sync_fail(s, "cannot write the run's private files: %s", e.msg);
         goto out;
     }
+    rc = IV_OK;
+out:
     memset(config, 0, strlen(config));
+    free(config);
+    return rc;
+}
 
-    /* Tap resolution: meltano invoke, or the executable on IVORY_TAP_PATH / PATH. */
-    argv = xcalloc(16, sizeof(char *));
-    const char *cwd = NULL;
-    char *envarg = NULL;
+/* Airbyte: the configured catalog (the connector's, else every discovered stream) written
+ * for `read --catalog`. */
+static int airbyte_catalog(struct sync *s, struct launch *l)
+{
+    struct store_job *j = s->j;
+    if (j->conn.catalog_json) {
+        s->ab.catalog = json_loads(j->conn.catalog_json, 0, NULL);
+    } else {
+        struct airbyte_discover_opts o = {
+            .tap_name = j->conn.tap_name, .argv = l->argv, .argc = l->argc,
+            .config_path = l->cfg_path, .redact = (const char *const *)s->secrets,
+            .max_line = s->r->cfg->max_line_bytes,
+            .deadline_ms = mono_ms() + (int64_t)(s->r->cfg->run_timeout_s * 1000.0),
+        };
+        char *reason = NULL, *tail = NULL;
+        if (airbyte_discover(&s->ab, &o, &reason, &tail) != IV_OK) {
+            char *m = error_with_stderr(reason, tail);
+            sync_fail(s, "%s", m);
+            free(m);
+            free(reason);
+            free(tail);
+            return IV_EINVAL;
+        }
+        free(tail);
+    }
+    if (!json_is_array(json_object_get(s->ab.catalog, "streams"))) {
+        sync_fail(s, "the airbyte catalog has no \"streams\" array");
+        return IV_EINVAL;
+    }
+    s->catalog_streams = (int)json_array_size(json_object_get(s->ab.catalog, "streams"));
+    if (!l->cat_path) {
+        struct iv_err e = {0};
+        char *txt = json_dumps(s->ab.catalog, JSON_COMPACT);
+        int wrc = run_files_write(l->rf, "catalog.json", txt, strlen(txt), &l->cat_path, &e);
+        free(txt);
+        if (wrc != IV_OK) {
+            sync_fail(s, "cannot write the run's private files: %s", e.msg);
+            return IV_EIO;
+        }
+    }
+    return IV_OK;
+}
+
+/* Step 2a, the command: meltano invoke, or the executable on IVORY_TAP_PATH / PATH, with
+ * --config, --catalog and --state (Airbyte sources: `read` first). */
+static int build_command(struct sync *s, struct launch *l)
+{
+    struct runner *r = s->r;
+    struct store_job *j = s->j;
+    struct iv_err e = {0};
     bool meltano = j->conn.connector_type && !strcmp(j->conn.connector_type, "meltano") &&
                    r->cfg->meltano_project && *r->cfg->meltano_project &&
-                   tap_resolve("meltano", NULL, NULL, &exe, &e) == IV_OK;
+                   tap_resolve("meltano", NULL, NULL, &l->exe, &e) == IV_OK;
     if (meltano) {
-        envarg = xasprintf("--environment=%s", j->conn.meltano_environment ?
-                           j->conn.meltano_environment : "dev");
-        argv[argc++] = exe;
-        argv[argc++] = envarg;
-        argv[argc++] = "invoke";
-        argv[argc++] = j->conn.tap_name;
-        cwd = r->cfg->meltano_project;
+        l->envarg = xasprintf("--environment=%s", j->conn.meltano_environment ?
+                              j->conn.meltano_environment : "dev");
+        l->argv[l->argc++] = l->exe;
+        l->argv[l->argc++] = l->envarg;
+        l->argv[l->argc++] = "invoke";
+        l->argv[l->argc++] = j->conn.tap_name;
+        l->cwd = r->cfg->meltano_project;
     } else {
-        free(exe);
-        exe = NULL;
-        if (tap_resolve(j->conn.tap_name, j->conn.tap_version, r->cfg->tap_path, &exe, &e) !=
-            IV_OK) {
+        free(l->exe);
+        l->exe = NULL;
+        if (tap_resolve(j->conn.tap_name, j->conn.tap_version, r->cfg->tap_path, &l->exe,
+                        &e) != IV_OK) {
             sync_fail(s, "%s", e.msg);
-            goto out;
+            return IV_ENOTFOUND;
         }
-        argv[argc++] = exe;
+        l->argv[l->argc++] = l->exe;
     }
     if (s->airbyte) {
-        /* The configured catalog: the connector's, else every discovered stream. */
-        if (j->conn.catalog_json)
-            s->ab_catalog = json_loads(j->conn.catalog_json, 0, NULL);
-        else if (airbyte_discover(s, argv, argc, cfg_path) != IV_OK)
-            goto out_argv;
-        if (!json_is_array(json_object_get(s->ab_catalog, "streams"))) {
-            sync_fail(s, "the airbyte catalog has no \"streams\" array");
-            goto out_argv;
-        }
-        s->catalog_streams = (int)json_array_size(json_object_get(s->ab_catalog, "streams"));
-        if (!cat_path) {
-            char *txt = json_dumps(s->ab_catalog, JSON_COMPACT);
-            int wrc = run_files_write(rf, "catalog.json", txt, strlen(txt), &cat_path, &e);
-            free(txt);
-            if (wrc != IV_OK) {
-                sync_fail(s, "cannot write the run's private files: %s", e.msg);
-                goto out_argv;
-            }
-        }
-        argv[argc++] = "read";
+        if (airbyte_catalog(s, l) != IV_OK)
+            return IV_EINVAL;
+        l->argv[l->argc++] = "read";
     }
-    argv[argc++] = "--config";
-    argv[argc++] = cfg_path;
-    if (cat_path) {
-        argv[argc++] = "--catalog";
-        argv[argc++] = cat_path;
+    l->argv[l->argc++] = "--config";
+    l->argv[l->argc++] = l->cfg_path;
+    if (l->cat_path) {
+        l->argv[l->argc++] = "--catalog";
+        l->argv[l->argc++] = l->cat_path;
     }
-    if (state_path) {
-        argv[argc++] = "--state";
-        argv[argc++] = state_path;
+    if (l->state_path) {
+        l->argv[l->argc++] = "--state";
+        l->argv[l->argc++] = l->state_path;
     }
-    argv[argc] = NULL;
+    l->argv[l->argc] = NULL;
+    return IV_OK;
+}
 
+/* Step 2b, the loader the tap's lines will feed (Airbyte: its SCHEMAs first). */
+static int open_loader(struct sync *s)
+{
+    struct runner *r = s->r;
+    struct iv_err e = {0};
     struct singer_loader_opts lo = {
         .cat = s->cat, .ns = s->ns, .route = route_cb, .route_ctx = s, .defer_routing = true,
         .stamp_all = true, .batch_rows = r->ckpt_rows, .batch_seconds = r->ckpt_seconds,
-        .run_id = j->run_id, .on_commit = on_commit, .commit_ctx = s,
+        .run_id = s->j->run_id, .on_commit = on_commit, .commit_ctx = s,
     };
-    if (singer_loader_new(&s->ld, &lo, &e) != IV_OK) {
+    if (singer_loader_new(&s->ld, &lo, &e) != IV_OK ||
+        (s->airbyte && airbyte_send_schemas(&s->ab, s->ld, &e) != IV_OK)) {
         sync_fail(s, "%s", e.msg);
-        goto out_argv;
+        return IV_EINVAL;
     }
-    if (s->airbyte && airbyte_schemas(s, &e) != IV_OK) {
-        sync_fail(s, "%s", e.msg);
-        goto out_argv;
-    }
+    return IV_OK;
+}
 
-    struct child_spec spec = {.argv = argv, .cwd = cwd, .redact = (const char *const *)s->secrets};
+/* Step 2c, spawn: the tap starts and becomes cancellable by the runner's other threads. */
+static int spawn(struct sync *s, const struct launch *l)
+{
+    struct runner *r = s->r;
+    struct store_job *j = s->j;
+    struct iv_err e = {0};
+    struct child_spec spec = {.argv = l->argv, .cwd = l->cwd,
+                              .redact = (const char *const *)s->secrets};
     struct child *c = NULL;
     if (child_spawn(&c, &spec, &e) != IV_OK) {
         sync_fail(s, "cannot start tap '%s': %s", j->conn.tap_name, e.msg);
-        goto out_argv;
+        return IV_ECHILD;
     }
     pthread_mutex_lock(&r->mu);
     s->child = c;
@@ -904,69 +733,93 @@ static void execute(struct sync *s, struct run_files **rf_out)
     store_job_update(r->st, j->job_id, child_pid(c), NULL, &e);
     log_info("run %s: started %s (pid %d) for connector %s", j->run_id, j->conn.tap_name,
              (int)child_pid(c), j->conn.id);
+    return IV_OK;
+}
 
+/* How the tap's output ended: the read's result and error, the exit status, stderr's tail. */
+struct tap_outcome {
+    int read_rc;
+    struct iv_err read_err;
+    struct child_status status;
+    char *tail;                   /* owned */
+};
+
+/* Step 3, load: every stdout line through the loader until EOF, an error or the deadline;
+ * then the tap is reaped (or terminated) and its stderr tail reaches the job row. */
+static void load(struct sync *s, struct tap_outcome *out)
+{
+    struct runner *r = s->r;
     int64_t deadline = mono_ms() + (int64_t)(r->cfg->run_timeout_s * 1000.0);
     struct child_read_opts ro = {.max_line = r->cfg->max_line_bytes, .deadline_ms = deadline};
-    struct child_status cs = {0};
-    int rc = child_read_lines(c, &ro, on_line, s, &e);
-    if (rc == IV_OK) {
-        child_wait(c, deadline, 5000, &cs);
-    } else {
-        child_terminate(c, 5000, &cs);
+    out->read_rc = child_read_lines(s->child, &ro, on_line, s, &out->read_err);
+    if (out->read_rc == IV_OK)
+        child_wait(s->child, deadline, 5000, &out->status);
+    else
+        child_terminate(s->child, 5000, &out->status);
+    out->tail = child_stderr_tail(s->child, NULL);
+    if (out->tail && *out->tail) {
+        struct iv_err e = {0};
+        store_job_update(r->st, s->j->job_id, 0, out->tail, &e);
     }
-    char *tail = child_stderr_tail(c, NULL);
-    if (tail && *tail) {
-        struct iv_err e3 = {0};
-        store_job_update(r->st, j->job_id, 0, tail, &e3);
-    }
-    if (rc != IV_OK) {
-        char reason[700];
-        if (cs.timed_out || child_timed_out(c))
+}
+
+/* Step 4, classify the exit: a failure reason (with stderr's tail), or the final commit on
+ * a clean exit (the rest of the rows with the latest STATE). */
+static void classify_exit(struct sync *s, const struct tap_outcome *o)
+{
+    const char *tap = s->j->conn.tap_name;
+    const struct child_status *cs = &o->status;
+    char reason[700];
+    if (o->read_rc != IV_OK) {
+        if (cs->timed_out || child_timed_out(s->child))
             snprintf(reason, sizeof reason, "run timed out after %.3g s: tap killed",
-                     r->cfg->run_timeout_s);
-        else if (cs.cancelled || child_cancelled(c))
+                     s->r->cfg->run_timeout_s);
+        else if (cs->cancelled || child_cancelled(s->child))
             snprintf(reason, sizeof reason, "run cancelled: tap killed");
         else
-            snprintf(reason, sizeof reason, "%s", e.msg);
-        char *m = error_with_stderr(reason, tail);
-        sync_fail(s, "%s", m);
-        free(m);
-    } else if (cs.timed_out || cs.cancelled) {
-        char *m = error_with_stderr(cs.timed_out ? "run timed out: tap killed"
-                                                 : "run cancelled: tap killed", tail);
-        sync_fail(s, "%s", m);
-        free(m);
-    } else if (cs.exit_code != 0) {
-        char reason[600];
-        if (cs.term_signal)
-            snprintf(reason, sizeof reason, "tap '%s' was killed by signal %d",
-                     j->conn.tap_name, cs.term_signal);
+            snprintf(reason, sizeof reason, "%s", o->read_err.msg);
+    } else if (cs->timed_out || cs->cancelled) {
+        snprintf(reason, sizeof reason, "%s", cs->timed_out ? "run timed out: tap killed"
+                                                            : "run cancelled: tap killed");
+    } else if (cs->exit_code != 0) {
+        if (cs->term_signal)
+            snprintf(reason, sizeof reason, "tap '%s' was killed by signal %d", tap,
+                     cs->term_signal);
         else
-            snprintf(reason, sizeof reason, "tap '%s' exited with status %d%s%s",
-                     j->conn.tap_name, cs.exit_code, s->ab_error[0] ? ": " : "", s->ab_error);
-        char *m = error_with_stderr(reason, tail);
-        sync_fail(s, "%s", m);
-        free(m);
+            snprintf(reason, sizeof reason, "tap '%s' exited with status %d%s%.500s", tap,
+                     cs->exit_code, s->ab.error[0] ? ": " : "", s->ab.error);
     } else {
-        /* Clean exit: the rest commits with the latest STATE. */
+        struct iv_err e = {0};
         if (singer_loader_finish(s->ld, &e) != IV_OK)
             sync_fail(s, "final commit failed: %s", e.msg);
+        return;
     }
-    free(tail);
-    pthread_mutex_lock(&r->mu);
+    char *m = error_with_stderr(reason, o->tail);
+    sync_fail(s, "%s", m);
+    free(m);
+}
+
+/* The run's steps: prepare -> command + loader -> spawn -> load -> classify the exit. The
+ * report (webhook) is run_main's, after the private files are gone. */
+static void execute(struct sync *s, struct run_files **rf_out)
+{
+    struct launch l = {0};
+    if (prepare(s, &l, rf_out) != IV_OK || build_command(s, &l) != IV_OK ||
+        open_loader(s) != IV_OK || spawn(s, &l) != IV_OK) {
+        launch_release(&l);
+        return;
+    }
+    struct tap_outcome o = {0};
+    load(s, &o);
+    classify_exit(s, &o);
+    free(o.tail);
+    struct child *c = s->child;
+    pthread_mutex_lock(&s->r->mu);
     s->rn->child = NULL;
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&s->r->mu);
     s->child = NULL;
     child_free(c);
-out_argv:
-    free(envarg);
-out:
-    free(argv);
-    free(exe);
-    if (config) {
-        memset(config, 0, strlen(config));
-        free(config);
-    }
+    launch_release(&l);
 }
 
 void *run_main(void *arg)
@@ -980,6 +833,7 @@ void *run_main(void *arg)
     s.r = r;
     s.j = j;
     buf_init(&s.tables, 64 * 1024);
+    airbyte_session_init(&s.ab);
     struct run_files *rf = NULL;
     int64_t t0 = mono_ms();
 
@@ -1047,8 +901,7 @@ done:
     singer_loader_free(s.ld);
     if (s.cat)
         lake_catalog_close(s.cat);
-    json_decref(s.ab_catalog);
-    json_decref(s.ab_states);
+    airbyte_session_release(&s.ab);
     buf_release(&s.tables);
     free(s.bookmark);
     free(s.err);

@@ -326,8 +326,18 @@ static int open_stream(struct singer_loader *l, struct ld_stream *ts, struct iv_
     if (l->o.route) {
         if ((rc = l->o.route(l->o.route_ctx, ts->name, l->nstreams, &tname, e)))
             return rc;
-    } else {
-        tname = xstrdup(ts->name);
+    } else if ((rc = singer_table_name(ts->name, &tname, e))) {
+        return rc;
+    }
+    for (int i = 0; i < l->nstreams; i++) {
+        const struct ld_stream *o = &l->streams[i];
+        if (o != ts && o->table_name && !strcmp(o->table_name, tname)) {
+            rc = iv_err_set(e, IV_EINVAL, "streams \"%s\" and \"%s\" both map to table %s.%s; "
+                            "two streams never share a table (rename one in the tap or map it "
+                            "to another table)", o->name, ts->name, l->ns, tname);
+            free(tname);
+            return rc;
+        }
     }
     ts->table_name = tname;
     if ((rc = lake_table_load_or_create(l->o.cat, l->ns, tname, NULL, &ts->incoming, &ts->t, e)))

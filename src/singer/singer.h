@@ -109,6 +109,17 @@ int singer_schema_map(const json_t *schema, const json_t *key_properties,
 void singer_columns_free(struct singer_column *cols, int ncols);
 const char *singer_kind_name(enum singer_kind k);
 
+/* ---- naming ------------------------------------------------------------------- */
+#define SINGER_TABLE_NAME_MAX 200
+/* Stream name -> the name part of its Iceberg table (Meltano-SDK-like snake_case:
+ * "test:SpecialChars!in?attributes" -> "test_special_charsinattributes",
+ * "public-Users.v2" -> "public_users_v2", "2024 orders" -> "_2024_orders"; the
+ * full rule is in docs/singer.md, "Naming rules"). *out: heap string the caller
+ * frees, only [a-z0-9_], 1..SINGER_TABLE_NAME_MAX bytes. IV_EINVAL naming the
+ * stream when nothing usable is left or the result is too long. Distinct streams
+ * may map to one name: callers refuse that rather than mix two streams. */
+int singer_table_name(const char *stream, char **out, struct iv_err *e);
+
 /* ---- RECORD decoding ---------------------------------------------------------- */
 /* Where decoded values go. `col` is the index in the bound output schema
  * (see singer_stream_bind); every output column gets exactly one call per row,

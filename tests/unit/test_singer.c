@@ -632,6 +632,56 @@ static void test_bind(void **state)
     singer_stream_free(st);
 }
 
+/* The stream -> table name rule (docs/singer.md, "Naming rules"): expected names
+ * written by hand from the rule. */
+static void check_table_name(const char *stream, const char *want)
+{
+    char *got = NULL;
+    struct iv_err e = {0};
+    int rc = singer_table_name(stream, &got, &e);
+    if (!want) {
+        assert_int_equal(rc, IV_EINVAL);
+        assert_null(got);
+        assert_non_null(strstr(e.msg, "stream"));
+        return;
+    }
+    assert_int_equal(rc, IV_OK);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_table_names(void **state)
+{
+    (void)state;
+    check_table_name("users", "users");
+    check_table_name("test:SpecialChars!in?attributes", "test_special_charsinattributes");
+    check_table_name("public-Users.v2", "public_users_v2");
+    check_table_name("2024 orders", "_2024_orders");
+    check_table_name("OpportunityHistory", "opportunity_history");
+    check_table_name("HTTPServerLog", "http_server_log");
+    check_table_name("userID", "user_id");
+    check_table_name("already_snake", "already_snake");
+    check_table_name("Foo_Bar", "foo_bar");
+    check_table_name("a?b#c", "abc");
+    check_table_name("a.b", "a_b");
+    check_table_name("a_b", "a_b");
+    check_table_name("ns.public.users", "ns_public_users");
+    check_table_name("caf\xc3\xa9", "caf");
+    check_table_name("tab\tname", "tab_name");
+    check_table_name("v2Items", "v2_items");
+    check_table_name("?!#", NULL);
+    check_table_name("", NULL);
+    char longname[400];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    check_table_name(longname, NULL);
+    longname[SINGER_TABLE_NAME_MAX] = '\0';
+    char *got = NULL;
+    assert_int_equal(singer_table_name(longname, &got, NULL), IV_OK);
+    assert_int_equal(strlen(got), SINGER_TABLE_NAME_MAX);
+    free(got);
+}
+
 static void test_json_helpers(void **state)
 {
     (void)state;
@@ -677,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_reader_many),
         cmocka_unit_test(test_bind),
         cmocka_unit_test(test_json_helpers),
+        cmocka_unit_test(test_table_names),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     buf_release(&g_rs.log);
