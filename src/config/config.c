@@ -51,6 +51,8 @@ static const struct opt opts[] = {
     {"IVORY_CHECKPOINT_ROWS", OPT_SECONDS, OFF(checkpoint_rows), "1000000", 1, 1e12},
     {"IVORY_CHECKPOINT_SECONDS", OPT_SECONDS, OFF(checkpoint_seconds), "60", 0.01, 86400},
     {"IVORY_WEBHOOK_MAX_ATTEMPTS", OPT_INT, OFF(webhook_max_attempts), "0", 0, 1000},
+    {"IVORY_DB_POOL", OPT_INT, OFF(db_pool), "0", 0, 1024},
+    {"IVORY_SERVE_RUNNER", OPT_INT, OFF(serve_runner), "1", 0, 1},
 };
 
 int config_load(struct iv_config *cfg, struct iv_err *e)

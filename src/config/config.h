@@ -36,6 +36,9 @@ struct iv_config {
     double runner_lease_s;      /* IVORY_RUNNER_LEASE, 0 = clamp(4 x poll, 3 s, 120 s) */
     double checkpoint_rows;     /* IVORY_CHECKPOINT_ROWS, default 1,000,000 */
     double checkpoint_seconds;  /* IVORY_CHECKPOINT_SECONDS, default 60 */
+    int db_pool;                /* IVORY_DB_POOL: store connections per process, 0 = derived
+                                   from the thread counts (docs/deploy.md) */
+    int serve_runner;           /* IVORY_SERVE_RUNNER: 0 = `ivory serve` runs the API only */
     int webhook_max_attempts;   /* IVORY_WEBHOOK_MAX_ATTEMPTS, 0 = client default (12) */
 };
 

@@ -17,6 +17,7 @@
 #include "db/db_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,37 @@ int db_open(struct db **out, const char *url, struct iv_err *e)
     }
     *out = d;
     return IV_OK;
+}
+
+void db_url_redact(const char *url, char *out, size_t out_size)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    const char *p = url;
+    const char *scheme = strstr(url, "://");
+    if (scheme) {
+        const char *auth = scheme + 3;
+        size_t auth_len = strcspn(auth, "/?");
+        const char *at = memchr(auth, '@', auth_len);
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            buf_append(&b, url, (size_t)(colon + 1 - url));
+            buf_append_str(&b, "***");
+            p = at;
+        }
+    }
+    for (; *p; p++) {
+        if ((p == url || p[-1] == '?' || p[-1] == '&') && !strncmp(p, "password=", 9)) {
+            buf_append_str(&b, "password=***");
+            p += 9 + strcspn(p + 9, "&");
+            if (!*p)
+                break;
+        }
+        buf_append(&b, p, 1);
+    }
+    char *full = buf_detach(&b, NULL);
+    snprintf(out, out_size, "%s", full ? full : "");
+    free(full);
 }
 
 void db_close(struct db *d)
@@ -344,6 +376,24 @@ void db_rollback(struct db *d)
     if (!sqlite3_get_autocommit(d->sq))
         sqlite3_exec(d->sq, "ROLLBACK", NULL, NULL, NULL);
     d->tx_depth = 0;
+}
+
+/* ---- notifications -------------------------------------------------------- */
+
+int db_listen(struct db *d, const char *channel, struct iv_err *e)
+{
+    if (d->kind != DB_POSTGRES)
+        return iv_err_set(e, IV_EUNSUPPORTED, "LISTEN needs PostgreSQL");
+    return pg_listen(d, channel, e);
+}
+
+int db_wait(struct db *d, int wake_fd, int timeout_ms, struct iv_err *e)
+{
+    if (d && d->kind == DB_POSTGRES)
+        return pg_wait_notify(d, wake_fd, timeout_ms, e);
+    struct pollfd p = {.fd = wake_fd, .events = POLLIN};
+    int n = poll(&p, wake_fd >= 0 ? 1 : 0, timeout_ms);
+    return n > 0 ? 1 : 0;
 }
 
 /* ---- migrations ---------------------------------------------------------- */

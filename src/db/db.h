@@ -45,6 +45,9 @@ enum { DB_DONE = 0, DB_ROW = 1 };
  * *out: caller closes with db_close. */
 int db_open(struct db **out, const char *url, struct iv_err *e);
 void db_close(struct db *d);                 /* NULL is a no-op */
+/* The URL fit for a log line: a password in the user part or a password=
+ * parameter becomes "***". Writes at most out_size bytes, always terminated. */
+void db_url_redact(const char *url, char *out, size_t out_size);
 enum db_kind db_get_kind(const struct db *d);
 
 /* Runs SQL without parameters (may hold several statements separated by ';'). */
@@ -92,6 +95,15 @@ int db_begin(struct db *d, struct iv_err *e);
 int db_begin_read(struct db *d, struct iv_err *e);
 int db_commit(struct db *d, struct iv_err *e);
 void db_rollback(struct db *d);              /* best effort; safe when no tx is open */
+
+/* ---- notifications ---------------------------------------------------------
+ * db_listen: this connection (PostgreSQL only; keep it for the purpose) LISTENs to channel,
+ * again after any reconnect. db_wait: waits up to timeout_ms for a NOTIFY on d (NULL, or a
+ * SQLite connection: none) or for wake_fd (may be -1) to become readable. Returns 1 when
+ * either happened (a reconnect counts, as notifications may have been missed), 0 at timeout,
+ * or an error when the database stayed away. wake_fd is not read. */
+int db_listen(struct db *d, const char *channel, struct iv_err *e);
+int db_wait(struct db *d, int wake_fd, int timeout_ms, struct iv_err *e);
 
 /* ---- migrations ----------------------------------------------------------
  * A migration is a numbered SQL script. db_migrate creates

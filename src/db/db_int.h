@@ -67,6 +67,6 @@ const char *pg_col_text(struct db_stmt *s, int col);
 int pg_begin(struct db *d, const char *sql, struct iv_err *e);
 void pg_rollback(struct db *d);
 int pg_listen(struct db *d, const char *channel, struct iv_err *e);
-int pg_wait_notify(struct db *d, int timeout_ms, struct iv_err *e);
+int pg_wait_notify(struct db *d, int wake_fd, int timeout_ms, struct iv_err *e);
 
 #endif

@@ -403,35 +403,40 @@ int pg_listen(struct db *d, const char *channel, struct iv_err *e)
     return rc;
 }
 
-/* Waits for a NOTIFY on the channel this connection LISTENs to. Returns 1
- * when one (or more) arrived, 0 on timeout, or an error. A dropped connection
- * is re-opened (and LISTENs again) and counts as a wake-up, since
- * notifications sent meanwhile were lost. */
-int pg_wait_notify(struct db *d, int timeout_ms, struct iv_err *e)
+static int drain_notifies(struct db *d)
 {
-    if (!d->pg || PQstatus(d->pg) != CONNECTION_OK) {
-        int rc = reconnect(d, e);
-        return rc < 0 ? rc : 1;
-    }
     int got = 0;
     PGnotify *n;
     while ((n = PQnotifies(d->pg))) {
         got = 1;
         PQfreemem(n);
     }
-    if (got)
-        return 1;
-    struct pollfd p = {.fd = PQsocket(d->pg), .events = POLLIN};
-    int pr = poll(&p, 1, timeout_ms);
-    if (pr <= 0)
-        return 0;
-    if (!PQconsumeInput(d->pg) || PQstatus(d->pg) != CONNECTION_OK) {
+    return got;
+}
+
+/* Waits for a NOTIFY on the channel this connection LISTENs to, or for wake_fd.
+ * A dropped connection is re-opened (and LISTENs again) and counts as a
+ * wake-up, since notifications sent meanwhile were lost. */
+int pg_wait_notify(struct db *d, int wake_fd, int timeout_ms, struct iv_err *e)
+{
+    if (idle_connection_dead(d)) {
         int rc = reconnect(d, e);
         return rc < 0 ? rc : 1;
     }
-    while ((n = PQnotifies(d->pg))) {
-        got = 1;
-        PQfreemem(n);
+    if (drain_notifies(d))
+        return 1;
+    struct pollfd p[2] = {{.fd = PQsocket(d->pg), .events = POLLIN},
+                          {.fd = wake_fd, .events = POLLIN}};
+    int pr = poll(p, wake_fd >= 0 ? 2 : 1, timeout_ms);
+    if (pr <= 0)
+        return 0;
+    if (p[0].revents) {
+        if (!PQconsumeInput(d->pg) || PQstatus(d->pg) != CONNECTION_OK) {
+            int rc = reconnect(d, e);
+            return rc < 0 ? rc : 1;
+        }
+        if (drain_notifies(d))
+            return 1;
     }
-    return got;
+    return wake_fd >= 0 && p[1].revents ? 1 : 0;
 }

@@ -914,5 +914,6 @@ done:
     rn->done = true;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
+    store_wake(r->st);   /* the loop reaps it and may claim the next due connector */
     return NULL;
 }

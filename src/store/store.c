@@ -9,11 +9,13 @@
  */
 #include "store/store_internal.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- pool ------------------------------------------------------------------ */
 
@@ -23,7 +25,13 @@ struct store {
     pthread_cond_t cond;
     struct db **idle;
     int n_idle, n_open, max;
+    /* Wake-ups for store_wait_for_work: a self-pipe written by store_wake (in this process)
+     * and, on PostgreSQL, one extra connection that LISTENs to STORE_WORK_CHANNEL. */
+    int wake[2];
+    struct db *listener;
 };
+
+#define STORE_WORK_CHANNEL "ivory_work"
 
 int store_open(struct store **out, const char *url, int pool_max, bool migrate,
                struct iv_err *e)
@@ -35,6 +43,11 @@ int store_open(struct store **out, const char *url, int pool_max, bool migrate,
     s->idle = xcalloc((size_t)s->max, sizeof *s->idle);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        s->wake[0] = s->wake[1] = -1;
+        store_close(s);
+        return iv_err_set(e, IV_EIO, "store: cannot create the wake-up pipe");
+    }
     /* Open one connection now so a bad URL fails at startup, not on the
      * first request. */
     struct db *d = NULL;
@@ -62,6 +75,11 @@ void store_close(struct store *s)
         return;
     for (int i = 0; i < s->n_idle; i++)
         db_close(s->idle[i]);
+    db_close(s->listener);
+    if (s->wake[0] >= 0)
+        close(s->wake[0]);
+    if (s->wake[1] >= 0)
+        close(s->wake[1]);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s->idle);
@@ -112,6 +130,49 @@ void store__release(struct store *s, struct db *d)
     s->idle[s->n_idle++] = d;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- wake-ups ------------------------------------------------------------------ */
+
+void store_wake(struct store *s)
+{
+    char one = 1;
+    /* Non-blocking: a full pipe already holds a pending wake-up. */
+    if (write(s->wake[1], &one, 1) < 0) {
+    }
+}
+
+/* Inside a write transaction that made a connector due now: on PostgreSQL every process
+ * LISTENing (other runners) hears it at commit, never before; nothing on SQLite, where
+ * only this process's runner can be waiting (store_wake after the commit). */
+static int store__notify_work(struct db *d, struct iv_err *e)
+{
+    return db_get_kind(d) == DB_POSTGRES ? db_exec(d, "NOTIFY " STORE_WORK_CHANNEL, e) : IV_OK;
+}
+
+int store_wait_for_work(struct store *s, int timeout_ms)
+{
+    struct iv_err e = {0};
+    if (!s->listener && !strncmp(s->url, "postgres", 8)) {
+        if (db_open(&s->listener, s->url, &e) == IV_OK &&
+            db_listen(s->listener, STORE_WORK_CHANNEL, &e) != IV_OK) {
+            db_close(s->listener);
+            s->listener = NULL;
+        }
+        if (!s->listener)
+            log_warn("store: LISTEN %s failed (%s): polling only", STORE_WORK_CHANNEL, e.msg);
+    }
+    int rc = db_wait(s->listener, s->wake[0], timeout_ms, &e);
+    if (rc < 0) {
+        /* The database is away: its reconnect already waited; do not spin. */
+        log_warn("store: waiting for work: %s", e.msg);
+        db_close(s->listener);
+        s->listener = NULL;
+    }
+    char drain[64];
+    while (read(s->wake[0], drain, sizeof drain) > 0) {
+    }
+    return rc > 0;
 }
 
 int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e)
@@ -959,6 +1020,7 @@ static int connector_event(struct store *s, const char *tenant_id, const char *i
     struct db_stmt *st = NULL;
     enum store_conn_status from, to;
     struct store_conn_change ch = {0};
+    bool wake = false;
     int rc = db_begin(d, e);
     if (rc < 0)
         goto out;
@@ -972,6 +1034,9 @@ static int connector_event(struct store *s, const char *tenant_id, const char *i
         if (rc < 0)
             goto fail;
         ch.followup = running;
+        wake = !running;
+        if (wake && (rc = store__notify_work(d, e)) < 0)
+            goto fail;
         if (running)
             rc = q_prep(d, &st, e,
                         "UPDATE connectors SET followup_queued = 1, updated_at = ?"
@@ -1004,6 +1069,8 @@ static int connector_event(struct store *s, const char *tenant_id, const char *i
     rc = db_commit(d, e);
     if (rc < 0)
         goto fail;
+    if (wake)
+        store_wake(s);
     if (out)
         *out = ch;
     goto out;
@@ -1240,7 +1307,7 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     struct store_connector c = {0};
     struct store_webhook_result res = {.next_run_at = STORE_NULL_TIME};
     int64_t run_started = 0;
-    bool running = false;
+    bool running = false, wake = false;
     int rc = db_begin(d, e);
     if (rc < 0)
         goto out;
@@ -1312,9 +1379,12 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
 
     if (w->completed) {
         failures = 0;
-        if (c.status == CONN_ACTIVE)
+        if (c.status == CONN_ACTIVE) {
             next = c.followup_queued ? now : cron_ms;
-        else
+            wake = c.followup_queued;
+            if (wake && (rc = store__notify_work(d, e)) < 0)
+                goto fail;
+        } else
             next = c.next_run_at;   /* paused stays NULL; error keeps its NULL */
         rc = q_prep(d, &st, e,
                     "UPDATE connectors SET consecutive_failures = 0, rows_total = rows_total + ?,"
@@ -1355,6 +1425,8 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     rc = db_commit(d, e);
     if (rc < 0)
         goto fail;
+    if (wake)
+        store_wake(s);
     res.status = to;
     res.next_run_at = next;
     res.consecutive_failures = failures;

@@ -45,6 +45,16 @@ int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv
 /* Cheap round trip (SELECT 1) for /readyz. */
 int store_ping(struct store *s, struct iv_err *e);
 
+/* Trigger -> run start without waiting for the next poll. A write that makes a connector
+ * due now (a trigger, a completed run with a queued follow-up) wakes waiting runners:
+ * store_wait_for_work returns early in this process (self-pipe, both backends) and, on
+ * PostgreSQL, in every process (NOTIFY ivory_work, delivered at commit to the connection
+ * each waiting store LISTENs on). The runner's poll stays the safety net.
+ * store_wait_for_work: one thread per store (the runner loop); returns 1 when woken, 0 at
+ * timeout_ms. store_wake: any thread, never blocks. */
+int store_wait_for_work(struct store *s, int timeout_ms);
+void store_wake(struct store *s);
+
 /* Borrow / return a raw connection (store/jobs.c and tests; never the API). */
 struct db *store__acquire(struct store *s);
 void store__release(struct store *s, struct db *d);

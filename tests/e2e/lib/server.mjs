@@ -81,6 +81,7 @@ function dropStore(dir) {
 }
 
 // options: { secret, publicKeyPem, jwks, issuer, audience, algs, firstRunDelay, pollInterval,
+//            runner (default: on when pollInterval is given),
 //            env (extra variables), noSecret (do not set IVORY_JWT_SECRET),
 //            dir (reuse a data dir, e.g. to restart on the same store), keepDir,
 //            wrap (argv prefix, e.g. ['valgrind', '-q']), startTimeoutMs (default 15000) }
@@ -96,8 +97,10 @@ export async function startServer(o = {}) {
         IVORY_DB: dbPath.startsWith('postgres') ? dbPath : `sqlite:${dbPath}`,
         IVORY_LISTEN: `127.0.0.1:${port}`,
         IVORY_FIRST_RUN_DELAY: String(o.firstRunDelay ?? 300),
-        // API tests must not race a runner: by default it polls once a day.
+        // API tests must not race a runner: by default serve runs none (a trigger would wake
+        // one at once); a test that wants one passes pollInterval (or runner: true).
         IVORY_POLL_INTERVAL: String(o.pollInterval ?? 86400),
+        IVORY_SERVE_RUNNER: (o.runner ?? o.pollInterval !== undefined) ? '1' : '0',
         IVORY_TAP_PATH: path.join(dir, 'taps'),
         IVORY_SHUTDOWN_GRACE: '5',
         IVORY_LOG_LEVEL: process.env.IVORY_LOG_LEVEL ?? 'info',
