@@ -51,7 +51,7 @@ int lake_schema_from_json(const json_t *j, struct lake_schema *out, struct iv_er
 struct lake_catalog_config {
     const char *type;            /* "hadoop" | "sql"; "rest"/"glue"/"hive": IV_EUNSUPPORTED for now */
     const char *warehouse;       /* "file:///abs/dir" or "/abs/dir" (s3:// later) */
-    const char *uri;             /* sql: SQLite file path ("sqlite:PATH" or PATH) */
+    const char *uri;             /* sql: "sqlite:PATH", PATH or "postgresql://..." (src/db) */
     const char *catalog_name;    /* sql: the catalog_name column; default "default" */
     const char *s3_endpoint;     /* reserved for S3 storage */
     const char *s3_access_key_id;

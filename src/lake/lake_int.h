@@ -72,7 +72,7 @@ struct lake_catalog {
     const struct lake_catalog_ops *ops;
     char *warehouse_path;        /* absolute local dir, no trailing slash; owned */
     char *catalog_name;          /* owned */
-    void *impl;                  /* catalog-private state (sql: sqlite3 *) */
+    void *impl;                  /* catalog-private state (sql: its src/db connection) */
 };
 
 extern const struct lake_catalog_ops lake_hadoop_ops;
