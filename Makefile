@@ -9,6 +9,7 @@
 #   make valgrind   the valgrind gate: target-iceberg and one runner sync under memcheck
 #   make test       unit + e2e + valgrind
 #   make fuzz       bounded libFuzzer runs (clang)
+#   make expr-diff-random   the transform language against CPython on 200,000 random cases
 
 CC      ?= cc
 PKGS    := libmicrohttpd jansson libjwt sqlite3 libpq openssl libcurl libzstd
@@ -30,7 +31,7 @@ AOBJS   := $(SRCS:src/%.c=build/asan/%.o) build/asan/gen/console_assets.o
 UNITS   := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all unit e2e e2e-pg valgrind test clean fuzz bench demo
+.PHONY: all unit e2e e2e-pg valgrind test clean fuzz bench demo expr-diff-random
 
 all: ivory
 
@@ -89,6 +90,13 @@ test: unit e2e valgrind
 
 fuzz:
 	$(MAKE) -C tests/fuzz
+
+# CI runs tests/expr/difftest.py with a fixed seed (tests/e2e/expr.test.mjs); this runs a
+# larger corpus with a random seed (printed, so a mismatch can be replayed with --seed).
+EXPR_DIFF_COUNT ?= 200000
+expr-diff-random: ivory
+	/usr/bin/python3 tests/expr/difftest.py --ivory ./ivory --count $(EXPR_DIFF_COUNT) \
+	    --seed $$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 
 clean:
 	rm -rf build ivory

@@ -96,6 +96,10 @@ cmd_run() {
     # The runner inside serve finds the bundled example taps, decrypts tap configs with a dev
     # key kept next to the JWT secret, and polls every 2 s (the production default is 30 s).
     export IVORY_TAP_PATH="${IVORY_TAP_PATH:-$ROOT/examples/taps}"
+    # Taps run in the bubblewrap sandbox (docs/security.md); the example CSVs are the only
+    # host files they may read.
+    export IVORY_TAP_SANDBOX="${IVORY_TAP_SANDBOX:-on}"
+    export IVORY_TAP_DATA_DIRS="${IVORY_TAP_DATA_DIRS:-$ROOT/examples/data}"
     export IVORY_POLL_INTERVAL="${IVORY_POLL_INTERVAL:-2}"
     local key_file="$IVORY_DATA_DIR/dev-config-key" key_env=""
     if [ -z "${IVORY_CONFIG_KEY:-}" ]; then
@@ -115,6 +119,7 @@ cmd_run() {
     dev token:  ${token_env}IVORY_DB=$IVORY_DB ./ivory tenant create --slug acme
                 (prints JSON with id, slug and token; use it as: Authorization: Bearer <token>)
     taps:       $IVORY_TAP_PATH (tap-csv), polled every ${IVORY_POLL_INTERVAL}s
+    sandbox:    IVORY_TAP_SANDBOX=$IVORY_TAP_SANDBOX; taps may read $IVORY_TAP_DATA_DIRS
     tap config: ${key_env}./ivory config encrypt < config.json
     walk-through: README.md "Walk-through" (or: make demo)
     stop:       Ctrl-C

@@ -25,8 +25,10 @@ export IVORY_JWT_SECRET=$(head -c 24 /dev/urandom | base64)
 export IVORY_CONFIG_KEY=$(head -c 32 /dev/urandom | base64)      # shared by client and runner
 export IVORY_TAP_PATH="$ROOT/examples/taps"                      # where tap-csv lives
 export IVORY_POLL_INTERVAL=1 IVORY_FIRST_RUN_DELAY=3600
-mkdir -p "$IVORY_DATA_DIR"
-cp "$ROOT/examples/data/customers.csv" "$DEMO/customers.csv"
+export IVORY_TAP_DATA_DIRS="$DEMO/data"   # the only host files the sandboxed tap may read
+export IVORY_WAREHOUSE_ROOT="$DEMO/warehouse"   # tenants' file:// warehouses must lie below
+mkdir -p "$IVORY_DATA_DIR" "$DEMO/data"
+cp "$ROOT/examples/data/customers.csv" "$DEMO/data/customers.csv"
 API="http://127.0.0.1:$PORT"
 
 step "1. a tenant and its dev token"
@@ -49,7 +51,7 @@ curl -sf "${H[@]}" -X POST "$API/v1/admin/tenants/$TENANT/catalog" -d "{\"catalo
 
 step "4. register a connector for tap-csv (its config encrypted with IVORY_CONFIG_KEY)"
 CONFIG=$(printf '{"files":[{"stream":"customers","path":"%s","key_properties":["id"],"replication_key":"updated_at"}]}' \
-  "$DEMO/customers.csv" | "$IVORY" config encrypt)
+  "$DEMO/data/customers.csv" | "$IVORY" config encrypt)
 CONN=$(curl -sf "${H[@]}" -X POST "$API/v1/admin/connectors" -d "{\"source_system\":\"crm\",
   \"tap_name\":\"tap-csv\",\"connector_type\":\"custom\",\"destination_catalog\":\"ivory-lakehouse\",
   \"destination_table\":\"customers\",\"sync_schedule\":\"0 * * * *\",\"config_encrypted\":\"$CONFIG\"}")
@@ -78,7 +80,7 @@ printf '{"catalog_type":"hadoop","warehouse":"file://%s/warehouse/acme"}\n' "$DE
 
 step "7. two new rows at the source; the next run loads only those"
 printf '%s\n' '6,Ramanujan,ramanujan@example.com,IN,77.00,true,2024-05-02,2026-03-06T09:00:00Z' \
-              '7,Emmy Noether,emmy@example.com,DE,1200.00,true,2024-05-09,2026-03-07T16:20:00Z' >> "$DEMO/customers.csv"
+              '7,Emmy Noether,emmy@example.com,DE,1200.00,true,2024-05-09,2026-03-07T16:20:00Z' >> "$DEMO/data/customers.csv"
 curl -sf "${H[@]}" -X POST "$API/v1/admin/connectors/$CID/trigger" >/dev/null
 wait_run 2
 "$IVORY" table show --config "$DEMO/catalog.json" --rows 100 ivory_tenant_acme.customers \

@@ -20,7 +20,7 @@ static int ns(void *c, int col, const void *p, size_t n) { (void)c; (void)col; (
 static int ne(void *c) { (*(long *)c)++; return 0; }
 int main(void) {
     long rows = 0;
-    struct singer_sink sk = {&rows, n0, nb, ni, nl, nd, ns, ne};
+    struct singer_sink sk = {&rows, n0, nb, ni, nl, nd, ns, ne, NULL};
     struct singer_reader r; struct singer_parser p; struct singer_msg m; struct iv_err e;
     singer_reader_init(&r, 0, 0); singer_parser_init(&p);
     struct singer_stream *st = NULL;

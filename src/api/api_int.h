@@ -115,6 +115,8 @@ struct api_ctx {
     const char *(*query)(void *qctx, const char *key);
     void *qctx;
     const char *header_signature;     /* X-Ivory-Signature, borrowed */
+    const char *header_runner;        /* X-Ivory-Runner (an Ivory runner's id), borrowed */
+    const char *header_runner_sig;    /* X-Ivory-Runner-Signature, borrowed */
     const char *body;                 /* raw body, borrowed, NUL-terminated */
     size_t body_len;
     json_t *json;                     /* parsed body object (API_F_JSON_BODY), borrowed */
@@ -137,9 +139,13 @@ void api_reply(struct api_ctx *c, int status, json_t *body);
 void api_reply_raw(struct api_ctx *c, int status, struct api_blob *b);
 /* Frees whatever reply the context holds. */
 void api_ctx_release_reply(struct api_ctx *c);
-/* {"error": code, "detail": detail[, "field": field]}; field may be NULL. */
+/* {"error": code, "detail": detail[, "field": field]}; field may be NULL. Under /iceberg
+ * the Iceberg REST error model instead: {"error":{"message","type","code"}}, with `code`
+ * as the type when it names an Iceberg exception ("...Exception"), else a type derived
+ * from the status. */
 void api_error(struct api_ctx *c, int status, const char *code, const char *field,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+json_t *api_iceberg_error(int status, const char *code, const char *message);   /* new ref */
 /* 500 with a generic detail; the real reason (e) is logged, never sent. */
 void api_internal(struct api_ctx *c, const char *what, const struct iv_err *e);
 const char *api_query(struct api_ctx *c, const char *key);
@@ -177,10 +183,25 @@ void api_h_connector_trigger(struct api_ctx *c);
 void api_h_connector_pause(struct api_ctx *c);
 void api_h_connector_resume(struct api_ctx *c);
 void api_h_connector_runs(struct api_ctx *c);
+void api_h_connector_discover(struct api_ctx *c);
+void api_h_connector_catalog_get(struct api_ctx *c);
+void api_h_connector_catalog_patch(struct api_ctx *c);
 void api_h_catalog_upsert(struct api_ctx *c);
 void api_h_catalog_list(struct api_ctx *c);
 void api_h_catalog_delete(struct api_ctx *c);
 void api_h_webhook(struct api_ctx *c);
+/* Iceberg REST catalog at /iceberg (iceberg.c). */
+void api_h_iceberg_config(struct api_ctx *c);
+void api_h_iceberg_ns_list(struct api_ctx *c);
+void api_h_iceberg_ns_create(struct api_ctx *c);
+void api_h_iceberg_ns_get(struct api_ctx *c);
+void api_h_iceberg_ns_head(struct api_ctx *c);
+void api_h_iceberg_table_list(struct api_ctx *c);
+void api_h_iceberg_table_create(struct api_ctx *c);
+void api_h_iceberg_table_load(struct api_ctx *c);
+void api_h_iceberg_table_head(struct api_ctx *c);
+void api_h_iceberg_table_commit(struct api_ctx *c);
+void api_h_iceberg_table_drop(struct api_ctx *c);
 void api_h_console_index(struct api_ctx *c);
 void api_h_console_asset(struct api_ctx *c);
 

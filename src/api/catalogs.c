@@ -11,6 +11,15 @@
 
 void api_h_healthz(struct api_ctx *c)
 {
+    /* Liveness includes the data directory: a store file deleted under the running server
+     * would swallow every write, so the process is unhealthy until restarted. */
+    struct iv_err e = {0};
+    if (store_files_ok(c->srv->store, &e) != IV_OK) {
+        log_error("healthz: %s", e.msg);
+        api_reply(c, 503, json_pack("{s:s, s:s}", "error", "store_lost", "detail",
+                                    "The store's data directory is gone; restart the server."));
+        return;
+    }
     api_reply(c, 200, json_pack("{s:s}", "status", "ok"));
 }
 
@@ -48,6 +57,8 @@ static json_t *catalog_view(const struct store_catalog *k, const char *slug)
     json_object_set_new(j, "s3_endpoint", api_str_or_null(k->s3_endpoint));
     json_object_set_new(j, "s3_access_key_id", api_str_or_null(k->s3_access_key_id));
     json_object_set_new(j, "has_s3_secret_key", json_boolean(k->s3_secret_key_enc != NULL));
+    json_object_set_new(j, "has_catalog_credential",
+                        json_boolean(k->catalog_credential_enc != NULL));
     json_t *meta = api_json_text_or_null(k->metadata);
     json_object_set_new(j, "metadata", json_is_object(meta) ? meta : json_object());
     if (!json_is_object(meta))
@@ -75,11 +86,38 @@ static bool opt_str(struct api_ctx *c, const char *key, const char **out)
     return true;
 }
 
+/* The platform keys of `metadata` (region, s3_path_style, prefix) have fixed types. */
+static bool valid_platform_metadata(struct api_ctx *c, const json_t *meta)
+{
+    const json_t *v = json_object_get(meta, "region");
+    if (v && !(json_is_string(v) && str_matches_charset(json_string_value(v),
+                                                        "abcdefghijklmnopqrstuvwxyz0123456789",
+                                                        "abcdefghijklmnopqrstuvwxyz0123456789-",
+                                                        1, 64))) {
+        api_error(c, 422, "validation_error", "metadata.region",
+                  "metadata.region must be an AWS region name such as us-east-1.");
+        return false;
+    }
+    v = json_object_get(meta, "s3_path_style");
+    if (v && !json_is_boolean(v)) {
+        api_error(c, 422, "validation_error", "metadata.s3_path_style",
+                  "metadata.s3_path_style must be a boolean.");
+        return false;
+    }
+    v = json_object_get(meta, "prefix");
+    if (v && !json_is_string(v)) {
+        api_error(c, 422, "validation_error", "metadata.prefix",
+                  "metadata.prefix must be a string.");
+        return false;
+    }
+    return true;
+}
+
 void api_h_catalog_upsert(struct api_ctx *c)
 {
     static const char *const allowed[] = {
         "catalog_name", "catalog_type", "catalog_uri", "warehouse", "storage_prefix",
-        "s3_endpoint", "s3_access_key_id", "s3_secret_key_enc", "metadata", "active", NULL};
+        "s3_endpoint", "s3_access_key_id", "s3_secret_key_enc", "catalog_credential_enc", "metadata", "active", NULL};
     const char *tenant_id = api_param(&c->params, "tenant_id");
     if (!may_act_on(c, tenant_id))
         return;
@@ -88,11 +126,12 @@ void api_h_catalog_upsert(struct api_ctx *c)
         api_error(c, 422, "validation_error", unknown, "Unknown field '%s'.", unknown);
         return;
     }
-    const char *name, *type, *uri, *wh, *prefix, *endpoint, *key_id, *secret;
+    const char *name, *type, *uri, *wh, *prefix, *endpoint, *key_id, *secret, *cred;
     if (!opt_str(c, "catalog_name", &name) || !opt_str(c, "catalog_type", &type) ||
         !opt_str(c, "catalog_uri", &uri) || !opt_str(c, "warehouse", &wh) ||
         !opt_str(c, "storage_prefix", &prefix) || !opt_str(c, "s3_endpoint", &endpoint) ||
-        !opt_str(c, "s3_access_key_id", &key_id) || !opt_str(c, "s3_secret_key_enc", &secret))
+        !opt_str(c, "s3_access_key_id", &key_id) || !opt_str(c, "s3_secret_key_enc", &secret) ||
+        !opt_str(c, "catalog_credential_enc", &cred))
         return;
     if (!name)
         name = "ivory-lakehouse";
@@ -121,11 +160,19 @@ void api_h_catalog_upsert(struct api_ctx *c)
                   "storage_prefix is required: a relative path without '.' or '..' segments.");
         return;
     }
+    const char *bad_field = NULL;
+    struct iv_err pe = {0};
+    if (config_confine_catalog(c->srv->cfg, type, uri, wh, prefix, &bad_field, &pe) != IV_OK) {
+        api_error(c, 422, "validation_error", bad_field, "%s.", pe.msg);
+        return;
+    }
     json_t *meta = json_object_get(c->json, "metadata");
     if (meta && !json_is_null(meta) && !json_is_object(meta)) {
         api_error(c, 422, "validation_error", "metadata", "metadata must be a JSON object.");
         return;
     }
+    if (meta && json_is_object(meta) && !valid_platform_metadata(c, meta))
+        return;
     json_t *act = json_object_get(c->json, "active");
     if (act && !json_is_boolean(act)) {
         api_error(c, 422, "validation_error", "active", "active must be a boolean.");
@@ -170,20 +217,24 @@ void api_h_catalog_upsert(struct api_ctx *c)
 
     char *meta_text = meta && json_is_object(meta) ? json_dumps_compact(meta) : NULL;
     char *sealed = secret ? secret_seal(c->srv->master_key, secret, strlen(secret)) : NULL;
+    char *sealed_cred = cred ? secret_seal(c->srv->master_key, cred, strlen(cred)) : NULL;
     struct store_catalog in = {
         .catalog_name = (char *)name, .catalog_type = (char *)type, .catalog_uri = (char *)uri,
         .warehouse = (char *)wh, .storage_prefix = (char *)prefix,
         .s3_endpoint = (char *)endpoint, .s3_access_key_id = (char *)key_id,
         .s3_secret_key_enc = sealed, .metadata = meta_text,
+        .catalog_credential_enc = sealed_cred,
         .active = act ? json_is_true(act) : true,
     };
     struct store_catalog out = {0};
     bool created = false;
-    rc = (secret && !sealed) ? iv_err_set(&e, IV_EIO, "sealing the s3 secret failed")
+    rc = ((secret && !sealed) || (cred && !sealed_cred))
+             ? iv_err_set(&e, IV_EIO, "sealing a catalog secret failed")
                              : store_catalog_upsert(c->srv->store, tenant_id, &in, &created, &out,
                                                     &e);
     free(meta_text);
     free(sealed);
+    free(sealed_cred);
     if (rc < 0) {
         api_internal(c, "catalog upsert", &e);
         return;

@@ -188,6 +188,11 @@ void api_h_connector_create(struct api_ctx *c)
                   e.msg[0] ? e.msg : "too long");
         return;
     }
+    if (cron_next(&cron, now_s()) < 0) {
+        api_error(c, 422, "validation_error", "sync_schedule",
+                  "sync_schedule never fires in the next 8 years.");
+        return;
+    }
     if (!api_valid_connector_type(ctype)) {
         api_error(c, 422, "validation_error", "connector_type",
                   "connector_type must be one of meltano, airbyte, fivetran, custom.");

@@ -218,6 +218,9 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
     c->body = rq->body.data ? rq->body.data : "";
     c->body_len = rq->body.len;
     c->header_signature = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Ivory-Signature");
+    c->header_runner = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Ivory-Runner");
+    c->header_runner_sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                       "X-Ivory-Runner-Signature");
     c->if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_IF_NONE_MATCH);
 

@@ -158,6 +158,22 @@ void api_reply_raw(struct api_ctx *c, int status, struct api_blob *b)
     c->raw_reply = b;
 }
 
+json_t *api_iceberg_error(int status, const char *code, const char *message)
+{
+    const char *type = code && strstr(code, "Exception") ? code
+                     : status == 400 ? "BadRequestException"
+                     : status == 401 ? "NotAuthorizedException"
+                     : status == 403 ? "ForbiddenException"
+                     : status == 404 ? "NoSuchNamespaceException"
+                     : status == 405 ? "MethodNotAllowedException"
+                     : status == 406 ? "UnsupportedOperationException"
+                     : status == 409 ? "CommitFailedException"
+                     : status == 503 ? "ServiceUnavailableException"
+                     : status >= 500 ? "InternalServerError" : "BadRequestException";
+    return json_pack("{s:{s:s, s:s, s:i}}", "error", "message", message, "type", type, "code",
+                     status);
+}
+
 void api_error(struct api_ctx *c, int status, const char *code, const char *field,
                const char *fmt, ...)
 {
@@ -166,6 +182,10 @@ void api_error(struct api_ctx *c, int status, const char *code, const char *fiel
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    if (c->path && strncmp(c->path, "/iceberg/", 9) == 0) {
+        api_reply(c, status, api_iceberg_error(status, code, detail));
+        return;
+    }
     json_t *j = json_pack("{s:s, s:s}", "error", code, "detail", detail);
     if (field)
         json_object_set_new(j, "field", json_string(field));

@@ -9,6 +9,8 @@
  * the store in one transaction, idempotent by run_id.
  */
 #include "api/api_int.h"
+
+#include <openssl/crypto.h>
 #include "sched/sched.h"
 
 #include <stdio.h>
@@ -106,6 +108,41 @@ static bool field_time(struct api_ctx *c, const char *key, int64_t *out)
     return true;
 }
 
+/* A run an Ivory runner holds (it has a runner job) is reported by that runner only: the
+ * request must carry X-Ivory-Runner = the holder's id and X-Ivory-Runner-Signature made with
+ * runner_report_key(master, holder), which a tenant cannot compute. Otherwise 409: the
+ * runner's own report would be dropped as a replay if a tenant's came first. Runs without
+ * a runner job (external runners, finished runs) are unaffected. */
+static bool held_run_reported_by_holder(struct api_ctx *c, const char *tenant, const char *run_id)
+{
+    bool held = false;
+    char holder[STORE_RUNNER_ID_MAX];
+    struct iv_err e = {0};
+    if (store_job_holder(c->srv->store, tenant, run_id, &held, holder, &e) != IV_OK) {
+        api_internal(c, "webhook holder lookup", &e);
+        return false;
+    }
+    if (!held)
+        return true;
+    bool ok = false;
+    if (c->header_runner && c->header_runner_sig && !strcmp(c->header_runner, holder)) {
+        uint8_t key[32];
+        runner_report_key(c->srv->master_key, holder, key);
+        const uint8_t *keys[1] = {key};
+        size_t lens[1] = {sizeof key};
+        ok = webhook_verify(c->header_runner_sig, keys, lens, 1, c->body, c->body_len, now_s(),
+                            SIGNATURE_TOLERANCE_S);
+        OPENSSL_cleanse(key, sizeof key);
+    }
+    if (!ok) {
+        log_warn("webhook: report for run %s refused: the run is held by Ivory runner %s",
+                 run_id, holder);
+        api_error(c, 409, "conflict", "run_id", "Run %s is being executed by an Ivory runner; "
+                  "only that runner can report it.", run_id);
+    }
+    return ok;
+}
+
 void api_h_webhook(struct api_ctx *c)
 {
     static const char *const allowed[] = {
@@ -164,6 +201,11 @@ void api_h_webhook(struct api_ctx *c)
         free(state_text);
         api_error(c, 422, "validation_error", "snapshot_id",
                   "snapshot_id must be an integer, a string or null.");
+        return;
+    }
+
+    if (!held_run_reported_by_holder(c, tenant, w.run_id)) {
+        free(state_text);
         return;
     }
 

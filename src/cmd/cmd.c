@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct command {
     const char *name;
@@ -33,7 +34,7 @@ static const struct command commands[] = {
     {"config", cmd_config, "config encrypt|decrypt: AES-256-GCM envelope of a tap config (stdin -> stdout)"},
     {"target-iceberg", cmd_target_iceberg, "target-iceberg --config FILE: Singer target writing Iceberg tables"},
     {"table", cmd_table, "table show --config FILE NAMESPACE.TABLE: print the rows of an Iceberg table"},
-    {"expr", cmd_expr, "expr 'EXPRESSION' [--value JSON] [--row JSON]: evaluate a transform expression (not built yet: arrives with the transforms issue)"},
+    {"expr", cmd_expr, "expr 'EXPRESSION' [--value JSON] [--row JSON]: evaluate a transform expression and print the result as JSON (docs/transforms.md)"},
     {"version", cmd_version, "print the version"},
 };
 
@@ -80,6 +81,9 @@ int cmd_daemon_begin(int argc, char **argv, const char *name, const char *usage,
         }
         return cmd_usage_error("%s: unexpected argument '%s'", name, argv[i]);
     }
+    /* Every file the daemons create (store, WAL, master key, warehouse data and metadata,
+     * run directories) is private to the service user: 0600 files, 0700 directories. */
+    umask(077);
     struct iv_err e = {0};
     if (config_load(cfg, &e) != IV_OK)
         return cmd_fail("%s", e.msg);

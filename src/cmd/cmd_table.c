@@ -7,7 +7,8 @@
  * tests' row
  * oracle stays an independent reader (tests/e2e/lib/iceberg_read.mjs); this is
  * a small inspection tool. FILE is the same JSON config `ivory target-iceberg`
- * takes (catalog_type, warehouse, catalog_uri, catalog_name).
+ * takes (catalog_type, warehouse, catalog_uri, catalog_name and the S3 / REST keys of
+ * docs/lakehouse.md); tables on S3 are read there.
  */
 #include "cmd/cmd.h"
 #include "lake/lake.h"
@@ -15,11 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *strip_file_uri(const char *p)
-{
-    return strncmp(p, "file://", 7) == 0 ? p + 7 : p;
-}
 
 /* Builds the printed view from the metadata JSON (new reference). */
 static json_t *table_view(const char *name, struct lake_table *t, const json_t *md)
@@ -71,6 +67,29 @@ static int collect_row(void *ctx, const json_t *row)
     return IV_OK;
 }
 
+/* NAMESPACE.TABLE where either part may hold dots ("ns.public.users" is table
+ * "public.users" in namespace "ns", or table "users" in "ns.public"): tries each split,
+ * the last dot first, and takes the first table that exists. */
+static int load_dotted(struct lake_catalog *cat, const char *qualified, struct lake_table **t,
+                       struct iv_err *e)
+{
+    int rc = IV_ENOTFOUND;
+    for (const char *dot = strrchr(qualified, '.'); dot && dot > qualified;) {
+        if (dot[1]) {
+            char *ns = xstrndup(qualified, (size_t)(dot - qualified));
+            rc = lake_table_load(cat, ns, dot + 1, t, e);
+            free(ns);
+            if (rc != IV_ENOTFOUND)
+                return rc;
+        }
+        do
+            dot--;
+        while (dot > qualified && *dot != '.');
+    }
+    return iv_err_set(e, IV_ENOTFOUND, "no such table (tried every NAMESPACE.TABLE split of "
+                      "the name)");
+}
+
 static int table_show(const char *config_path, const char *qualified, int64_t nrows)
 {
     json_error_t je;
@@ -78,7 +97,7 @@ static int table_show(const char *config_path, const char *qualified, int64_t nr
     struct lake_catalog *cat = NULL;
     struct lake_table *t = NULL;
     struct iv_err e = {0};
-    char *ns = NULL, *text = NULL;
+    char *text = NULL;
     int rc = 1;
 
     const char *dot = strrchr(qualified, '.');
@@ -86,37 +105,21 @@ static int table_show(const char *config_path, const char *qualified, int64_t nr
         rc = cmd_usage_error("table show: expected NAMESPACE.TABLE, got '%s'", qualified);
         goto out;
     }
-    ns = xstrndup(qualified, (size_t)(dot - qualified));
     cfg = json_load_file(config_path, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(cfg)) {
         rc = cmd_fail("table show: config %s: %s", config_path, cfg ? "not a JSON object" : je.text);
         goto out;
     }
-    struct lake_catalog_config cc = {
-        .type = json_str(cfg, "catalog_type"),
-        .warehouse = json_str(cfg, "warehouse"),
-        .uri = json_str(cfg, "catalog_uri"),
-        .catalog_name = json_str(cfg, "catalog_name"),
-    };
-    if (lake_catalog_open(&cat, &cc, &e)) {
+    struct lake_catalog_config cc;
+    if (lake_catalog_config_from_json(cfg, &cc, &e) || lake_catalog_open(&cat, &cc, &e)) {
         rc = cmd_fail("table show: %s", e.msg);
         goto out;
     }
-    if (lake_table_load(cat, ns, dot + 1, &t, &e)) {
+    if (load_dotted(cat, qualified, &t, &e)) {
         rc = cmd_fail("table show: %s: %s", qualified, e.msg);
         goto out;
     }
-    size_t len;
-    if (file_read_all(strip_file_uri(lake_table_metadata_location(t)), (size_t)1 << 30, &text,
-                      &len, &e)) {
-        rc = cmd_fail("table show: %s: %s", qualified, e.msg);
-        goto out;
-    }
-    md = json_loadb(text, len, 0, &je);
-    if (!md) {
-        rc = cmd_fail("table show: %s: metadata is not JSON: %s", qualified, je.text);
-        goto out;
-    }
+    md = json_incref((json_t *)lake_table_metadata(t));
     view = table_view(qualified, t, md);
     if (nrows > 0) {
         json_t *rows = json_array();
@@ -141,7 +144,6 @@ out:
     if (cfg)
         json_decref(cfg);
     free(text);
-    free(ns);
     if (t)
         lake_table_close(t);
     if (cat)

@@ -67,15 +67,9 @@ static int load_config(const char *path, struct tgt_config *c, struct iv_err *e)
     if (!json_is_object(c->root))
         return iv_err_set(e, IV_EINVAL, "config %s: not a JSON object", path);
     int bad = 0;
-    c->cat.type = cfg_str(c->root, "catalog_type", NULL, &bad, e);
-    c->cat.warehouse = cfg_str(c->root, "warehouse", NULL, &bad, e);
-    c->cat.uri = cfg_str(c->root, "catalog_uri", NULL, &bad, e);
-    c->cat.catalog_name = cfg_str(c->root, "catalog_name", NULL, &bad, e);
-    c->cat.s3_endpoint = cfg_str(c->root, "s3_endpoint", NULL, &bad, e);
-    c->cat.s3_access_key_id = cfg_str(c->root, "s3_access_key_id", NULL, &bad, e);
-    c->cat.s3_secret_key = cfg_str(c->root, "s3_secret_key", NULL, &bad, e);
-    if (!c->cat.s3_secret_key)
-        c->cat.s3_secret_key = cfg_str(c->root, "s3_secret_access_key", NULL, &bad, e);
+    int crc = lake_catalog_config_from_json(c->root, &c->cat, e);
+    if (crc)
+        return iv_err_set(e, crc, "config %s: %s", path, e->msg);
     c->ns = cfg_str(c->root, "namespace", NULL, &bad, e);
     c->table = cfg_str(c->root, "table", NULL, &bad, e);
     const char *codec = cfg_str(c->root, "compression", "zstd", &bad, e);

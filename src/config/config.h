@@ -28,6 +28,8 @@ struct iv_config {
     size_t max_body_bytes;      /* IVORY_MAX_BODY_BYTES, default 1 MiB */
     double run_timeout_s;       /* IVORY_RUN_TIMEOUT, default 6 h */
     size_t max_line_bytes;      /* IVORY_MAX_LINE_BYTES, default 16 MiB */
+    double discover_timeout_s;  /* IVORY_DISCOVER_TIMEOUT, default 300 s */
+    size_t discover_max_bytes;  /* IVORY_DISCOVER_MAX_BYTES, default 64 MiB */
     int max_concurrent_runs;    /* IVORY_MAX_CONCURRENT_RUNS, default 4 */
     int max_runs_per_tenant;    /* IVORY_MAX_RUNS_PER_TENANT, default 2 */
     double shutdown_grace_s;    /* IVORY_SHUTDOWN_GRACE, default 30 */
@@ -40,11 +42,40 @@ struct iv_config {
                                    from the thread counts (docs/deploy.md) */
     int serve_runner;           /* IVORY_SERVE_RUNNER: 0 = `ivory serve` runs the API only */
     int webhook_max_attempts;   /* IVORY_WEBHOOK_MAX_ATTEMPTS, 0 = client default (12) */
+    /* The tap sandbox (docs/security.md). */
+    char *tap_sandbox;          /* IVORY_TAP_SANDBOX: "on" (default) or "off" */
+    bool tap_sandbox_off;       /* derived: IVORY_TAP_SANDBOX=off */
+    char *tap_data_dirs;        /* IVORY_TAP_DATA_DIRS: colon list, read-only in the sandbox */
+    char *tap_writable_dirs;    /* IVORY_TAP_WRITABLE_DIRS: colon list, read-write */
+    char *bwrap;                /* IVORY_BWRAP: bubblewrap executable, default "bwrap" */
+    int tap_memory_mb;          /* IVORY_TAP_MEMORY_MB, default 4096 (RLIMIT_DATA) */
+    double tap_cpu_s;           /* IVORY_TAP_CPU_SECONDS, 0 = IVORY_RUN_TIMEOUT */
+    int tap_file_mb;            /* IVORY_TAP_FILE_MB, default 4096 (RLIMIT_FSIZE, /tmp size) */
+    int tap_max_procs;          /* IVORY_TAP_MAX_PROCS, default 256 */
+    /* Where tenants' catalogs may point (docs/security.md). */
+    char *warehouse_root;       /* IVORY_WAREHOUSE_ROOT, default <IVORY_DATA_DIR>/warehouse */
+    char *sql_catalogs;         /* IVORY_SQL_CATALOGS: colon list of allowed sql catalog_uris */
 };
 
 /* Fills cfg from the environment. On a bad value returns IV_EINVAL with e->msg
  * naming the variable. cfg owns its strings; release with config_release. */
 int config_load(struct iv_config *cfg, struct iv_err *e);
 void config_release(struct iv_config *cfg);
+
+/* Checks a tenant catalog's locations against the operator's policy: a file:// warehouse
+ * (joined with storage_prefix when given) must resolve under IVORY_WAREHOUSE_ROOT; a sql
+ * catalog_uri must be "local" (the server's own catalog file) or listed in
+ * IVORY_SQL_CATALOGS, and never the control-plane store under any name. On failure
+ * IV_EINVAL, *field_out names the field and e->msg is one sentence for the client. */
+/* The catalog uri behind a tenant's sql catalog_uri "local": on a SQLite store the file
+ * DATA_DIR/iceberg_catalog.db; on a PostgreSQL store the store's own database (IVORY_DB),
+ * which every API server and runner of a multi-machine deployment shares, and which other
+ * engines can open as a JDBC / SQL catalog (docs/deploy.md). Caller frees. */
+char *config_local_catalog_uri(const struct iv_config *cfg);
+
+int config_confine_catalog(const struct iv_config *cfg, const char *catalog_type,
+                           const char *catalog_uri, const char *warehouse,
+                           const char *storage_prefix, const char **field_out,
+                           struct iv_err *e);
 
 #endif

@@ -391,3 +391,10 @@ int secret_unseal(const uint8_t master[32], const char *sealed, uint8_t **plain_
 {
     return envelope_decrypt(master, sealed, plain_out, n_out, e);
 }
+
+void runner_report_key(const uint8_t master[32], const char *runner_id, uint8_t out[32])
+{
+    char *msg = xasprintf("ivory-runner-report-v1:%s", runner_id ? runner_id : "");
+    hmac_sha256(master, 32, msg, strlen(msg), out);
+    free(msg);
+}

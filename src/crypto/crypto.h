@@ -65,6 +65,12 @@ bool webhook_verify(const char *header, const uint8_t *const *secrets, const siz
                     int tolerance_s);
 void hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
                  uint8_t out[32]);
+/* The key an Ivory runner signs its own run reports with (X-Ivory-Runner-Signature, same
+ * "t=,v1=" scheme as webhook_sign): HMAC-SHA256(master, "ivory-runner-report-v1:" +
+ * runner_id). Only holders of the master key (the API servers and the runners) can compute
+ * it, and it names one runner, so a tenant holding the connector's webhook secret cannot
+ * pass for the runner that holds a run (docs/security.md). */
+void runner_report_key(const uint8_t master[32], const char *runner_id, uint8_t out[32]);
 bool ct_equal(const void *a, const void *b, size_t n);
 
 /* ---- AES-256-GCM envelope "v1:" + base64(nonce12 || ct || tag16) ----------- */

@@ -76,6 +76,12 @@ int db_open(struct db **out, const char *url, struct iv_err *e)
         db_close(d);
         return IV_EDB;
     }
+    struct stat fst;
+    if (strcmp(path, ":memory:") != 0 && stat(path, &fst) == 0) {
+        d->path = xstrdup(path);
+        d->dev = fst.st_dev;
+        d->ino = fst.st_ino;
+    }
     sqlite3_extended_result_codes(d->sq, 1);
     sqlite3_busy_timeout(d->sq, 10000);
     rc = db_exec(d,
@@ -137,7 +143,20 @@ void db_close(struct db *d)
     }
     if (d->sq)
         sqlite3_close_v2(d->sq);
+    free(d->path);
     free(d);
+}
+
+int db_check_file(struct db *d, struct iv_err *e)
+{
+    if (!d->path)
+        return IV_OK;
+    struct stat st;
+    if (stat(d->path, &st) != 0 || st.st_dev != d->dev || st.st_ino != d->ino)
+        return iv_err_set(e, IV_EIO, "the store file '%s' was deleted or replaced while the "
+                          "server was running (restore the data directory and restart)",
+                          d->path);
+    return IV_OK;
 }
 
 enum db_kind db_get_kind(const struct db *d)
@@ -273,6 +292,13 @@ int db_step(struct db_stmt *s, struct iv_err *e)
 {
     if (s->db->kind == DB_POSTGRES)
         return pg_step(s, e);
+    /* A write to a deleted store file would "succeed" into an unlinked inode and be lost:
+     * writes are refused once the file is gone (a stat, about a microsecond). */
+    if (s->db->tx_depth == 0 && !sqlite3_stmt_readonly(s->st) && !sqlite3_stmt_busy(s->st)) {
+        int frc = db_check_file(s->db, e);
+        if (frc != IV_OK)
+            return frc;
+    }
     int rc = sqlite3_step(s->st);
     if (rc == SQLITE_ROW)
         return DB_ROW;
@@ -336,8 +362,16 @@ int64_t db_changes(struct db *d)
 
 int db_begin(struct db *d, struct iv_err *e)
 {
-    int rc = d->kind == DB_POSTGRES ? pg_begin(d, "BEGIN", e)
-                                    : db_exec(d, "BEGIN IMMEDIATE", e);
+    if (d->kind == DB_POSTGRES) {
+        int prc = pg_begin(d, "BEGIN", e);
+        if (prc == IV_OK)
+            d->tx_depth = 1;
+        return prc;
+    }
+    int rc = db_check_file(d, e);
+    if (rc != IV_OK)
+        return rc;
+    rc = db_exec(d, "BEGIN IMMEDIATE", e);
     if (rc == IV_OK)
         d->tx_depth = 1;
     return rc;

@@ -87,6 +87,11 @@ char *db_col_strdup(struct db_stmt *s, int col);
 /* Rows changed by the last INSERT/UPDATE/DELETE on this connection. */
 int64_t db_changes(struct db *d);
 
+/* IV_EIO when the database file opened by d was deleted or replaced since (SQLite would
+ * keep writing into the unlinked inode and the data would be lost); IV_OK otherwise or for
+ * databases without a file. Called before every write transaction and write statement. */
+int db_check_file(struct db *d, struct iv_err *e);
+
 /* Transactions. SQLite: BEGIN IMMEDIATE, so a read-then-write transaction
  * takes the write lock up front and cannot fail half-way with SQLITE_BUSY. */
 int db_begin(struct db *d, struct iv_err *e);

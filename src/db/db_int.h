@@ -14,6 +14,7 @@
 
 #include <libpq-fe.h>
 #include <sqlite3.h>
+#include <sys/types.h>
 
 /* Prepared statements kept per connection (db_prepare_cached). Enough for the
  * store's hot queries; beyond it statements are prepared and freed as before. */
@@ -41,6 +42,9 @@ struct db_stmt {
 struct db {
     enum db_kind kind;
     sqlite3 *sq;
+    char *path;              /* SQLite: the file, NULL for :memory: */
+    dev_t dev;               /* SQLite: its identity at open: a deleted or replaced file is noticed */
+    ino_t ino;
     PGconn *pg;
     char *url;               /* PostgreSQL: to reconnect after a dropped connection */
     unsigned epoch;          /* PostgreSQL: bumped at every (re)connect */

@@ -38,7 +38,8 @@ struct lake_append {
     struct pqw_options popts;
     size_t target_file_bytes;
     struct pqw *w;                  /* open data file or NULL */
-    char *w_path;
+    char *w_path;                   /* local file being written (a spool file for S3) */
+    char *w_dest;                   /* where it goes: local path or s3:// URI */
     char *schema_json;              /* footer "iceberg.schema" of the open file */
     bool in_row;                    /* a put happened since the last end_row */
     struct lake_data_file *files;   /* finished, uncommitted */
@@ -86,7 +87,7 @@ static void files_release(struct lake_append *a, bool remove)
 {
     for (int i = 0; i < a->nfiles; i++) {
         if (remove)
-            lake_io_unlink(a->files[i].path);
+            lake_io_remove(a->t->cat, a->files[i].path);
         free(a->files[i].path);
         pqw_file_stats_release(&a->files[i].st);
     }
@@ -100,6 +101,7 @@ static void writer_drop(struct lake_append *a)
     pqw_abort(a->w);
     a->w = NULL;
     FREE_NULL(a->w_path);
+    FREE_NULL(a->w_dest);
     FREE_NULL(a->schema_json);
 }
 
@@ -116,17 +118,21 @@ static int writer_close(struct lake_append *a, struct iv_err *e)
     memset(&st, 0, sizeof st);
     int rc = pqw_finish(a->w, &st, e);
     a->w = NULL;
+    /* Only an uploaded file becomes pending: a commit never references a missing object. */
+    if (!rc)
+        rc = lake_io_publish(a->t->cat, a->w_path, a->w_dest, e);
+    FREE_NULL(a->w_path);
+    FREE_NULL(a->schema_json);
     if (rc) {
-        FREE_NULL(a->w_path);
-        FREE_NULL(a->schema_json);
+        pqw_file_stats_release(&st);
+        FREE_NULL(a->w_dest);
         return rc;
     }
     a->files = xrealloc(a->files, sizeof(*a->files) * (size_t)(a->nfiles + 1));
-    a->files[a->nfiles].path = a->w_path;
+    a->files[a->nfiles].path = a->w_dest;
     a->files[a->nfiles].st = st;
     a->nfiles++;
-    a->w_path = NULL;
-    FREE_NULL(a->schema_json);
+    a->w_dest = NULL;
     return IV_OK;
 }
 
@@ -134,12 +140,17 @@ static int writer_open(struct lake_append *a)
 {
     char uuid[37];
     uuid_v4(uuid);
-    a->w_path = xasprintf("%s/data/%s.parquet", a->t->location_path, uuid);
-    char *dir = xasprintf("%s/data", a->t->location_path);
-    int rc = mkdir_p(dir, 0755);
-    free(dir);
+    a->w_dest = xasprintf("%s/data/%s.parquet", a->t->location_path, uuid);
+    a->w_path = lake_io_spool(a->t->cat, a->w_dest);
+    int rc = IV_OK;
+    if (!lake_is_s3_uri(a->w_dest)) {
+        char *dir = xasprintf("%s/data", a->t->location_path);
+        rc = mkdir_p(dir, 0755);
+        free(dir);
+    }
     if (rc) {
         FREE_NULL(a->w_path);
+        FREE_NULL(a->w_dest);
         return IV_EIO;
     }
     json_t *sj = lake_schema_to_json(&a->schema);
@@ -152,6 +163,7 @@ static int writer_open(struct lake_append *a)
         log_error("cannot open data file: %s", e.msg);
         a->w = NULL;
         FREE_NULL(a->w_path);
+        FREE_NULL(a->w_dest);
         FREE_NULL(a->schema_json);
     }
     return rc;
@@ -349,12 +361,18 @@ static int plan_prepare(struct lake_append *a, struct commit_plan *p, const char
     if (a->nfiles == 0)
         return IV_OK;
     p->manifest_path = xasprintf("%s/metadata/%s-m0.avro", t->location_path, p->commit_uuid);
+    char *local = lake_io_spool(t->cat, p->manifest_path);
     json_t *sj = lake_schema_to_json(&t->schema);
     char *schema_json = json_dumps_compact(sj);
     json_decref(sj);
-    int rc = lake_manifest_write(p->manifest_path, a->files, a->nfiles, p->snapshot_id,
+    int rc = lake_manifest_write(local, a->files, a->nfiles, p->snapshot_id,
                                  schema_json, t->schema.schema_id, &p->manifest_len, e);
     free(schema_json);
+    if (!rc)
+        rc = lake_io_publish(t->cat, local, p->manifest_path, e);
+    else if (lake_is_s3_uri(p->manifest_path))
+        lake_io_unlink(local);
+    free(local);
     if (rc)
         FREE_NULL(p->manifest_path);
     return rc;
@@ -375,12 +393,14 @@ static int plan_attempt(struct lake_table *t, struct commit_plan *p, int attempt
                           (long long)p->snapshot_id);
     int64_t seq = lake_md_i64(base, "last-sequence-number", 0) + 1;
     char *parent_list = NULL;
+    const char *parent_list_uri = psnap ? json_str(psnap, "manifest-list") : NULL;
     if (psnap) {
-        parent_list = lake_uri_to_path(json_str(psnap, "manifest-list"));
-        if (!parent_list)
-            return iv_err_set(e, IV_EUNSUPPORTED, "parent snapshot %lld has no local manifest "
-                              "list (v1 'manifests' tables are not supported)",
-                              (long long)parent);
+        if (!parent_list_uri)
+            return iv_err_set(e, IV_EUNSUPPORTED, "parent snapshot %lld has no manifest list "
+                              "(v1 'manifests' tables are not supported)", (long long)parent);
+        int frc = lake_io_fetch(t->cat, parent_list_uri, &parent_list, e);
+        if (frc)
+            return frc;
     }
     FREE_NULL(p->list_path);
     p->list_path = xasprintf("%s/metadata/snap-%lld-%d-%s.avro", t->location_path,
@@ -396,10 +416,17 @@ static int plan_attempt(struct lake_table *t, struct commit_plan *p, int attempt
         ref.added_files = p->added_files;
         ref.added_rows = p->added_rows;
     }
-    int rc = lake_manifest_list_write(p->list_path, p->manifest_path ? &ref : NULL, parent_list,
+    char *local = lake_io_spool(t->cat, p->list_path);
+    int rc = lake_manifest_list_write(local, p->manifest_path ? &ref : NULL, parent_list,
                                       p->snapshot_id, parent, seq, e);
+    if (!rc)
+        rc = lake_io_publish(t->cat, local, p->list_path, e);
+    else if (lake_is_s3_uri(p->list_path))
+        lake_io_unlink(local);
+    free(local);
     free(muri);
-    free(parent_list);
+    if (parent_list_uri)
+        lake_io_fetch_done(parent_list_uri, parent_list);
     if (rc) {
         FREE_NULL(p->list_path);
         return rc;
@@ -485,19 +512,15 @@ int lake_append_commit(struct lake_append *a, const char *state_json, const char
         rc = plan_attempt(t, &p, attempt, &md, e);
         if (rc)
             break;
-        char *loc = NULL;
         bool unknown = false;
-        rc = t->cat->ops->commit(t->cat, t->ns, t->name, t->location_path,
-                                 t->metadata_location, md, &loc, &unknown, e);
+        rc = lake_table_swap(t, md, &unknown, e);
         if (rc == IV_OK) {
-            rc = lake_table_adopt(t, loc, md, e);
             commit_done(a);
             if (snapshot_id_out)
                 *snapshot_id_out = p.snapshot_id;
             plan_release(&p);
             return rc;
         }
-        json_decref(md);
         if (unknown) {
             struct iv_err e2;
             if (lake_table_refresh(t, &e2) == IV_OK && lake_md_snapshot(t->md, p.snapshot_id)) {
@@ -512,7 +535,7 @@ int lake_append_commit(struct lake_append *a, const char *state_json, const char
             plan_release(&p);
             return rc;
         }
-        lake_io_unlink(p.list_path);
+        lake_io_remove(t->cat, p.list_path);
         FREE_NULL(p.list_path);
         if (rc != IV_ECONFLICT || attempt > retries)
             break;
@@ -526,9 +549,9 @@ int lake_append_commit(struct lake_append *a, const char *state_json, const char
     }
     /* Definite failure: this commit's metadata files go; data files stay pending. */
     if (p.list_path)
-        lake_io_unlink(p.list_path);
+        lake_io_remove(t->cat, p.list_path);
     if (p.manifest_path)
-        lake_io_unlink(p.manifest_path);
+        lake_io_remove(t->cat, p.manifest_path);
     plan_release(&p);
     return rc;
 }
@@ -585,7 +608,7 @@ int lake_commit_many(struct lake_append *const *apps, int n, const char *state_j
             struct lake_table *t = apps[i]->t;
             rc = plan_attempt(t, &p[i], attempt, &mds[i], e);
             if (!rc)
-                rc = lake_sql_write_next(t->location_path, t->metadata_location, mds[i],
+                rc = lake_sql_write_next(cat, t->location_path, t->metadata_location, mds[i],
                                          &locs[i], e);
             sw[i] = (struct lake_sql_swap){ t->ns, t->name, t->metadata_location, locs[i] };
         }
@@ -633,12 +656,12 @@ int lake_commit_many(struct lake_append *const *apps, int n, const char *state_j
         }
         for (int i = 0; i < n; i++) {
             if (locs[i])
-                lake_io_unlink_uri(locs[i]);
+                lake_io_remove(cat, locs[i]);
             FREE_NULL(locs[i]);
             json_decref(mds[i]);
             mds[i] = NULL;
             if (p[i].list_path)
-                lake_io_unlink(p[i].list_path);
+                lake_io_remove(cat, p[i].list_path);
             FREE_NULL(p[i].list_path);
         }
         if (rc != IV_ECONFLICT || attempt > retries)
@@ -654,9 +677,9 @@ int lake_commit_many(struct lake_append *const *apps, int n, const char *state_j
 fail:
     for (int i = 0; i < prepared; i++) {
         if (p[i].list_path)
-            lake_io_unlink(p[i].list_path);
+            lake_io_remove(cat, p[i].list_path);
         if (p[i].manifest_path)
-            lake_io_unlink(p[i].manifest_path);
+            lake_io_remove(cat, p[i].manifest_path);
     }
 out:
     for (int i = 0; i < n; i++) {

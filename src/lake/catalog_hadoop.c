@@ -25,7 +25,7 @@
 
 static char *table_dir(struct lake_catalog *c, const char *ns, const char *name)
 {
-    return xasprintf("%s/%s/%s", c->warehouse_path, ns, name);
+    return lake_default_table_path(c, ns, name);
 }
 
 static char *version_path(const char *mdir, long v)

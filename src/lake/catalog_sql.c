@@ -189,39 +189,10 @@ out:
     return rc;
 }
 
-/* Version number of a metadata file name ("00012-<uuid>.metadata.json" -> 12), -1 if none. */
-static long parse_version(const char *loc)
+int lake_sql_write_next(struct lake_catalog *c, const char *location_path, const char *old_loc,
+                        const json_t *md, char **loc_out, struct iv_err *e)
 {
-    const char *base = loc ? strrchr(loc, '/') : NULL;
-    base = base ? base + 1 : loc;
-    if (!base)
-        return -1;
-    const char *dash = strchr(base, '-');
-    if (!dash || dash == base)
-        return -1;
-    long v = 0;
-    for (const char *p = base; p < dash; p++) {
-        if (*p < '0' || *p > '9' || v > 100000000)
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
-}
-
-int lake_sql_write_next(const char *location_path, const char *old_loc, const json_t *md,
-                        char **loc_out, struct iv_err *e)
-{
-    char uuid[37];
-    uuid_v4(uuid);
-    long v = old_loc ? parse_version(old_loc) + 1 : 0;
-    char *path = xasprintf("%s/metadata/%05ld-%s.metadata.json", location_path, v, uuid);
-    char *text = json_dumps_compact(md);
-    int rc = lake_io_write_atomic(path, text, strlen(text), e);
-    free(text);
-    if (!rc)
-        *loc_out = lake_path_to_uri(path);
-    free(path);
-    return rc;
+    return lake_md_write_next(c, location_path, old_loc, md, loc_out, e);
 }
 
 /* One statement with text parameters (NULL-terminated list), run to completion. */
@@ -243,7 +214,7 @@ static int sql_create(struct lake_catalog *c, const char *ns, const char *name,
                       struct iv_err *e)
 {
     char *loc = NULL;
-    int rc = lake_sql_write_next(location_path, NULL, md, &loc, e);
+    int rc = lake_sql_write_next(c, location_path, NULL, md, &loc, e);
     if (rc)
         return rc;
     lock(c);
@@ -278,7 +249,7 @@ rollback:
     db_rollback(d);
 fail:
     unlock(c);
-    lake_io_unlink_uri(loc);
+    lake_io_remove(c, loc);
     free(loc);
     return rc;
 }
@@ -330,7 +301,7 @@ static int sql_commit(struct lake_catalog *c, const char *ns, const char *name,
                       char **new_loc_out, bool *unknown, struct iv_err *e)
 {
     char *loc = NULL;
-    int rc = lake_sql_write_next(location_path, old_loc, md, &loc, e);
+    int rc = lake_sql_write_next(c, location_path, old_loc, md, &loc, e);
     if (rc)
         return rc;
     struct lake_sql_swap sw = { ns, name, old_loc, loc };
@@ -340,7 +311,7 @@ static int sql_commit(struct lake_catalog *c, const char *ns, const char *name,
         if (unk) {
             *unknown = true;
         } else {
-            lake_io_unlink_uri(loc);
+            lake_io_remove(c, loc);
         }
         free(loc);
         return rc;
@@ -349,10 +320,86 @@ static int sql_commit(struct lake_catalog *c, const char *ns, const char *name,
     return IV_OK;
 }
 
+/* ---- listing and dropping (the REST catalog server, docs/lakehouse.md) ---------------- */
+
+/* Runs a one-text-column query with (catalog, [ns]) bound; appends the values to out. */
+static int sql_strings(struct lake_catalog *c, const char *sql, const char *ns, json_t *out,
+                       struct iv_err *e)
+{
+    struct db_stmt *st = NULL;
+    lock(c);
+    int rc = db_prepare(DB(c), sql, &st, e);
+    if (rc == IV_OK) {
+        db_bind_text(st, 1, c->catalog_name);
+        if (ns) {
+            db_bind_text(st, 2, ns);
+        }
+        while ((rc = db_step(st, e)) == DB_ROW)
+            if (db_col_text(st, 0))
+                json_array_append_new(out, json_string(db_col_text(st, 0)));
+    }
+    db_finalize(st);
+    unlock(c);
+    return rc < 0 ? db_fail(rc, e, "list") : IV_OK;
+}
+
+static int sql_list_namespaces(struct lake_catalog *c, json_t *out, struct iv_err *e)
+{
+    /* Both placeholders are the catalog name (sql_strings binds the second from ns). */
+    return sql_strings(c, "SELECT namespace FROM iceberg_namespace_properties WHERE"
+                          " catalog_name = ? UNION SELECT table_namespace FROM"
+                          " iceberg_tables WHERE catalog_name = ? ORDER BY 1", c->catalog_name,
+                       out, e);
+}
+
+static int sql_list_tables(struct lake_catalog *c, const char *ns, json_t *out,
+                           struct iv_err *e)
+{
+    return sql_strings(c, "SELECT table_name FROM iceberg_tables WHERE catalog_name = ? AND"
+                          " table_namespace = ? AND (iceberg_type = 'TABLE' OR iceberg_type"
+                          " IS NULL) ORDER BY 1", ns, out, e);
+}
+
+/* One write statement with (catalog, ns[, name]) bound; *changed the rows it changed. */
+static int sql_write(struct lake_catalog *c, const char *sql, const char *ns, const char *name,
+                     int64_t *changed, const char *what, struct iv_err *e)
+{
+    lock(c);
+    int rc = run_text(DB(c), sql, e, (const char *const[]){c->catalog_name, ns, name, NULL});
+    *changed = rc == IV_OK ? db_changes(DB(c)) : 0;
+    unlock(c);
+    return rc < 0 ? db_fail(rc, e, what) : IV_OK;
+}
+
+static int sql_create_namespace(struct lake_catalog *c, const char *ns, struct iv_err *e)
+{
+    int64_t n = 0;
+    int rc = sql_write(c, SQL_NS, ns, NULL, &n, "create namespace", e);
+    if (rc == IV_OK && n == 0)
+        return iv_err_set(e, IV_ECONFLICT, "namespace '%s' already exists", ns);
+    return rc;
+}
+
+static int sql_drop_table(struct lake_catalog *c, const char *ns, const char *name,
+                          struct iv_err *e)
+{
+    int64_t n = 0;
+    int rc = sql_write(c, "DELETE FROM iceberg_tables WHERE catalog_name = ? AND"
+                          " table_namespace = ? AND table_name = ?", ns, name, &n,
+                       "drop table", e);
+    if (rc == IV_OK && n == 0)
+        return iv_err_set(e, IV_ENOTFOUND, "table '%s.%s' does not exist", ns, name);
+    return rc;
+}
+
 const struct lake_catalog_ops lake_sql_ops = {
     .type = "sql",
     .load = sql_load,
     .create = sql_create,
     .commit = sql_commit,
     .close = sql_close,
+    .list_namespaces = sql_list_namespaces,
+    .list_tables = sql_list_tables,
+    .create_namespace = sql_create_namespace,
+    .drop_table = sql_drop_table,
 };

@@ -6,7 +6,11 @@
  * Why here: every file the lake writes must be temp -> fsync -> rename (or
  * O_EXCL + fsync then link), and every path it records must be an absolute
  * file:// URI. Keeping both rules in one file keeps the other files honest.
- * S3 storage would slot in here later.
+ * The lake_io_* helpers taking a catalog are storage-neutral: a local path or
+ * file:// URI goes to the local disk, an s3:// URI to the catalog's S3 client
+ * (s3.c). Files bound for S3 are written to a local spool file first and
+ * uploaded when complete, so a file is referenced by a commit only after its
+ * upload succeeded.
  */
 #include "lake/lake_int.h"
 
@@ -41,6 +45,8 @@ char *lake_uri_to_path(const char *uri)
 
 char *lake_path_to_uri(const char *path)
 {
+    if (lake_is_s3_uri(path) || strncmp(path, "file://", 7) == 0)
+        return xstrdup(path);
     return xasprintf("file://%s", path);
 }
 
@@ -149,6 +155,12 @@ int lake_check_name(const char *what, const char *s, struct iv_err *e)
     size_t n = strlen(s);
     if (n > 255)
         return iv_err_set(e, IV_EINVAL, "%s name is longer than 255 bytes", what);
+    char *seg = lake_name_segment(s);
+    size_t seg_len = strlen(seg);
+    free(seg);
+    if (seg_len > 255)
+        return iv_err_set(e, IV_EINVAL, "%s name is longer than 255 bytes once its special "
+                          "characters are encoded for its directory", what);
     if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
         return iv_err_set(e, IV_EINVAL, "%s name '%s' is not allowed", what, s);
     for (size_t i = 0; i < n; i++) {
@@ -158,4 +170,175 @@ int lake_check_name(const char *what, const char *s, struct iv_err *e)
                               what, s);
     }
     return IV_OK;
+}
+
+/* ---- storage-neutral helpers ----------------------------------------------------------- */
+
+static int need_s3(struct lake_catalog *c, const char *where, struct iv_err *e)
+{
+    if (!c || !c->s3)
+        return iv_err_set(e, IV_EINVAL, "'%s' is on S3 but the catalog has no S3 settings",
+                          where);
+    return IV_OK;
+}
+
+static char *local_of(const char *where, struct iv_err *e)
+{
+    char *p = lake_uri_to_path(where);
+    if (!p)
+        iv_err_set(e, IV_EINVAL, "'%s' is neither a local path nor an s3:// URI", where);
+    return p;
+}
+
+int lake_io_put(struct lake_catalog *c, const char *where, const void *p, size_t n,
+                struct iv_err *e)
+{
+    if (lake_is_s3_uri(where)) {
+        int rc = need_s3(c, where, e);
+        return rc ? rc : lake_s3_put(c->s3, where, p, n, e);
+    }
+    char *path = local_of(where, e);
+    if (!path)
+        return IV_EINVAL;
+    int rc = lake_io_write_atomic(path, p, n, e);
+    free(path);
+    return rc;
+}
+
+int lake_io_get_json(struct lake_catalog *c, const char *where, json_t **out, struct iv_err *e)
+{
+    *out = NULL;
+    if (!lake_is_s3_uri(where)) {
+        char *path = local_of(where, e);
+        if (!path)
+            return IV_EINVAL;
+        int rc = lake_io_read_json(path, out, e);
+        free(path);
+        return rc;
+    }
+    int rc = need_s3(c, where, e);
+    char *data = NULL;
+    size_t len = 0;
+    if (!rc)
+        rc = lake_s3_get(c->s3, where, LAKE_JSON_MAX, &data, &len, e);
+    if (rc)
+        return rc;
+    json_error_t je;
+    *out = json_loadb(data, len, 0, &je);
+    free(data);
+    if (!*out)
+        return iv_err_set(e, IV_EINVAL, "'%s' is not valid JSON: %s (line %d)", where, je.text,
+                          je.line);
+    return IV_OK;
+}
+
+static char *spool_file(const char *where)
+{
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    const char *base = strrchr(where, '/');
+    char uuid[37];
+    uuid_v4(uuid);
+    return xasprintf("%s/ivory-spool-%s-%s", dir, uuid, base ? base + 1 : "file");
+}
+
+char *lake_io_spool(struct lake_catalog *c, const char *where)
+{
+    (void)c;
+    if (lake_is_s3_uri(where))
+        return spool_file(where);
+    char *p = lake_uri_to_path(where);
+    return p ? p : xstrdup(where);
+}
+
+int lake_io_publish(struct lake_catalog *c, const char *local, const char *where,
+                    struct iv_err *e)
+{
+    if (!lake_is_s3_uri(where))
+        return IV_OK;
+    int rc = need_s3(c, where, e);
+    if (!rc)
+        rc = lake_s3_put_file(c->s3, where, local, e);
+    unlink(local);
+    return rc;
+}
+
+int lake_io_fetch(struct lake_catalog *c, const char *where, char **local, struct iv_err *e)
+{
+    *local = NULL;
+    if (!lake_is_s3_uri(where)) {
+        *local = local_of(where, e);
+        return *local ? IV_OK : IV_EINVAL;
+    }
+    int rc = need_s3(c, where, e);
+    if (rc)
+        return rc;
+    char *tmp = spool_file(where);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = iv_err_set(e, IV_EIO, "cannot create spool file '%s': %s", tmp, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    rc = lake_s3_download(c->s3, where, fd, e);
+    close(fd);
+    if (rc) {
+        unlink(tmp);
+        free(tmp);
+        return rc;
+    }
+    *local = tmp;
+    return IV_OK;
+}
+
+void lake_io_fetch_done(const char *where, char *local)
+{
+    if (local && lake_is_s3_uri(where))
+        unlink(local);
+    free(local);
+}
+
+void lake_io_remove(struct lake_catalog *c, const char *where)
+{
+    if (!where)
+        return;
+    if (!lake_is_s3_uri(where)) {
+        lake_io_unlink_uri(where);
+        return;
+    }
+    struct iv_err e;
+    if (!c || !c->s3 || lake_s3_delete(c->s3, where, &e) != IV_OK)
+        log_warn("could not delete %s (left for maintenance)", where);
+}
+
+char *lake_name_segment(const char *name)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(name);
+    char *out = xmalloc(3 * n + 1);
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        unsigned char c = *p;
+        bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+        if (safe) {
+            out[k++] = (char)c;
+            continue;
+        }
+        out[k++] = '~';
+        out[k++] = hex[c >> 4];
+        out[k++] = hex[c & 15];
+    }
+    out[k] = '\0';
+    return out;
+}
+
+char *lake_default_table_path(const struct lake_catalog *c, const char *ns, const char *name)
+{
+    char *ns_seg = lake_name_segment(ns), *name_seg = lake_name_segment(name);
+    char *path = xasprintf("%s/%s/%s", c->warehouse_path, ns_seg, name_seg);
+    free(ns_seg);
+    free(name_seg);
+    return path;
 }

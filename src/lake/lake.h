@@ -49,14 +49,29 @@ int lake_schema_from_json(const json_t *j, struct lake_schema *out, struct iv_er
 
 /* ---- catalogs ----------------------------------------------------------------- */
 struct lake_catalog_config {
-    const char *type;            /* "hadoop" | "sql"; "rest"/"glue"/"hive": IV_EUNSUPPORTED for now */
-    const char *warehouse;       /* "file:///abs/dir" or "/abs/dir" (s3:// later) */
-    const char *uri;             /* sql: "sqlite:PATH", PATH or "postgresql://..." (src/db) */
+    const char *type;            /* "hadoop" | "sql" | "rest" | "glue"; "hive": IV_EUNSUPPORTED */
+    const char *warehouse;       /* "file:///abs/dir", "/abs/dir" or "s3://bucket/prefix" */
+    const char *uri;             /* sql: "sqlite:PATH", PATH or "postgresql://..." (src/db);
+                                  * rest: the catalog's base URL (before /v1/...);
+                                  * glue: the Glue endpoint (NULL: AWS regional endpoint) */
     const char *catalog_name;    /* sql: the catalog_name column; default "default" */
-    const char *s3_endpoint;     /* reserved for S3 storage */
+    const char *s3_endpoint;     /* custom S3 endpoint (MinIO, R2, Ceph); NULL: AWS */
     const char *s3_access_key_id;
-    const char *s3_secret_key;
+    const char *s3_secret_key;   /* borrowed; copied into memory only, never logged */
+    const char *region;          /* S3 and Glue region; NULL: us-east-1 */
+    int s3_path_style;           /* 1 path-style, 0 virtual-host, -1 (or 0 in a zeroed
+                                  * struct with s3_path_style_set false): the default */
+    bool s3_path_style_set;
+    const char *credential;      /* rest: bearer token or "client_id:client_secret" */
+    const char *rest_prefix;     /* rest: prefix used when /v1/config gives none */
 };
+/* Fills cfg from a JSON object's keys (strings borrowed from obj): catalog_type,
+ * warehouse, catalog_uri, catalog_name, s3_endpoint, s3_access_key_id, s3_secret_key
+ * (or s3_secret_access_key), region (or s3_region), s3_path_style (boolean),
+ * catalog_credential (rest: token or client_id:client_secret), rest_prefix. Missing keys
+ * stay NULL; a key of the wrong type is IV_EINVAL naming it. Other keys are ignored. */
+int lake_catalog_config_from_json(const json_t *obj, struct lake_catalog_config *cfg,
+                                  struct iv_err *e);
 struct lake_catalog;
 int lake_catalog_open(struct lake_catalog **out, const struct lake_catalog_config *cfg,
                       struct iv_err *e);
@@ -81,6 +96,7 @@ int lake_table_refresh(struct lake_table *t, struct iv_err *e);
 const struct lake_schema *lake_table_schema(const struct lake_table *t);  /* borrowed */
 const char *lake_table_location(const struct lake_table *t);              /* borrowed */
 const char *lake_table_metadata_location(const struct lake_table *t);     /* borrowed */
+const json_t *lake_table_metadata(const struct lake_table *t);            /* borrowed */
 int64_t lake_table_current_snapshot_id(const struct lake_table *t);       /* -1 = none */
 void lake_table_close(struct lake_table *t);
 
@@ -99,6 +115,22 @@ int lake_table_last_state(struct lake_table *t, char **state_json, char **run_id
                           int64_t *snapshot_id, struct iv_err *e);
 /* Whether some snapshot of the table carries this run id (idempotent retries). */
 bool lake_table_has_run(struct lake_table *t, const char *run_id);
+
+/* ---- catalog administration (catalog_admin.c; sql catalogs) ------------------------
+ * For Ivory's Iceberg REST catalog server. Lists are new JSON arrays of strings. */
+int lake_namespace_list(struct lake_catalog *c, json_t **out, struct iv_err *e);
+int lake_namespace_exists(struct lake_catalog *c, const char *ns, bool *exists,
+                          struct iv_err *e);
+/* IV_ECONFLICT when it exists. */
+int lake_namespace_create(struct lake_catalog *c, const char *ns, struct iv_err *e);
+int lake_table_list(struct lake_catalog *c, const char *ns, json_t **out, struct iv_err *e);
+/* Removes the table from the catalog (its files stay). IV_ENOTFOUND when absent. */
+int lake_table_drop(struct lake_catalog *c, const char *ns, const char *name, struct iv_err *e);
+/* Applies an Iceberg REST CommitTableRequest (requirements, updates) to t and commits.
+ * IV_ECONFLICT: a requirement failed or another writer moved the table (409);
+ * IV_EINVAL: an unknown or ill-formed requirement/update (400). */
+int lake_table_commit_changes(struct lake_table *t, const json_t *requirements,
+                              const json_t *updates, struct iv_err *e);
 
 /* ---- appends ------------------------------------------------------------------ */
 struct lake_append_options {

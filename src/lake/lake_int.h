@@ -39,12 +39,71 @@ int lake_io_link_noreplace(const char *from, const char *to, struct iv_err *e);
 /* Reads and parses a JSON file (max 256 MiB). Caller decrefs. */
 int lake_io_read_json(const char *path, json_t **out, struct iv_err *e);
 bool lake_io_exists(const char *path);
+/* Storage-neutral helpers: `where` is a local path, a file:// URI or an s3:// URI (c->s3). */
+int lake_io_put(struct lake_catalog *c, const char *where, const void *p, size_t n,
+                struct iv_err *e);
+int lake_io_get_json(struct lake_catalog *c, const char *where, json_t **out, struct iv_err *e);
+/* Local file to write `where` through: `where` itself for local storage, a fresh spool
+ * file (TMPDIR) for S3. Caller frees. lake_io_publish then uploads it (the spool file is
+ * removed either way); for local storage publish does nothing. */
+char *lake_io_spool(struct lake_catalog *c, const char *where);
+int lake_io_publish(struct lake_catalog *c, const char *local, const char *where,
+                    struct iv_err *e);
+/* A local path holding `where`'s bytes (a download into the spool for S3). Caller frees
+ * it with lake_io_fetch_done. */
+int lake_io_fetch(struct lake_catalog *c, const char *where, char **local, struct iv_err *e);
+void lake_io_fetch_done(const char *where, char *local);
+/* Best-effort delete (logged, never fatal). */
+void lake_io_remove(struct lake_catalog *c, const char *where);
 void lake_io_unlink(const char *path);   /* best effort, quiet */
 /* Same, for a file:// URI (or plain path). */
 void lake_io_unlink_uri(const char *uri);
 /* Names must be one path segment: non-empty, <= 255 bytes, no '/', no control chars,
  * not "." or "..". */
 int lake_check_name(const char *what, const char *s, struct iv_err *e);
+/* The directory segment of a namespace or table name in a default location
+ * ({warehouse}/{ns}/{table}): bytes in [A-Za-z0-9._-] as they are, every other byte as
+ * '~' and two upper-case hex digits ("a?b" -> "a~3Fb", "a~b" -> "a~7Eb"). The segment
+ * is the same in the path and in the file:// URI (no reader has to percent-decode), and
+ * distinct names get distinct segments. Caller frees. */
+char *lake_name_segment(const char *name);
+/* {warehouse}/{segment(ns)}/{segment(name)}. Caller frees. */
+char *lake_default_table_path(const struct lake_catalog *c, const char *ns, const char *name);
+
+/* ---- S3 object storage (s3.c) ---------------------------------------------------
+ * Tables whose location is "s3://bucket/prefix" keep every file there. Inside the
+ * library such a table's "location_path" is the s3:// URI itself, and the storage
+ * functions below (lake_io_put, _get_json, _spool/_publish, _fetch, _remove) take a
+ * local path or an s3:// URI alike and do the right thing for each. */
+struct lake_s3_config {
+    const char *endpoint;        /* NULL: AWS regional endpoint */
+    const char *region;          /* NULL: us-east-1 */
+    const char *access_key_id;
+    const char *secret_key;      /* copied; wiped when the client is freed */
+    int path_style;              /* -1: path-style when an endpoint is given */
+};
+struct lake_s3;
+int lake_s3_new(struct lake_s3 **out, const struct lake_s3_config *cfg, struct iv_err *e);
+void lake_s3_free(struct lake_s3 *s);
+bool lake_is_s3_uri(const char *uri);
+int lake_s3_put(const struct lake_s3 *s, const char *uri, const void *p, size_t n,
+                struct iv_err *e);
+/* Uploads a local file: one PUT up to the part size (8 MiB, IVORY_S3_PART_BYTES), a
+ * multipart upload above it (aborted on failure). */
+int lake_s3_put_file(const struct lake_s3 *s, const char *uri, const char *path,
+                     struct iv_err *e);
+/* Whole object (at most max bytes) into *out (caller frees). IV_ENOTFOUND on 404. */
+int lake_s3_get(const struct lake_s3 *s, const char *uri, size_t max, char **out, size_t *len,
+                struct iv_err *e);
+/* Bytes [off, off+n) (off < 0: the whole object). */
+int lake_s3_get_range(const struct lake_s3 *s, const char *uri, int64_t off, size_t n,
+                      size_t max, char **out, size_t *len, struct iv_err *e);
+/* Streams the object into fd (truncated and rewritten on a retry). */
+int lake_s3_download(const struct lake_s3 *s, const char *uri, int fd, struct iv_err *e);
+/* IV_ENOTFOUND when absent; *size = Content-Length. */
+int lake_s3_head(const struct lake_s3 *s, const char *uri, int64_t *size, struct iv_err *e);
+/* A missing object is not an error. */
+int lake_s3_delete(const struct lake_s3 *s, const char *uri, struct iv_err *e);
 
 /* ---- catalogs (catalog.c, catalog_hadoop.c, catalog_sql.c) --------------------- */
 struct lake_catalog;
@@ -66,17 +125,46 @@ struct lake_catalog_ops {
                   const char *location_path, const char *old_loc, const json_t *md,
                   char **new_loc_out, bool *unknown, struct iv_err *e);
     void (*close)(struct lake_catalog *c);
+    /* Catalogs that own the metadata files themselves (rest) set these instead of
+     * load/create/commit: they return the server's metadata JSON (*md, new reference)
+     * with its location. create_md's location_path is NULL when the server picks it.
+     * commit_md derives requirements and updates from base (the table's current
+     * metadata) and md (the next metadata built locally). */
+    int (*load_md)(struct lake_catalog *c, const char *ns, const char *name, char **loc,
+                   json_t **md, struct iv_err *e);
+    int (*create_md)(struct lake_catalog *c, const char *ns, const char *name,
+                     const char *location_path, const json_t *md, char **loc_out,
+                     json_t **md_out, struct iv_err *e);
+    int (*commit_md)(struct lake_catalog *c, const char *ns, const char *name,
+                     const json_t *base, const json_t *md, char **loc_out, json_t **md_out,
+                     bool *unknown, struct iv_err *e);
+    /* Catalog administration for Ivory's REST catalog server (sql only; NULL elsewhere):
+     * names appended to `out` (a JSON array of strings). create_namespace: IV_ECONFLICT
+     * when it exists; drop_table: IV_ENOTFOUND when absent (files are kept). */
+    int (*list_namespaces)(struct lake_catalog *c, json_t *out, struct iv_err *e);
+    int (*list_tables)(struct lake_catalog *c, const char *ns, json_t *out, struct iv_err *e);
+    int (*create_namespace)(struct lake_catalog *c, const char *ns, struct iv_err *e);
+    int (*drop_table)(struct lake_catalog *c, const char *ns, const char *name,
+                      struct iv_err *e);
 };
 
 struct lake_catalog {
     const struct lake_catalog_ops *ops;
-    char *warehouse_path;        /* absolute local dir, no trailing slash; owned */
+    char *warehouse_path;        /* absolute local dir or s3:// URI, no trailing slash; owned */
+    struct lake_s3 *s3;          /* S3 client when the warehouse is on S3, else NULL; owned */
     char *catalog_name;          /* owned */
     void *impl;                  /* catalog-private state (sql: its src/db connection) */
 };
 
 extern const struct lake_catalog_ops lake_hadoop_ops;
 extern const struct lake_catalog_ops lake_sql_ops;
+extern const struct lake_catalog_ops lake_glue_ops;   /* catalog_glue.c */
+extern const struct lake_catalog_ops lake_rest_ops;   /* catalog_rest.c */
+/* Open the implementations; on failure they leave c->impl NULL. */
+int lake_glue_open(struct lake_catalog *c, const struct lake_catalog_config *cfg,
+                   struct iv_err *e);
+int lake_rest_open(struct lake_catalog *c, const struct lake_catalog_config *cfg,
+                   struct iv_err *e);
 int lake_sql_open(struct lake_catalog *c, const char *uri, struct iv_err *e);
 
 /* Multi-table atomic commit support (sql only): entries prepared by append.c. */
@@ -89,7 +177,7 @@ int lake_sql_swap_many(struct lake_catalog *c, const struct lake_sql_swap *sw, i
 /* Writes md durably as the next metadata file after old_loc (sql naming:
  * %05d-<uuid>.metadata.json; old_loc NULL = version 0), without committing.
  * *loc_out = its file:// URI; caller frees. */
-int lake_sql_write_next(const char *location_path, const char *old_loc, const json_t *md,
+int lake_sql_write_next(struct lake_catalog *c, const char *location_path, const char *old_loc, const json_t *md,
                         char **loc_out, struct iv_err *e);
 
 /* ---- tables (table.c) ------------------------------------------------------------ */
@@ -102,8 +190,15 @@ struct lake_table {
     char *location_path;         /* local path of location; owned */
     struct lake_schema schema;   /* current schema (ids from the table) */
 };
-/* Replaces t's metadata with (loc, md); takes md. */
+/* Replaces t's metadata with (loc, md); takes loc and md. */
 int lake_table_adopt(struct lake_table *t, char *loc, json_t *md, struct iv_err *e);
+/* Asks the catalog to move t from its current metadata to md (takes md) and adopts
+ * the result. IV_ECONFLICT: someone committed first. *unknown: the outcome cannot be
+ * known (do not clean up). */
+int lake_table_swap(struct lake_table *t, json_t *md, bool *unknown, struct iv_err *e);
+/* A table location as the library keeps it: a local path ("file://" stripped) or an
+ * "s3://" URI, without trailing slashes. NULL for anything else. Caller frees. */
+char *lake_location_root(const char *uri);
 
 /* ---- metadata JSON (metadata.c) ------------------------------------------------- */
 /* Fresh v2 metadata for a new table; schema ids must already be assigned. New ref. */
@@ -120,6 +215,11 @@ json_t *lake_md_next(const json_t *base, const char *base_loc, int64_t now);
 void lake_md_add_snapshot(json_t *md, json_t *snapshot /* takes */);
 /* Adds `s` as a new schema (its schema_id is assigned here) and makes it current. */
 void lake_md_add_schema(json_t *md, struct lake_schema *s, int last_column_id);
+/* Writes md as the next metastore-style metadata file after old_loc (naming
+ * %05d-<uuid>.metadata.json under location_path/metadata; old_loc NULL = version 0),
+ * on local disk or S3, without committing. *loc_out = its URI; caller frees. */
+int lake_md_write_next(struct lake_catalog *c, const char *location_path, const char *old_loc,
+                       const json_t *md, char **loc_out, struct iv_err *e);
 /* Integer table property (or dflt). */
 int64_t lake_md_prop_i64(const json_t *md, const char *key, int64_t dflt);
 

@@ -197,3 +197,38 @@ void lake_md_add_schema(json_t *md, struct lake_schema *s, int last_column_id)
     if (last_column_id > lake_md_i64(md, "last-column-id", 0))
         json_object_set_new(md, "last-column-id", json_integer(last_column_id));
 }
+
+/* Version number of a metadata file name ("00012-<uuid>.metadata.json" -> 12), -1 if none. */
+static long parse_version(const char *loc)
+{
+    const char *base = loc ? strrchr(loc, '/') : NULL;
+    base = base ? base + 1 : loc;
+    if (!base)
+        return -1;
+    const char *dash = strchr(base, '-');
+    if (!dash || dash == base)
+        return -1;
+    long v = 0;
+    for (const char *p = base; p < dash; p++) {
+        if (*p < '0' || *p > '9' || v > 100000000)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+int lake_md_write_next(struct lake_catalog *c, const char *location_path, const char *old_loc,
+                       const json_t *md, char **loc_out, struct iv_err *e)
+{
+    char uuid[37];
+    uuid_v4(uuid);
+    long v = old_loc ? parse_version(old_loc) + 1 : 0;
+    char *path = xasprintf("%s/metadata/%05ld-%s.metadata.json", location_path, v, uuid);
+    char *text = json_dumps_compact(md);
+    int rc = lake_io_put(c, path, text, strlen(text), e);
+    free(text);
+    if (!rc)
+        *loc_out = lake_path_to_uri(path);
+    free(path);
+    return rc;
+}

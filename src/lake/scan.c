@@ -1,16 +1,37 @@
 /*
  * lake/scan: the rows of a table's current snapshot (see "reading rows back" in lake.h).
  * Manifest list -> manifests (Avro, read with lake/avro) -> live data entries (status != DELETED, content = data) ->
- * lake_parquet_read with the table's current schema.
+ * lake_parquet_read with the table's current schema. Files on S3 are downloaded to the
+ * spool one at a time and removed after reading.
  */
 #include "lake/avro.h"
 #include "lake/lake_int.h"
 
 #include <string.h>
 
-static const char *local_path(const char *uri)
+/* Reads an Avro file on local disk or S3 (downloaded to the spool, then removed). */
+static int read_avro(struct lake_catalog *c, const char *uri, json_t **records, struct iv_err *e)
 {
-    return strncmp(uri, "file://", 7) == 0 ? uri + 7 : uri;
+    char *local = NULL;
+    json_t *schema = NULL, *meta = NULL;
+    int rc = lake_io_fetch(c, uri, &local, e);
+    if (!rc)
+        rc = avro_read_file(local, &schema, &meta, records, e);
+    lake_io_fetch_done(uri, local);
+    json_decref(schema);
+    json_decref(meta);
+    return rc;
+}
+
+static int read_parquet(struct lake_table *t, const char *uri, int64_t limit, lake_row_fn fn,
+                        void *ctx, struct iv_err *e)
+{
+    char *local = NULL;
+    int rc = lake_io_fetch(t->cat, uri, &local, e);
+    if (!rc)
+        rc = lake_parquet_read(local, &t->schema, limit, fn, ctx, e);
+    lake_io_fetch_done(uri, local);
+    return rc;
 }
 
 struct scan_ctx {
@@ -37,10 +58,8 @@ int lake_table_scan(struct lake_table *t, int64_t limit, lake_row_fn fn, void *c
     const char *list = json_str(snap, "manifest-list");
     if (!list)
         return iv_err_set(e, IV_EINVAL, "snapshot %lld has no manifest-list", (long long)cur);
-    json_t *schema = NULL, *meta = NULL, *manifests = NULL;
-    int rc = avro_read_file(local_path(list), &schema, &meta, &manifests, e);
-    json_decref(schema);
-    json_decref(meta);
+    json_t *manifests = NULL;
+    int rc = read_avro(t->cat, list, &manifests, e);
     if (rc)
         return rc;
     struct scan_ctx sc = {.fn = fn, .ctx = ctx, .left = limit};
@@ -58,11 +77,8 @@ int lake_table_scan(struct lake_table *t, int64_t limit, lake_row_fn fn, void *c
             break;
         }
         json_t *entries = NULL;
-        schema = meta = NULL;
-        if ((rc = avro_read_file(local_path(mp), &schema, &meta, &entries, e)))
+        if ((rc = read_avro(t->cat, mp, &entries, e)))
             break;
-        json_decref(schema);
-        json_decref(meta);
         size_t k;
         json_t *en;
         json_array_foreach(entries, k, en) {
@@ -77,7 +93,7 @@ int lake_table_scan(struct lake_table *t, int64_t limit, lake_row_fn fn, void *c
             const char *fp = json_str(df, "file_path");
             if (!fp)
                 continue;
-            rc = lake_parquet_read(local_path(fp), &t->schema, sc.left, count_row, &sc, e);
+            rc = read_parquet(t, fp, sc.left, count_row, &sc, e);
         }
         json_decref(entries);
     }

@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 int lake_table_adopt(struct lake_table *t, char *loc, json_t *md, struct iv_err *e)
@@ -28,11 +29,18 @@ int lake_table_adopt(struct lake_table *t, char *loc, json_t *md, struct iv_err 
                         t->ns, t->name);
         goto fail;
     }
-    char *lpath = lake_uri_to_path(json_str(md, "location"));
+    char *lpath = lake_location_root(json_str(md, "location"));
     if (!lpath) {
         lake_schema_release(&s);
-        rc = iv_err_set(e, IV_EUNSUPPORTED, "table location '%s' is not a local file:// path",
-                        json_str(md, "location"));
+        rc = iv_err_set(e, IV_EUNSUPPORTED, "table location '%s' is neither a local file:// "
+                        "path nor an s3:// URI", json_str(md, "location"));
+        goto fail;
+    }
+    if (lake_is_s3_uri(lpath) && !t->cat->s3) {
+        free(lpath);
+        lake_schema_release(&s);
+        rc = iv_err_set(e, IV_EUNSUPPORTED, "table location '%s' is on S3 but the catalog has "
+                        "no S3 settings", json_str(md, "location"));
         goto fail;
     }
     free(t->metadata_location);
@@ -56,21 +64,55 @@ fail:
 /* Reads the metadata at loc into t (takes loc). */
 static int read_into(struct lake_table *t, char *loc, struct iv_err *e)
 {
-    char *path = lake_uri_to_path(loc);
-    if (!path) {
-        int rc = iv_err_set(e, IV_EUNSUPPORTED, "metadata location '%s' is not a local file",
-                            loc);
-        free(loc);
-        return rc;
-    }
     json_t *md = NULL;
-    int rc = lake_io_read_json(path, &md, e);
-    free(path);
+    int rc = lake_io_get_json(t->cat, loc, &md, e);
     if (rc) {
         free(loc);
         return rc;
     }
     return lake_table_adopt(t, loc, md, e);
+}
+
+int lake_table_swap(struct lake_table *t, json_t *md, bool *unknown, struct iv_err *e)
+{
+    struct lake_catalog *c = t->cat;
+    char *loc = NULL;
+    *unknown = false;
+    if (c->ops->commit_md) {
+        json_t *smd = NULL;
+        int rc = c->ops->commit_md(c, t->ns, t->name, t->md, md, &loc, &smd, unknown, e);
+        json_decref(md);
+        return rc ? rc : lake_table_adopt(t, loc, smd, e);
+    }
+    int rc = c->ops->commit(c, t->ns, t->name, t->location_path, t->metadata_location, md,
+                            &loc, unknown, e);
+    if (rc) {
+        json_decref(md);
+        return rc;
+    }
+    return lake_table_adopt(t, loc, md, e);
+}
+
+/* The catalog's current pointer; a catalog that serves metadata itself (rest) also
+ * fills *md. */
+static int load_pointer(struct lake_catalog *c, const char *ns, const char *name, char **loc,
+                        json_t **md, struct iv_err *e)
+{
+    *md = NULL;
+    if (c->ops->load_md)
+        return c->ops->load_md(c, ns, name, loc, md, e);
+    return c->ops->load(c, ns, name, loc, e);
+}
+
+char *lake_location_root(const char *uri)
+{
+    if (!lake_is_s3_uri(uri))
+        return lake_uri_to_path(uri);
+    char *out = xasprintf("s3://%s", uri + (uri[2] == 'a' ? 6 : 5));
+    size_t n = strlen(out);
+    while (n > 5 && out[n - 1] == '/')
+        out[--n] = '\0';
+    return out;
 }
 
 static struct lake_table *table_new(struct lake_catalog *c, const char *ns, const char *name)
@@ -81,6 +123,17 @@ static struct lake_table *table_new(struct lake_catalog *c, const char *ns, cons
     t->name = xstrdup(name);
     lake_schema_init(&t->schema);
     return t;
+}
+
+/* Two column names equal but for ASCII case ("id", "ID"): case-insensitive engines
+ * (Spark, Trino, Hive) cannot tell them apart, so no table holds both. */
+static int case_clash(const char *have, const char *add, struct iv_err *e)
+{
+    if (strcasecmp(have, add) != 0)
+        return IV_OK;
+    return iv_err_set(e, IV_EINVAL, "columns '%s' and '%s' differ only in case, which "
+                      "case-insensitive engines (Spark, Trino) cannot tell apart; rename one",
+                      have, add);
 }
 
 static int check_names(const char *ns, const char *name, struct iv_err *e)
@@ -97,11 +150,12 @@ int lake_table_load(struct lake_catalog *c, const char *ns, const char *name,
     if (rc)
         return rc;
     char *loc = NULL;
-    rc = c->ops->load(c, ns, name, &loc, e);
+    json_t *md = NULL;
+    rc = load_pointer(c, ns, name, &loc, &md, e);
     if (rc)
         return rc;
     struct lake_table *t = table_new(c, ns, name);
-    rc = read_into(t, loc, e);
+    rc = md ? lake_table_adopt(t, loc, md, e) : read_into(t, loc, e);
     if (rc) {
         lake_table_close(t);
         return rc;
@@ -113,14 +167,17 @@ int lake_table_load(struct lake_catalog *c, const char *ns, const char *name,
 int lake_table_refresh(struct lake_table *t, struct iv_err *e)
 {
     char *loc = NULL;
-    int rc = t->cat->ops->load(t->cat, t->ns, t->name, &loc, e);
+    json_t *md = NULL;
+    int rc = load_pointer(t->cat, t->ns, t->name, &loc, &md, e);
     if (rc)
         return rc;
     if (t->metadata_location && strcmp(loc, t->metadata_location) == 0) {
         free(loc);
+        if (md)
+            json_decref(md);
         return IV_OK;
     }
-    return read_into(t, loc, e);
+    return md ? lake_table_adopt(t, loc, md, e) : read_into(t, loc, e);
 }
 
 int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
@@ -135,12 +192,12 @@ int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
         return iv_err_set(e, IV_EINVAL, "table '%s.%s' needs at least one column", ns, name);
     char *lpath = NULL;
     if (location) {
-        lpath = lake_uri_to_path(location);
+        lpath = lake_location_root(location);
         if (!lpath)
-            return iv_err_set(e, IV_EINVAL, "table location '%s' must be file:///absolute/dir",
-                              location);
+            return iv_err_set(e, IV_EINVAL, "table location '%s' must be file:///absolute/dir "
+                              "or s3://bucket/prefix", location);
     } else {
-        lpath = xasprintf("%s/%s/%s", c->warehouse_path, ns, name);
+        lpath = lake_default_table_path(c, ns, name);
     }
     struct lake_schema s;
     lake_schema_copy(&s, schema);
@@ -152,6 +209,8 @@ int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
                 rc = iv_err_set(e, IV_EINVAL, "column '%s' appears twice", s.fields[i].name);
                 goto out;
             }
+            if ((rc = case_clash(s.fields[j].name, s.fields[i].name, e)))
+                goto out;
         }
         if (!*s.fields[i].name) {
             rc = iv_err_set(e, IV_EINVAL, "column %d has an empty name", i + 1);
@@ -162,11 +221,18 @@ int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
     json_t *md = lake_md_new(uri, &s, now_ms());
     free(uri);
     char *loc = NULL;
-    rc = c->ops->create(c, ns, name, lpath, md, &loc, e);
-    if (rc) {
+    if (c->ops->create_md) {   /* the catalog assigns ids and writes the metadata (rest) */
+        json_t *smd = NULL;
+        rc = c->ops->create_md(c, ns, name, location ? lpath : NULL, md, &loc, &smd, e);
         json_decref(md);
-        goto out;
+        md = smd;
+    } else {
+        rc = c->ops->create(c, ns, name, lpath, md, &loc, e);
+        if (rc)
+            json_decref(md);
     }
+    if (rc)
+        goto out;
     struct lake_table *t = table_new(c, ns, name);
     rc = lake_table_adopt(t, loc, md, e);
     if (rc) {
@@ -206,6 +272,11 @@ const char *lake_table_location(const struct lake_table *t)
 const char *lake_table_metadata_location(const struct lake_table *t)
 {
     return t->metadata_location;
+}
+
+const json_t *lake_table_metadata(const struct lake_table *t)
+{
+    return t->md;
 }
 
 int64_t lake_table_current_snapshot_id(const struct lake_table *t)
@@ -253,6 +324,13 @@ static int evolve_schema(const struct lake_schema *cur, int last_col,
         const struct lake_field *f = &in->fields[i];
         int k = lake_schema_find(out, f->name);
         if (k < 0) {
+            for (int j = 0; j < out->nfields; j++) {
+                int rc = case_clash(out->fields[j].name, f->name, e);
+                if (rc) {
+                    lake_schema_release(out);
+                    return rc;
+                }
+            }
             lake_schema_add(out, f->name, f->type, false, f->precision, f->scale);
             struct lake_field *nf = &out->fields[out->nfields - 1];
             nf->id = ++last_col;
@@ -308,17 +386,13 @@ int lake_table_evolve(struct lake_table *t, const struct lake_schema *incoming, 
         json_t *md = lake_md_next(t->md, t->metadata_location, now_ms());
         lake_md_add_schema(md, &ns, last);
         lake_schema_release(&ns);
-        char *loc = NULL;
         bool unknown = false;
-        rc = t->cat->ops->commit(t->cat, t->ns, t->name, t->location_path,
-                                 t->metadata_location, md, &loc, &unknown, e);
+        rc = lake_table_swap(t, md, &unknown, e);
         if (rc == IV_OK) {
-            rc = lake_table_adopt(t, loc, md, e);
-            if (!rc && changed)
+            if (changed)
                 *changed = true;
             return rc;
         }
-        json_decref(md);
         if (unknown) {
             /* Outcome unknown: reload and see whether our schema is there. */
             struct iv_err e2;

@@ -257,7 +257,8 @@ int airbyte_discover(struct airbyte_session *ab, const struct airbyte_discover_o
     argv[n] = NULL;
     *reason = NULL;
     *stderr_tail = NULL;
-    struct child_spec spec = {.argv = argv, .redact = o->redact};
+    const char *private_dirs[] = {o->run_dir, NULL};
+    struct child_spec spec = {.argv = argv, .redact = o->redact, .bind_rw = private_dirs};
     struct child *c = NULL;
     struct iv_err e = {0};
     if (child_spawn(&c, &spec, &e) != IV_OK) {

@@ -49,6 +49,7 @@ struct airbyte_discover_opts {
     const char *const *argv;
     int argc;
     const char *config_path;
+    const char *run_dir;         /* the run's private directory (bound into the sandbox) */
     const char *const *redact;
     size_t max_line;
     int64_t deadline_ms;

@@ -119,7 +119,8 @@ static void stderr_feed(struct child *c, const char *p, size_t n, bool final)
         c->hold_cap = c->hold_len + n + 256;
         c->hold = xrealloc(c->hold, c->hold_cap);
     }
-    memcpy(c->hold + c->hold_len, p, n);
+    if (n > 0)   /* the final feed passes ("", 0) while hold may still be NULL */
+        memcpy(c->hold + c->hold_len, p, n);
     c->hold_len += n;
     size_t total = c->hold_len;
     size_t keep = final ? 0 : c->max_secret - 1;
@@ -183,15 +184,18 @@ static void drain_after_exit(struct child *c)
 
 char *child_stderr_tail(struct child *c, size_t *len_out)
 {
-    char *out = xmalloc(c->ring_len + 1);
+    char *raw = xmalloc(c->ring_len + 1);
     size_t first = c->ring_cap - c->ring_start;
     if (first > c->ring_len)
         first = c->ring_len;
-    memcpy(out, c->ring + c->ring_start, first);
-    memcpy(out + first, c->ring, c->ring_len - first);
-    out[c->ring_len] = '\0';
+    memcpy(raw, c->ring + c->ring_start, first);
+    memcpy(raw + first, c->ring, c->ring_len - first);
+    /* A tap's stderr may be any bytes (Latin-1, binary, a cut multi-byte character at the
+     * ring's edge): the tail goes into error_msg and JSON logs, so it is made valid UTF-8. */
+    char *out = utf8_sanitized(raw, c->ring_len);
+    free(raw);
     if (len_out)
-        *len_out = c->ring_len;
+        *len_out = strlen(out);
     return out;
 }
 
@@ -241,11 +245,12 @@ static const char *env_lookup(char **envp, const char *name)
     return NULL;
 }
 
-/* Defaults first, then spec->env overriding by name. Strings owned by the array. */
+/* Defaults first, then spec->env overriding by name. Strings owned by the array. In the
+ * sandbox HOME is its private /tmp (the runner's home is not part of its view). */
 static char **build_env(const char *const *extra)
 {
     const char *path = getenv("PATH");
-    const char *home = getenv("HOME");
+    const char *home = child_sandbox_enabled() ? "/tmp" : getenv("HOME");
     char *defaults[4] = {
         xasprintf("PATH=%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin"),
         xasprintf("HOME=%s", home && *home ? home : "/"),
@@ -287,7 +292,8 @@ static void free_strv(char **v)
 /* The forked child: async-signal-safe calls only. Never returns. */
 static void __attribute__((noreturn))
 child_exec(const char *path, char *const argv[], char *const envp[], const char *cwd,
-           int in_fd, int out_fd, int err_fd, int rep_fd, int max_fd)
+           int in_fd, int out_fd, int err_fd, int rep_fd, int max_fd,
+           const struct child_rlimits *rl)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -298,7 +304,14 @@ child_exec(const char *path, char *const argv[], char *const envp[], const char 
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
             sigaction(s, &dfl, NULL);
-    setpgid(0, 0);
+    /* A new session: its own process group (killed as one) and no controlling terminal
+     * (no TIOCSTI into the operator's shell). The parent does not setpgid: it waits for
+     * the exec report below, so the group exists before anyone signals it. */
+    if (setsid() < 0)
+        setpgid(0, 0);
+    for (int i = 0; i < rl->n; i++)
+        if (setrlimit(rl->res[i], &rl->lim[i]) != 0)
+            _exit(126);
 
     int src[4] = {in_fd, out_fd, err_fd, rep_fd};
     int hi[4];
@@ -336,6 +349,7 @@ int child_spawn(struct child **out, const struct child_spec *spec, struct iv_err
     int rc = IV_OK;
     char **envp = build_env(spec->env);
     char *path = NULL;
+    char **sb_argv = NULL;   /* the bubblewrap command line when the sandbox is on */
     int pout[2] = {-1, -1}, perr[2] = {-1, -1}, prep[2] = {-1, -1};
     int devnull = -1;
     struct child *c = NULL;
@@ -347,6 +361,13 @@ int child_spawn(struct child **out, const struct child_spec *spec, struct iv_err
         rc = iv_err_set(e, IV_ECHILD, "cannot execute '%s': not found in PATH", prog);
         goto fail;
     }
+    struct child_rlimits rlim;
+    child_sandbox_rlimits(&rlim);
+    if ((sb_argv = child_sandbox_prepare(path, spec->argv, spec)) != NULL) {
+        free(path);
+        path = xstrdup(sb_argv[0]);
+    }
+    char *const *exec_argv = sb_argv ? sb_argv : (char *const *)spec->argv;
     if (pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0 || pipe2(prep, O_CLOEXEC) < 0 ||
         (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
         rc = iv_err_set(e, IV_EIO, "child: cannot create pipes: %s", strerror(errno));
@@ -369,10 +390,8 @@ int child_spawn(struct child **out, const struct child_spec *spec, struct iv_err
         goto fail;
     }
     if (pid == 0)
-        child_exec(path, (char *const *)spec->argv, envp, spec->cwd, devnull, pout[1], perr[1],
-                   prep[1], max_fd);
-
-    setpgid(pid, pid);   /* also done by the child; whichever runs first wins */
+        child_exec(path, exec_argv, envp, sb_argv ? NULL : spec->cwd, devnull, pout[1],
+                   perr[1], prep[1], max_fd, &rlim);
     c->pid = pid;
     close(pout[1]);
     close(perr[1]);
@@ -428,6 +447,7 @@ int child_spawn(struct child **out, const struct child_spec *spec, struct iv_err
             c->max_secret = l;
     }
     free_strv(envp);
+    free_strv(sb_argv);
     free(path);
     *out = c;
     return IV_OK;
@@ -442,6 +462,7 @@ fail:
         close(devnull);
     free(c);
     free_strv(envp);
+    free_strv(sb_argv);
     free(path);
     return rc;
 }

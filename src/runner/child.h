@@ -38,6 +38,7 @@
 
 #include "util/util.h"
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 /* ---- spawning ------------------------------------------------------------ */
@@ -53,7 +54,57 @@ struct child_spec {
     const char *const *redact; /* secrets to replace by "[REDACTED]" in the stderr tail
                                 * (NULL-terminated, may be NULL; empty strings ignored). Copied. */
     size_t stderr_tail_bytes;  /* ring size; 0 = 64 KiB */
+    const char *const *bind_rw; /* with the sandbox on: directories the program may read and
+                                * write, at the same path (the run's private directory).
+                                * NULL-terminated, may be NULL. Borrowed. */
 };
+
+/* ---- the tap sandbox (sandbox.c) --------------------------------------------------
+ *
+ * Once child_sandbox_enable() succeeded, EVERY child_spawn() in the process runs its
+ * program inside bubblewrap: own pid, ipc, uts and cgroup namespaces (the network is
+ * kept: taps reach their APIs), no capabilities, a private tmpfs /tmp (HOME=/tmp), a
+ * fresh /proc of its own pid namespace, a minimal /dev, /usr and the /bin, /lib links
+ * read-only, a short list of /etc files (name service, TLS roots, time zone), the
+ * program's own directory (and, through symlinks, its real one plus the venv above a
+ * "bin") read-only, the policy's read-only and writable directories, spec->bind_rw, and
+ * nothing else of the host (no data directory, no other run's files, no /home, /root,
+ * /var, /run, /sys). rlimits: memory (RLIMIT_DATA), CPU seconds, file size, processes.
+ * The working directory is spec->cwd (bound read-write) or the runner's cwd as an empty
+ * directory, so relative paths under listed data directories still resolve.
+ * See docs/security.md. */
+struct child_sandbox {
+    const char *bwrap;                /* bubblewrap executable: a path, or a name in PATH */
+    const char *const *ro_dirs;       /* absolute, NULL-terminated; read-only (tap dirs, data) */
+    const char *const *rw_dirs;       /* absolute, NULL-terminated; read-write */
+    const char *const *deny_dirs;     /* never shown, nor any parent of them (the data
+                                       * directory), whatever the program's location */
+    uint64_t memory_bytes;            /* RLIMIT_DATA; 0 = unlimited */
+    uint64_t cpu_seconds;             /* RLIMIT_CPU (SIGXCPU, then KILL 5 s later); 0 = none */
+    uint64_t file_bytes;              /* RLIMIT_FSIZE and the size of the /tmp tmpfs; 0 = none */
+    uint64_t max_procs;               /* RLIMIT_NPROC inside the sandbox's user namespace
+                                       * (not enforced by the kernel for root); 0 = none */
+};
+
+/* Copies the policy and proves it works by running /bin/true inside it. IV_ECHILD with
+ * the reason when bubblewrap is missing or cannot create the namespaces. Call once at
+ * start, before any thread spawns children. */
+int child_sandbox_enable(const struct child_sandbox *sb, struct iv_err *e);
+/* Back to unsandboxed spawns; frees the copy. */
+void child_sandbox_disable(void);
+bool child_sandbox_enabled(void);
+
+/* For child.c only. The bubblewrap argv that runs path with argv[1..] under the policy,
+ * or NULL when the sandbox is off. Caller frees each string and the array. */
+char **child_sandbox_prepare(const char *path, const char *const *argv,
+                             const struct child_spec *spec);
+struct child_rlimits {
+    int n;
+    int res[6];
+    struct rlimit lim[6];
+};
+/* The rlimits the forked child sets before exec (none when the sandbox is off). */
+int child_sandbox_rlimits(struct child_rlimits *out);
 
 struct child;   /* opaque */
 
@@ -132,7 +183,8 @@ void child_cancel(struct child *c);
 bool child_cancelled(const struct child *c);
 bool child_timed_out(const struct child *c);
 
-/* The last stderr bytes (at most stderr_tail_bytes), secrets redacted. Caller
+/* The last stderr bytes (at most stderr_tail_bytes), secrets redacted, made valid UTF-8
+ * (bytes that start no valid sequence become U+FFFD). Caller
  * frees; NUL-terminated; *len_out optional. While the child runs, up to (longest
  * secret - 1) of the newest bytes are held back until it is known they are not
  * the start of a secret. Not thread-safe against the reading thread: call it
@@ -184,6 +236,9 @@ struct webhook_client_opts {
     int backoff_initial_ms;    /* 0 = 1000; doubles per retry */
     int backoff_max_ms;        /* 0 = 60000 */
     const volatile int *cancel; /* optional: nonzero stops retrying (e.g. shutdown) */
+    const char *runner_id;     /* optional: sent as X-Ivory-Runner with ... */
+    const uint8_t *runner_key; /* ... X-Ivory-Runner-Signature signed with this 32-byte key
+                                * (runner_report_key): proves the report is the holder's */
 };
 
 /* POSTs body_json to "<api_url>/v1/etl/meltano/webhook" with Content-Type

@@ -18,6 +18,7 @@
 #include "sched/sched.h"
 
 #include <dirent.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -78,13 +79,19 @@ void runner_fail_dead_job(struct runner *r, const struct store_dead_job *dj)
     struct store_webhook w = {
         .connector_id = dj->connector_id, .run_id = dj->run_id, .completed = false,
         .started_at = dj->started_at, .completed_at = now_ms(), .error_msg = msg,
+        .rows_loaded = dj->rows_committed,
     };
-    struct store_webhook_result res;
+    struct store_webhook_result res = {0};
     int rc = store_webhook_apply(r->st, dj->tenant_id, &w, &r->pol, now_ms(), &res, &e);
     if (rc != IV_OK && rc != IV_ENOTFOUND) {
         log_error("runner: failing abandoned run %s: %s", dj->run_id, e.msg);
         return;   /* lease expires again; retried next time */
     }
+    /* Rows its checkpoints committed are in the table: count them once (not on a replay). */
+    if (rc == IV_OK && !res.replay && dj->rows_committed > 0 &&
+        store_job_add_rows(r->st, dj->tenant_id, dj->connector_id, dj->rows_committed, &e) !=
+            IV_OK)
+        log_warn("runner: adding rows of abandoned run %s: %s", dj->run_id, e.msg);
     log_warn("runner: run %s of connector %s abandoned by runner %s: failed and rescheduled",
              dj->run_id, dj->connector_id, dj->runner_id);
     if (store_job_finish(r->st, dj->job_id, dj->run_id, NULL, &e) != IV_OK)
@@ -111,8 +118,13 @@ static void sweep_stale_run_dirs(void)
         char *txt = NULL;
         size_t n = 0;
         struct stat sb;
-        if (lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
-            file_read_all(pidf, 64, &txt, &n, NULL) == IV_OK) {
+        bool is_own_dir = lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid();
+        /* Killed between mkdtemp and writing runner.pid: an empty directory, removed once
+         * it is old enough not to be another runner's run that is just starting. */
+        if (is_own_dir && access(pidf, F_OK) != 0 && sb.st_mtime < time(NULL) - 60 &&
+            rmdir(dir) == 0)
+            log_info("runner: removed empty %s", dir);
+        if (is_own_dir && file_read_all(pidf, 64, &txt, &n, NULL) == IV_OK) {
             long pid = strtol(txt, NULL, 10);
             if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
                 DIR *sd = opendir(dir);
@@ -272,6 +284,16 @@ static void claim(struct runner *r, int running)
     store_jobs_free(jobs, n);
 }
 
+/* The store's wake hook: work arrived (a discovery request), poll now. */
+static void runner_wake(void *ctx)
+{
+    struct runner *r = ctx;
+    pthread_mutex_lock(&r->mu);
+    r->wake_pending = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
 static void *loop_main(void *arg)
 {
     struct runner *r = arg;
@@ -288,11 +310,131 @@ static void *loop_main(void *arg)
             break;
         reap_expired(r);
         claim(r, running);
+        discovery_reap(r, false);
+        discovery_claim(r);
         /* Until the next tick, or earlier: a trigger (store_wake in this process, NOTIFY on
-         * PostgreSQL from any API server), a finished run, runner_stop. */
-        store_wait_for_work(r->st, (int)poll_ms);
+         * PostgreSQL from any API server), a discovery request (the wake hook), a finished
+         * run, runner_stop. */
+        pthread_mutex_lock(&r->mu);
+        bool again = r->stopping || r->wake_pending;
+        r->wake_pending = false;
+        pthread_mutex_unlock(&r->mu);
+        if (!again)
+            store_wait_for_work(r->st, (int)poll_ms);
     }
     return NULL;
+}
+
+/* Splits a colon list into a NULL-terminated vector of strings (owned). */
+static char **split_dirs(const char *list)
+{
+    size_t n = 0, cap = 4;
+    char **v = xcalloc(cap + 1, sizeof *v);
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, ":");
+        if (len > 0) {
+            if (n == cap) {
+                cap *= 2;
+                v = xrealloc(v, (cap + 1) * sizeof *v);
+            }
+            v[n++] = xasprintf("%.*s", (int)len, p);
+            v[n] = NULL;
+        }
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    return v;
+}
+
+static void free_dirs(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+
+/* An operator-listed tap directory must exist, be absolute, and not expose Ivory's own
+ * data directory (neither the directory itself nor a parent of it). */
+static int check_tap_dirs(char **dirs, const char *var, const char *data_real,
+                          struct iv_err *e)
+{
+    for (char **p = dirs; *p; p++) {
+        if ((*p)[0] != '/')
+            return iv_err_set(e, IV_EINVAL, "%s: '%.200s' is not an absolute path", var, *p);
+        char *real = realpath(*p, NULL);
+        if (!real)
+            return iv_err_set(e, IV_EINVAL, "%s: '%.200s': %s", var, *p, strerror(errno));
+        size_t l = strlen(real);
+        bool exposes = data_real && (!strcmp(real, "/") ||
+                                     (!strncmp(data_real, real, l) &&
+                                      (data_real[l] == '/' || data_real[l] == '\0')));
+        free(real);
+        if (exposes)
+            return iv_err_set(e, IV_EINVAL, "%s: '%.200s' would show taps Ivory's data "
+                              "directory", var, *p);
+    }
+    return IV_OK;
+}
+
+/* Turns the sandbox on (or logs loudly that it is off). A bad directory list is a
+ * configuration error; a machine that cannot sandbox leaves r->sandbox_err set, and
+ * every run then fails with it instead of running a tap unconfined. */
+static int setup_sandbox(struct runner *r, struct iv_err *e)
+{
+    const struct iv_config *cfg = r->cfg;
+    if (cfg->tap_sandbox_off) {
+        child_sandbox_disable();
+        log_warn("runner: IVORY_TAP_SANDBOX=off: taps run UNCONFINED with this process's "
+                 "user and can read every file it can (docs/security.md)");
+        return IV_OK;
+    }
+    char **ro = split_dirs(cfg->tap_path);
+    char **data = split_dirs(cfg->tap_data_dirs);
+    char **rw = split_dirs(cfg->tap_writable_dirs);
+    char *data_real = realpath(cfg->data_dir, NULL);
+    int rc = check_tap_dirs(data, "IVORY_TAP_DATA_DIRS", data_real, e);
+    if (rc == IV_OK)
+        rc = check_tap_dirs(rw, "IVORY_TAP_WRITABLE_DIRS", data_real, e);
+    size_t n = 0;
+    while (ro[n])
+        n++;
+    for (char **p = data; *p; p++) {
+        ro = xrealloc(ro, (n + 2) * sizeof *ro);
+        ro[n++] = xstrdup(*p);
+        ro[n] = NULL;
+    }
+    if (rc == IV_OK) {
+        const char *deny[] = {cfg->data_dir, NULL};
+        double cpu = cfg->tap_cpu_s > 0 ? cfg->tap_cpu_s : cfg->run_timeout_s;
+        struct child_sandbox sb = {
+            .bwrap = cfg->bwrap,
+            .ro_dirs = (const char *const *)ro,
+            .rw_dirs = (const char *const *)rw,
+            .deny_dirs = deny,
+            .memory_bytes = (uint64_t)cfg->tap_memory_mb << 20,
+            .cpu_seconds = (uint64_t)(cpu + 0.999),
+            .file_bytes = (uint64_t)cfg->tap_file_mb << 20,
+            .max_procs = (uint64_t)cfg->tap_max_procs,
+        };
+        struct iv_err se = {0};
+        if (child_sandbox_enable(&sb, &se) == IV_OK) {
+            log_info("runner: taps run in a bubblewrap sandbox (memory %d MiB, cpu %.0f s, "
+                     "files %d MiB, processes %d; data dirs: %s)", cfg->tap_memory_mb, cpu,
+                     cfg->tap_file_mb, cfg->tap_max_procs,
+                     cfg->tap_data_dirs ? cfg->tap_data_dirs : "none");
+        } else {
+            snprintf(r->sandbox_err, sizeof r->sandbox_err, "taps are not run: no sandbox is "
+                     "possible on this machine (%s); install bubblewrap, or set "
+                     "IVORY_TAP_SANDBOX=off to run taps unconfined", se.msg);
+            log_error("runner: %s", r->sandbox_err);
+        }
+    }
+    free(data_real);
+    free_dirs(ro);
+    free_dirs(data);
+    free_dirs(rw);
+    return rc;
 }
 
 int runner_start(struct runner **out, const struct iv_config *cfg, struct store *st,
@@ -302,6 +444,8 @@ int runner_start(struct runner **out, const struct iv_config *cfg, struct store 
     r->cfg = cfg;
     r->st = st;
     int rc = master_key_load(cfg->master_key_b64, cfg->data_dir, r->master, e);
+    if (rc == IV_OK)
+        rc = setup_sandbox(r, e);
     if (rc != IV_OK) {
         free(r);
         return rc;
@@ -320,12 +464,15 @@ int runner_start(struct runner **out, const struct iv_config *cfg, struct store 
     random_bytes(rnd, sizeof rnd);
     snprintf(r->id, sizeof r->id, "%.60s:%d:%02x%02x%02x%02x", host, (int)getpid(), rnd[0],
              rnd[1], rnd[2], rnd[3]);
+    runner_report_key(r->master, r->id, r->report_key);
     double lease_s = cfg->poll_interval_s * 4;
     lease_s = lease_s < 3 ? 3 : lease_s > 120 ? 120 : lease_s;
     r->lease_ms = (int64_t)((cfg->runner_lease_s > 0 ? cfg->runner_lease_s : lease_s) * 1000.0);
     r->ckpt_rows = (int64_t)cfg->checkpoint_rows;
     r->ckpt_seconds = cfg->checkpoint_seconds;
     r->webhook_attempts = cfg->webhook_max_attempts;
+    r->discover_timeout_s = cfg->discover_timeout_s > 0 ? cfg->discover_timeout_s : 300;
+    r->discover_max_bytes = cfg->discover_max_bytes ? cfg->discover_max_bytes : 64u << 20;
     r->pol.cron_next = pol_cron_next;
     r->pol.backoff = pol_backoff;
     r->pol.breaker_failures = 3;
@@ -339,6 +486,7 @@ int runner_start(struct runner **out, const struct iv_config *cfg, struct store 
         return iv_err_set(e, IV_EIO, "runner: cannot start the poll thread");
     }
     r->loop_started = true;
+    store_set_wake_hook(st, runner_wake, r);
     log_info("runner %s started: poll every %.3g s, lease %.3g s, max %d runs (%d per tenant)",
              r->id, cfg->poll_interval_s, (double)r->lease_ms / 1000.0,
              cfg->max_concurrent_runs, cfg->max_runs_per_tenant);
@@ -372,6 +520,7 @@ void runner_stop(struct runner *r, double grace_s)
 {
     if (!r)
         return;
+    store_set_wake_hook(r->st, NULL, NULL);
     pthread_mutex_lock(&r->mu);
     r->stopping = true;
     pthread_cond_broadcast(&r->cv);
@@ -379,6 +528,7 @@ void runner_stop(struct runner *r, double grace_s)
     store_wake(r->st);
     if (r->loop_started)
         pthread_join(r->loop, NULL);
+    discovery_reap(r, true);   /* a discovery tap is cancelled: the API answers 503 */
 
     /* Running syncs may finish within the grace period; leases are renewed meanwhile. */
     int64_t end = mono_ms() + (int64_t)(grace_s * 1000.0);
@@ -417,7 +567,9 @@ void runner_stop(struct runner *r, double grace_s)
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     log_info("runner %s stopped", r->id);
-    memset(r->master, 0, sizeof r->master);
-    memset(r->config_key, 0, sizeof r->config_key);
+    child_sandbox_disable();
+    OPENSSL_cleanse(r->master, sizeof r->master);
+    OPENSSL_cleanse(r->report_key, sizeof r->report_key);
+    OPENSSL_cleanse(r->config_key, sizeof r->config_key);
     free(r);
 }

@@ -17,6 +17,7 @@
 #include "crypto/crypto.h"
 #include "lake/lake.h"
 #include "singer/singer.h"
+#include "streams/streams.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -44,12 +45,12 @@ struct sync {
     int64_t last_tail_ms;
     struct buf tables;            /* "ns.t1,ns.t2" */
     char *err;                    /* failure reason (owned); NULL = success so far */
-    char **secrets;               /* strings to redact (owned, NULL-terminated) */
-    int nsecrets;
+    struct runner_secrets secrets; /* strings to redact (owned) */
+    json_t *stream_doc;           /* the connector's stream catalog, when discovered (owned) */
+    json_t *stream_tables;        /* {tap_stream_id: table} of the selected streams (owned) */
 };
 
 static void sync_fail(struct sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *error_with_stderr(const char *reason, const char *tail);
 static void sync_fail(struct sync *s, const char *fmt, ...)
 {
     if (s->err)
@@ -62,13 +63,24 @@ static void sync_fail(struct sync *s, const char *fmt, ...)
     s->err = xstrdup(buf);
 }
 
-static void add_secret(struct sync *s, const char *v)
+void runner_secret_add(struct runner_secrets *rs, const char *v)
 {
     if (!v || strlen(v) < 4)
         return;
-    s->secrets = xrealloc(s->secrets, sizeof(char *) * (size_t)(s->nsecrets + 2));
-    s->secrets[s->nsecrets++] = xstrdup(v);
-    s->secrets[s->nsecrets] = NULL;
+    rs->v = xrealloc(rs->v, sizeof(char *) * (size_t)(rs->n + 2));
+    rs->v[rs->n++] = xstrdup(v);
+    rs->v[rs->n] = NULL;
+}
+
+void runner_secrets_release(struct runner_secrets *rs)
+{
+    for (int i = 0; i < rs->n; i++) {
+        memset(rs->v[i], 0, strlen(rs->v[i]));
+        free(rs->v[i]);
+    }
+    free(rs->v);
+    rs->v = NULL;
+    rs->n = 0;
 }
 
 /* Config keys whose values are redacted from the tap's stderr (case-insensitive parts). */
@@ -87,20 +99,20 @@ static bool secret_key_name(const char *k)
     return false;
 }
 
-/* Collects the string values under secret-looking keys (at any depth) for redaction. */
-static void collect_secrets(struct sync *s, json_t *v, bool under_secret)
+void runner_secrets_collect(struct runner_secrets *rs, json_t *v, bool under_secret)
 {
     if (json_is_string(v)) {
         if (under_secret)
-            add_secret(s, json_string_value(v));
+            runner_secret_add(rs, json_string_value(v));
     } else if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach(v, k, x) collect_secrets(s, x, under_secret || secret_key_name(k));
+        json_object_foreach(v, k, x) runner_secrets_collect(rs, x, under_secret ||
+                                                                   secret_key_name(k));
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) collect_secrets(s, x, under_secret);
+        json_array_foreach(v, i, x) runner_secrets_collect(rs, x, under_secret);
     }
 }
 
@@ -119,20 +131,48 @@ static char *join_path(const char *base, const char *rel)
 
 /* ---- routing (CONTRACT §9, passthrough) ----------------------------------------------------- */
 
+/* {dest}_{name}: the table of a stream of a multi-stream tap (the name rule is singer's). */
 static void table_for_stream(const char *dest, const char *stream, char *out, size_t outsz)
 {
-    int k = snprintf(out, outsz, "%s_", dest);
-    for (const char *p = stream; *p && (size_t)k + 1 < outsz && k < 128; p++) {
-        unsigned char c = (unsigned char)*p;
-        out[k++] = isalnum(c) ? (char)tolower(c) : '_';
+    char name[SINGER_TABLE_NAME_MAX + 1];
+    runner_stream_name(stream, name, sizeof name);
+    snprintf(out, outsz, "%s_%s", dest, name);
+}
+
+/* Records a table the run writes ("ns.t1,ns.t2" on the run row). */
+static void note_table(struct sync *s, const char *t)
+{
+    if (s->tables.len)
+        buf_putc(&s->tables, ',');
+    buf_printf(&s->tables, "%s.%s", s->ns, t);
+    struct iv_err e2 = {0};
+    if (store_job_set_tables(s->r->st, s->j->run_id, s->tables.data, &e2) != IV_OK)
+        log_warn("run %s: recording tables: %s", s->j->run_id, e2.msg);
+}
+
+/* With a stream catalog the table of every selected stream is known before any data
+ * (streams_tables); a stream the catalog does not select is not loaded. */
+static int route_by_catalog(struct sync *s, const char *stream, char **table_out)
+{
+    const json_t *st = streams_find_selected(s->stream_doc, stream);
+    const char *t = st ? json_str(s->stream_tables, json_str(st, "tap_stream_id")) : NULL;
+    if (!t) {
+        log_warn("run %s: the tap sent stream \"%s\", which the connector's catalog does not "
+                 "select: its records are not loaded", s->j->run_id, stream);
+        *table_out = NULL;
+        return IV_OK;
     }
-    out[k] = '\0';
+    *table_out = xstrdup(t);
+    note_table(s, t);
+    return IV_OK;
 }
 
 static int route_cb(void *ctx, const char *stream, int nstreams, char **table_out,
                     struct iv_err *e)
 {
     struct sync *s = ctx;
+    if (s->stream_tables)
+        return route_by_catalog(s, stream, table_out);
     if (s->mode == 0)
         s->mode = (s->catalog_streams > 1 || nstreams > 1) ? 2 : 1;
     else if (s->mode == 1)
@@ -141,18 +181,13 @@ static int route_cb(void *ctx, const char *stream, int nstreams, char **table_ou
                           "%s as a single-stream tap; a multi-stream tap must send every "
                           "SCHEMA before its first RECORD, or list its streams in the "
                           "connector's catalog", stream, s->j->conn.destination_table);
-    char t[160];
+    char t[400];
     if (s->mode == 1)
         snprintf(t, sizeof t, "%s", s->j->conn.destination_table);
     else
         table_for_stream(s->j->conn.destination_table, stream, t, sizeof t);
     *table_out = xstrdup(t);
-    if (s->tables.len)
-        buf_putc(&s->tables, ',');
-    buf_printf(&s->tables, "%s.%s", s->ns, t);
-    struct iv_err e2 = {0};
-    if (store_job_set_tables(s->r->st, s->j->run_id, s->tables.data, &e2) != IV_OK)
-        log_warn("run %s: recording tables: %s", s->j->run_id, e2.msg);
+    note_table(s, t);
     return IV_OK;
 }
 
@@ -280,10 +315,56 @@ static void push_tail(struct sync *s, bool force)
     free(tail);
 }
 
+/* A SCHEMA of a selected stream keeps only the fields the catalog selects, so a tap that
+ * ignores field selection still loads exactly the selection (its extra record keys are then
+ * undeclared keys, docs/singer.md). *out: the rewritten line (caller frees) or NULL. Only
+ * lines mentioning SCHEMA are parsed: RECORDs keep the fast path. */
+static void prune_schema_line(struct sync *s, const char *line, size_t len, char **out)
+{
+    *out = NULL;
+    if (!memmem(line, len, "SCHEMA", 6))
+        return;
+    json_t *m = json_loadb(line, len, 0, NULL);
+    const char *type = json_str(m, "type");
+    const json_t *st = type && !strcmp(type, "SCHEMA") && json_str(m, "stream")
+                       ? streams_find_selected(s->stream_doc, json_str(m, "stream")) : NULL;
+    json_t *schema = json_object_get(m, "schema");
+    json_t *props = json_object_get(schema, "properties");
+    bool pruned = false;
+    if (st && json_is_object(props)) {
+        const char *k;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(props, tmp, k, v) {
+            if (!streams_field_selected(st, k)) {
+                json_object_del(props, k);
+                pruned = true;
+            }
+        }
+    }
+    if (pruned) {
+        json_object_del(schema, "additionalProperties");
+        *out = json_dumps(m, JSON_COMPACT);
+    }
+    json_decref(m);
+}
+
+static int singer_line(struct sync *s, const char *line, size_t len, struct iv_err *e)
+{
+    char *alt = NULL;
+    if (s->stream_doc)
+        prune_schema_line(s, line, len, &alt);
+    if (!alt)
+        return singer_loader_line(s->ld, line, len, e);
+    int rc = singer_loader_line(s->ld, alt, strlen(alt), e);
+    free(alt);
+    return rc;
+}
+
 static int on_line(void *ctx, const char *line, size_t len, uint64_t lineno, struct iv_err *e)
 {
     struct sync *s = ctx;
-    int rc = s->airbyte ? airbyte_line(&s->ab, s->ld, line, len, e) : singer_loader_line(s->ld, line, len, e);
+    int rc = s->airbyte ? airbyte_line(&s->ab, s->ld, line, len, e) : singer_line(s, line, len, e);
     if (rc) {
         char inner[sizeof e->msg];
         snprintf(inner, sizeof inner, "%s", e->msg);
@@ -298,54 +379,63 @@ static void on_commit(void *ctx, const char *state, int64_t rows)
 {
     struct sync *s = ctx;
     log_debug("run %s: checkpoint (%lld rows committed)", s->j->run_id, (long long)rows);
+    /* Kept on the run row: if this runner dies, whoever fails the run counts these rows. */
+    struct iv_err e = {0};
+    if (store_job_set_progress(s->r->st, s->j->run_id, rows, &e) != IV_OK)
+        log_warn("run %s: recording checkpoint progress: %s", s->j->run_id, e.msg);
     (void)state;
 }
 
 /* ---- pre-flight ------------------------------------------------------------------------------ */
 
-static bool is_one_of(const char *v, const char *a, const char *b, const char *c)
+char *runner_decrypt_config(struct runner *r, const char *env, struct runner_secrets *rs,
+                            char why[600])
 {
-    return v && (!strcmp(v, a) || !strcmp(v, b) || !strcmp(v, c));
-}
-
-/* Decrypted tap config (caller frees) or NULL with s->err set. */
-static char *decrypt_config(struct sync *s)
-{
-    const char *env = s->j->conn.config_encrypted;
     if (!env || !*env)
         return xstrdup("{}");
-    if (!s->r->have_config_key) {
-        if (s->r->config_key_err[0])
-            sync_fail(s, "cannot decrypt config_encrypted: %s", s->r->config_key_err);
+    if (!r->have_config_key) {
+        if (r->config_key_err[0])
+            snprintf(why, 600, "cannot decrypt config_encrypted: %.500s", r->config_key_err);
         else
-            sync_fail(s, "the connector has an encrypted config but IVORY_CONFIG_KEY is not set "
-                      "on this runner");
+            snprintf(why, 600, "the connector has an encrypted config but IVORY_CONFIG_KEY is "
+                     "not set on this runner");
         return NULL;
     }
     uint8_t *plain = NULL;
     size_t n = 0;
     struct iv_err e = {0};
-    int rc = envelope_decrypt(s->r->config_key, env, &plain, &n, &e);
+    int rc = envelope_decrypt(r->config_key, env, &plain, &n, &e);
     if (rc == IV_EAUTH) {
-        sync_fail(s, "cannot decrypt config_encrypted: wrong IVORY_CONFIG_KEY or tampered "
-                  "envelope");
+        snprintf(why, 600, "cannot decrypt config_encrypted: wrong IVORY_CONFIG_KEY or "
+                 "tampered envelope");
         return NULL;
     }
     if (rc != IV_OK) {
-        sync_fail(s, "cannot decrypt config_encrypted: %s", e.msg);
+        snprintf(why, 600, "cannot decrypt config_encrypted: %.500s", e.msg);
         return NULL;
     }
     json_error_t je;
     json_t *j = json_loadb((const char *)plain, n, 0, &je);
     if (!json_is_object(j)) {
         json_decref(j);
+        memset(plain, 0, n);
         free(plain);
-        sync_fail(s, "the decrypted tap config is not a JSON object");
+        snprintf(why, 600, "the decrypted tap config is not a JSON object");
         return NULL;
     }
-    collect_secrets(s, j, false);
+    runner_secrets_collect(rs, j, false);
     json_decref(j);
     return (char *)plain;
+}
+
+/* Decrypted tap config (caller frees) or NULL with s->err set. */
+static char *decrypt_config(struct sync *s)
+{
+    char why[600];
+    char *plain = runner_decrypt_config(s->r, s->j->conn.config_encrypted, &s->secrets, why);
+    if (!plain)
+        sync_fail(s, "%s", why);
+    return plain;
 }
 
 static int open_catalog(struct sync *s)
@@ -360,18 +450,25 @@ static int open_catalog(struct sync *s)
         sync_fail(s, "destination catalog '%s' is deactivated", c->catalog_name);
         return IV_EINVAL;
     }
-    if (is_one_of(c->catalog_type, "hive", "rest", "glue")) {
+    if (strcmp(c->catalog_type, "hive") == 0) {
         sync_fail(s, "catalog '%s' has type '%s', which the runner does not support yet "
-                  "(use 'hadoop' or 'sql')", c->catalog_name, c->catalog_type);
+                  "(use 'rest', 'glue', 'sql' or 'hadoop')", c->catalog_name, c->catalog_type);
         return IV_EUNSUPPORTED;
+    }
+    /* Checked again here: catalogs stored before the policy, or a root changed since. */
+    const char *bad_field = NULL;
+    struct iv_err pe = {0};
+    if (config_confine_catalog(s->r->cfg, c->catalog_type, c->catalog_uri, c->warehouse,
+                               c->storage_prefix, &bad_field, &pe) != IV_OK) {
+        sync_fail(s, "catalog '%s' is refused: %s", c->catalog_name, pe.msg);
+        return IV_EINVAL;
     }
     char *wh = join_path(c->warehouse, c->storage_prefix);
     char *uri = NULL;
     if (c->catalog_uri && !strcmp(c->catalog_uri, "local")) {
-        /* 'local': the server's own SQLite catalog file in the data dir (docs/runner.md). */
-        char *abs = realpath(s->r->cfg->data_dir, NULL);
-        uri = xasprintf("%s/iceberg_catalog.db", abs ? abs : s->r->cfg->data_dir);
-        free(abs);
+        /* 'local': the server's own catalog (docs/runner.md): a SQLite file in the data dir,
+         * or the store's PostgreSQL database. */
+        uri = config_local_catalog_uri(s->r->cfg);
     } else if (c->catalog_uri) {
         uri = xstrdup(c->catalog_uri);
     }
@@ -386,23 +483,55 @@ static int open_catalog(struct sync *s)
             free(uri);
             return IV_EAUTH;
         }
-        add_secret(s, (const char *)s3secret);
+        runner_secret_add(&s->secrets, (const char *)s3secret);
     }
+    uint8_t *cred = NULL;
+    size_t credn = 0;
+    if (c->catalog_credential_enc) {
+        struct iv_err e = {0};
+        if (secret_unseal(s->r->master, c->catalog_credential_enc, &cred, &credn, &e) != IV_OK) {
+            sync_fail(s, "cannot unseal the credential of catalog '%s' (master key changed?)",
+                      c->catalog_name);
+            free(wh);
+            free(uri);
+            if (s3secret) {
+                explicit_bzero(s3secret, s3n);
+                free(s3secret);
+            }
+            return IV_EAUTH;
+        }
+        runner_secret_add(&s->secrets, (const char *)cred);
+        const char *colon = strchr((const char *)cred, ':');
+        if (colon && colon[1])
+            runner_secret_add(&s->secrets, colon + 1);   /* the client secret alone too */
+    }
+    /* Platform keys (docs/lakehouse.md): metadata.region, .s3_path_style, .prefix. */
+    json_t *meta = c->metadata ? json_loads(c->metadata, 0, NULL) : NULL;
+    const json_t *ps = json_object_get(meta, "s3_path_style");
     struct lake_catalog_config lc = {
         .type = c->catalog_type, .warehouse = wh, .uri = uri, .catalog_name = c->catalog_name,
         .s3_endpoint = c->s3_endpoint, .s3_access_key_id = c->s3_access_key_id,
         .s3_secret_key = (const char *)s3secret,
+        .region = json_str(meta, "region"),
+        .s3_path_style = json_is_true(ps), .s3_path_style_set = json_is_boolean(ps),
+        .credential = (const char *)cred,
+        .rest_prefix = json_str(meta, "prefix"),
     };
     struct iv_err e = {0};
     int rc = lake_catalog_open(&s->cat, &lc, &e);
     if (rc != IV_OK)
         sync_fail(s, "cannot open catalog '%s' (%s): %s", c->catalog_name, c->catalog_type,
                   e.msg);
+    json_decref(meta);
     free(wh);
     free(uri);
     if (s3secret) {
-        memset(s3secret, 0, s3n);
+        explicit_bzero(s3secret, s3n);
         free(s3secret);
+    }
+    if (cred) {
+        explicit_bzero(cred, credn);
+        free(cred);
     }
     return rc;
 }
@@ -421,13 +550,14 @@ static char *iso_ms(int64_t ms)
  * unseal). The store's webhook transaction is idempotent by run id like the endpoint. */
 static bool apply_direct(struct sync *s, const struct store_webhook *w)
 {
-    struct store_webhook_result res;
+    struct store_webhook_result res = {0};   /* not filled when the run is not found */
     struct iv_err e = {0};
     int rc = store_webhook_apply(s->r->st, s->j->conn.tenant_id, w, &s->r->pol, now_ms(), &res,
                                  &e);
     if (rc == IV_OK || rc == IV_ENOTFOUND) {
         log_warn("run %s: webhook not delivered; its effects were applied directly in the "
-                 "store%s", s->j->run_id, res.replay ? " (already applied)" : "");
+                 "store%s", s->j->run_id, rc == IV_OK && res.replay ? " (already applied)"
+                 : rc == IV_ENOTFOUND ? " (the run no longer exists)" : "");
         return true;
     }
     log_error("run %s: applying its effects in the store failed too: %s (the run is failed "
@@ -490,7 +620,8 @@ static bool report(struct sync *s, bool completed, const char *error_msg, int64_
     char *txt = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     struct webhook_client_opts wo = {.cancel = &r->abort_webhooks,
-                                     .max_attempts = r->webhook_attempts};
+                                     .max_attempts = r->webhook_attempts,
+                                     .runner_id = r->id, .runner_key = r->report_key};
     int rc = webhook_client_post(r->cfg->api_url, secret, sn, txt, &wo, &e);
     memset(secret, 0, sn);
     free(secret);
@@ -514,7 +645,7 @@ out:
 }
 
 /* error_msg = reason + the last lines of the tap's stderr. */
-static char *error_with_stderr(const char *reason, const char *tail)
+char *runner_error_with_stderr(const char *reason, const char *tail)
 {
     if (!tail || !*tail)
         return xstrdup(reason);
@@ -533,21 +664,109 @@ static char *error_with_stderr(const char *reason, const char *tail)
 
 /* ---- the run -------------------------------------------------------------------------------- */
 
-/* What the spawn step starts: the tap's command line and the run's private files. */
-struct launch {
-    struct run_files *rf;         /* owned by run_main (destroyed after the run) */
-    const char *cfg_path, *state_path, *cat_path;   /* inside rf */
-    char *exe;                    /* resolved executable (owned) */
-    char *envarg;                 /* meltano --environment=... (owned) */
-    const char *argv[16];         /* borrowed strings; NULL-terminated */
-    int argc;
-    const char *cwd;              /* meltano project, else NULL */
-};
+int runner_tap_command(struct runner *r, const struct store_connector *c, struct launch *l,
+                       struct iv_err *e)
+{
+    bool meltano = c->connector_type && !strcmp(c->connector_type, "meltano") &&
+                   r->cfg->meltano_project && *r->cfg->meltano_project &&
+                   tap_resolve("meltano", NULL, NULL, &l->exe, e) == IV_OK;
+    if (meltano) {
+        l->envarg = xasprintf("--environment=%s", c->meltano_environment ?
+                              c->meltano_environment : "dev");
+        l->argv[l->argc++] = l->exe;
+        l->argv[l->argc++] = l->envarg;
+        l->argv[l->argc++] = "invoke";
+        l->argv[l->argc++] = c->tap_name;
+        l->cwd = r->cfg->meltano_project;
+        return IV_OK;
+    }
+    free(l->exe);
+    l->exe = NULL;
+    int rc = tap_resolve(c->tap_name, c->tap_version, r->cfg->tap_path, &l->exe, e);
+    if (rc != IV_OK)
+        return rc;
+    l->argv[l->argc++] = l->exe;
+    return IV_OK;
+}
 
-static void launch_release(struct launch *l)
+void launch_release(struct launch *l)
 {
     free(l->exe);
     free(l->envarg);
+}
+
+/* The connector's stream catalog: discovered now when it never was (Singer taps without
+ * one keep the arrival-order rule; Airbyte sources need one), then the table of every
+ * selected stream, decided before any data. */
+static int load_stream_catalog(struct sync *s)
+{
+    struct store_job *j = s->j;
+    struct store_stream_catalog sc = {0};
+    struct iv_err e = {0};
+    int rc = IV_EINVAL;
+    if (store_stream_catalog_get(s->r->st, j->conn.tenant_id, j->conn.id, &sc, &e) != IV_OK) {
+        sync_fail(s, "reading the connector's catalog: %s", e.msg);
+        return IV_EIO;
+    }
+    if (!sc.doc && !j->conn.catalog_json) {
+        int status = 0;
+        char *detail = NULL;
+        if (runner_discover(s->r, &j->conn, &s->rn->child, &status, &detail, NULL) == IV_OK) {
+            store_stream_catalog_release(&sc);
+            if (store_stream_catalog_get(s->r->st, j->conn.tenant_id, j->conn.id, &sc, &e) !=
+                IV_OK) {
+                sync_fail(s, "reading the connector's catalog: %s", e.msg);
+                goto out;
+            }
+        } else if (s->airbyte) {
+            sync_fail(s, "%s", detail);
+            free(detail);
+            goto out;
+        } else {
+            log_warn("run %s: tap %s gave no catalog (%s); its streams are routed as they "
+                     "arrive", j->run_id, j->conn.tap_name, detail);
+        }
+        free(detail);
+    }
+    if (sc.doc) {
+        s->stream_doc = json_loads(sc.doc, 0, NULL);
+        if (!s->stream_doc) {
+            sync_fail(s, "the connector's stored catalog is not valid JSON");
+            goto out;
+        }
+        if (streams_tables(s->stream_doc, j->conn.destination_table, &s->stream_tables, &e) !=
+            IV_OK) {
+            sync_fail(s, "the connector's catalog: %s", e.msg);
+            goto out;
+        }
+        if (json_object_size(s->stream_tables) == 0) {
+            sync_fail(s, "no stream of the connector's catalog is selected: select streams "
+                      "with PATCH /v1/admin/connectors/%s/catalog", j->conn.id);
+            goto out;
+        }
+    }
+    rc = IV_OK;
+out:
+    store_stream_catalog_release(&sc);
+    return rc;
+}
+
+/* catalog.json for `--catalog`: the stream catalog's selection as a Singer catalog, else the
+ * connector's legacy catalog_json, else none (Airbyte writes its own in airbyte_catalog). */
+static int write_tap_catalog(struct sync *s, struct launch *l, struct iv_err *e)
+{
+    char *txt = NULL;
+    if (s->stream_doc && !s->airbyte) {
+        json_t *c = streams_singer_catalog(s->stream_doc);
+        txt = json_dumps(c, JSON_COMPACT);
+        json_decref(c);
+    } else if (s->j->conn.catalog_json && !s->stream_doc) {
+        txt = xstrdup(s->j->conn.catalog_json);
+    }
+    int rc = txt ? run_files_write(l->rf, "catalog.json", txt, strlen(txt), &l->cat_path, e)
+                 : IV_OK;
+    free(txt);
+    return rc;
 }
 
 /* Step 1, prepare: pre-flight checks, the tenant's catalog, the reconciled bookmark and the
@@ -556,6 +775,10 @@ static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
 {
     struct store_job *j = s->j;
     struct iv_err e = {0};
+    if (s->r->sandbox_err[0]) {
+        sync_fail(s, "%s", s->r->sandbox_err);
+        return IV_ECHILD;
+    }
     if (j->conn.connector_type && !strcmp(j->conn.connector_type, "fivetran")) {
         sync_fail(s, "connector_type 'fivetran' is not runnable here: Ivory has no Fivetran "
                   "integration yet");
@@ -570,6 +793,11 @@ static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
     s->bookmark = xstrdup(j->conn.tap_state);
     reconcile(s, &e);
     s->catalog_streams = count_catalog_streams(j->conn.catalog_json);
+    if (load_stream_catalog(s) != IV_OK) {
+        memset(config, 0, strlen(config));
+        free(config);
+        return IV_EINVAL;
+    }
 
     int rc = IV_EIO;
     if (run_files_create(&l->rf, &e) != IV_OK) {
@@ -590,9 +818,7 @@ static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
     if (frc != IV_OK ||
         run_files_write(l->rf, "config.json", config, strlen(config), &l->cfg_path, &e) !=
             IV_OK ||
-        (j->conn.catalog_json && run_files_write(l->rf, "catalog.json", j->conn.catalog_json,
-                                                 strlen(j->conn.catalog_json), &l->cat_path,
-                                                 &e) != IV_OK)) {
+        write_tap_catalog(s, l, &e) != IV_OK) {
         sync_fail(s, "cannot write the run's private files: %s", e.msg);
         goto out;
     }
@@ -608,18 +834,21 @@ out:
 static int airbyte_catalog(struct sync *s, struct launch *l)
 {
     struct store_job *j = s->j;
-    if (j->conn.catalog_json) {
+    if (s->stream_doc) {
+        s->ab.catalog = streams_airbyte_catalog(s->stream_doc);
+    } else if (j->conn.catalog_json) {
         s->ab.catalog = json_loads(j->conn.catalog_json, 0, NULL);
     } else {
         struct airbyte_discover_opts o = {
             .tap_name = j->conn.tap_name, .argv = l->argv, .argc = l->argc,
-            .config_path = l->cfg_path, .redact = (const char *const *)s->secrets,
+            .config_path = l->cfg_path, .run_dir = run_files_dir(l->rf),
+            .redact = (const char *const *)s->secrets.v,
             .max_line = s->r->cfg->max_line_bytes,
             .deadline_ms = mono_ms() + (int64_t)(s->r->cfg->run_timeout_s * 1000.0),
         };
         char *reason = NULL, *tail = NULL;
         if (airbyte_discover(&s->ab, &o, &reason, &tail) != IV_OK) {
-            char *m = error_with_stderr(reason, tail);
+            char *m = runner_error_with_stderr(reason, tail);
             sync_fail(s, "%s", m);
             free(m);
             free(reason);
@@ -650,29 +879,10 @@ static int airbyte_catalog(struct sync *s, struct launch *l)
  * --config, --catalog and --state (Airbyte sources: `read` first). */
 static int build_command(struct sync *s, struct launch *l)
 {
-    struct runner *r = s->r;
-    struct store_job *j = s->j;
     struct iv_err e = {0};
-    bool meltano = j->conn.connector_type && !strcmp(j->conn.connector_type, "meltano") &&
-                   r->cfg->meltano_project && *r->cfg->meltano_project &&
-                   tap_resolve("meltano", NULL, NULL, &l->exe, &e) == IV_OK;
-    if (meltano) {
-        l->envarg = xasprintf("--environment=%s", j->conn.meltano_environment ?
-                              j->conn.meltano_environment : "dev");
-        l->argv[l->argc++] = l->exe;
-        l->argv[l->argc++] = l->envarg;
-        l->argv[l->argc++] = "invoke";
-        l->argv[l->argc++] = j->conn.tap_name;
-        l->cwd = r->cfg->meltano_project;
-    } else {
-        free(l->exe);
-        l->exe = NULL;
-        if (tap_resolve(j->conn.tap_name, j->conn.tap_version, r->cfg->tap_path, &l->exe,
-                        &e) != IV_OK) {
-            sync_fail(s, "%s", e.msg);
-            return IV_ENOTFOUND;
-        }
-        l->argv[l->argc++] = l->exe;
+    if (runner_tap_command(s->r, &s->j->conn, l, &e) != IV_OK) {
+        sync_fail(s, "%s", e.msg);
+        return IV_ENOTFOUND;
     }
     if (s->airbyte) {
         if (airbyte_catalog(s, l) != IV_OK)
@@ -717,8 +927,10 @@ static int spawn(struct sync *s, const struct launch *l)
     struct runner *r = s->r;
     struct store_job *j = s->j;
     struct iv_err e = {0};
+    const char *private_dirs[] = {run_files_dir(l->rf), NULL};
     struct child_spec spec = {.argv = l->argv, .cwd = l->cwd,
-                              .redact = (const char *const *)s->secrets};
+                              .redact = (const char *const *)s->secrets.v,
+                              .bind_rw = private_dirs};
     struct child *c = NULL;
     if (child_spawn(&c, &spec, &e) != IV_OK) {
         sync_fail(s, "cannot start tap '%s': %s", j->conn.tap_name, e.msg);
@@ -794,7 +1006,7 @@ static void classify_exit(struct sync *s, const struct tap_outcome *o)
             sync_fail(s, "final commit failed: %s", e.msg);
         return;
     }
-    char *m = error_with_stderr(reason, o->tail);
+    char *m = runner_error_with_stderr(reason, o->tail);
     sync_fail(s, "%s", m);
     free(m);
 }
@@ -890,7 +1102,15 @@ void *run_main(void *arg)
         log_warn("run %s: failed: %s", j->run_id, s.err);
     if (!ok && committed) {
         struct iv_err e = {0};
-        store_job_set_bookmark(r->st, j->conn.tenant_id, j->conn.id, committed, &e);
+        if (store_job_set_bookmark(r->st, j->conn.tenant_id, j->conn.id, committed, &e) != IV_OK)
+            log_warn("run %s: saving the bookmark of its last checkpoint: %s", j->run_id, e.msg);
+    }
+    if (!ok && st.rows_committed > 0) {
+        /* The webhook adds rows for completed runs only; these are in the table. */
+        struct iv_err e = {0};
+        if (store_job_add_rows(r->st, j->conn.tenant_id, j->conn.id, st.rows_committed, &e) !=
+            IV_OK)
+            log_warn("run %s: adding its committed rows to rows_total: %s", j->run_id, e.msg);
     }
     if (report(&s, ok, s.err, st.records, st.rows_committed, st.last_snapshot_id, state)) {
         struct iv_err e = {0};
@@ -905,11 +1125,9 @@ done:
     buf_release(&s.tables);
     free(s.bookmark);
     free(s.err);
-    for (int i = 0; i < s.nsecrets; i++) {
-        memset(s.secrets[i], 0, strlen(s.secrets[i]));
-        free(s.secrets[i]);
-    }
-    free(s.secrets);
+    runner_secrets_release(&s.secrets);
+    json_decref(s.stream_doc);
+    json_decref(s.stream_tables);
     pthread_mutex_lock(&r->mu);
     rn->done = true;
     pthread_cond_broadcast(&r->cv);

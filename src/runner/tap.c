@@ -114,9 +114,9 @@ int run_files_write(struct run_files *rf, const char *name, const void *data, si
     return IV_OK;
 }
 
-/* Removes everything below dirfd (a tap may have written next to its config),
- * never following symlinks; depth-limited. Takes dirfd. */
-static void remove_tree_at(int dirfd, int depth)
+/* Removes everything below dirfd (a tap may have written next to its config) except
+ * `keep` at the top level, never following symlinks; depth-limited. Takes dirfd. */
+static void remove_tree_at(int dirfd, int depth, const char *keep)
 {
     DIR *d = fdopendir(dirfd);
     if (!d) {
@@ -125,13 +125,14 @@ static void remove_tree_at(int dirfd, int depth)
     }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            (keep && depth == 0 && strcmp(de->d_name, keep) == 0))
             continue;
         if (unlinkat(dirfd, de->d_name, 0) == 0 || errno != EISDIR || depth >= 16)
             continue;
         int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub >= 0) {
-            remove_tree_at(sub, depth + 1);
+            remove_tree_at(sub, depth + 1, NULL);
             unlinkat(dirfd, de->d_name, AT_REMOVEDIR);
         }
     }
@@ -142,14 +143,19 @@ void run_files_destroy(struct run_files *rf)
 {
     if (!rf)
         return;
-    for (size_t i = 0; i < rf->n; i++) {
+    /* The first file written (the runner's pid) goes last: a cleanup cut short by a kill
+     * leaves a directory the next runner's sweep still recognises as its to remove. */
+    for (size_t i = rf->n; i-- > 1;)
         unlink(rf->paths[i]);
-        free(rf->paths[i]);
-    }
-    free(rf->paths);
+    const char *first = rf->n ? strrchr(rf->paths[0], '/') + 1 : NULL;
     int dfd = open(rf->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd >= 0)
-        remove_tree_at(dfd, 0);
+        remove_tree_at(dfd, 0, first);
+    if (rf->n)
+        unlink(rf->paths[0]);
+    for (size_t i = 0; i < rf->n; i++)
+        free(rf->paths[i]);
+    free(rf->paths);
     if (rmdir(rf->dir) < 0 && errno != ENOENT)
         log_warn("cannot remove run directory '%s': %s", rf->dir, strerror(errno));
     free(rf->dir);

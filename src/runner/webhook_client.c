@@ -47,13 +47,23 @@ static void sleep_ms(int64_t ms)
 /* One attempt. Returns the HTTP status, or 0 with a curl error text in err. */
 static long post_once(CURL *h, const char *url, const uint8_t *secret, size_t secret_len,
                       const char *body, size_t body_len, long connect_ms, long total_ms,
-                      char err[CURL_ERROR_SIZE])
+                      const struct webhook_client_opts *o, char err[CURL_ERROR_SIZE])
 {
-    char *sig = webhook_sign(secret, secret_len, now_s(), body, body_len);
+    int64_t t = now_s();
+    char *sig = webhook_sign(secret, secret_len, t, body, body_len);
     char *sig_hdr = xasprintf("X-Ivory-Signature: %s", sig);
     struct curl_slist *hdrs = NULL;
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     hdrs = curl_slist_append(hdrs, sig_hdr);
+    char *runner_hdr = NULL, *runner_sig_hdr = NULL;
+    if (o && o->runner_id && o->runner_key) {
+        char *rsig = webhook_sign(o->runner_key, 32, t, body, body_len);
+        runner_hdr = xasprintf("X-Ivory-Runner: %s", o->runner_id);
+        runner_sig_hdr = xasprintf("X-Ivory-Runner-Signature: %s", rsig);
+        free(rsig);
+        hdrs = curl_slist_append(hdrs, runner_hdr);
+        hdrs = curl_slist_append(hdrs, runner_sig_hdr);
+    }
     hdrs = curl_slist_append(hdrs, "Expect:");   /* no 100-continue round trip */
     size_t got = 0;
     err[0] = '\0';
@@ -81,6 +91,8 @@ static long post_once(CURL *h, const char *url, const uint8_t *secret, size_t se
     }
     curl_slist_free_all(hdrs);
     free(sig_hdr);
+    free(runner_hdr);
+    free(runner_sig_hdr);
     free(sig);
     return status;
 }
@@ -120,7 +132,7 @@ int webhook_client_post(const char *api_url, const uint8_t *secret, size_t secre
         long this_total = left < total_ms ? (long)(left > 1000 ? left : 1000) : total_ms;
         char err[CURL_ERROR_SIZE];
         long status = post_once(h, url, secret, secret_len, body_json, body_len, connect_ms,
-                                this_total, err);
+                                this_total, o, err);
         if (status >= 200 && status < 300) {
             rc = IV_OK;
             break;

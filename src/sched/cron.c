@@ -163,6 +163,21 @@ static const struct {
     {"@annually", "0 0 1 1 *"},
 };
 
+/* Under the AND rule (either day field is '*'), is there a month in the set with a day of
+ * the month in the set? ("0 0 31 2 *" has none: such a schedule would never run.) */
+static bool some_month_has_a_day(const struct cron_expr *c)
+{
+    static const unsigned days_in[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    for (unsigned m = 1; m <= 12; m++) {
+        if (!((c->months >> m) & 1))
+            continue;
+        for (unsigned d = 1; d <= days_in[m]; d++)
+            if ((c->mdays >> d) & 1)
+                return true;
+    }
+    return false;
+}
+
 int cron_parse(const char *text, struct cron_expr *out, struct iv_err *e)
 {
     if (!text)
@@ -224,6 +239,9 @@ int cron_parse(const char *text, struct cron_expr *out, struct iv_err *e)
     c.wdays = (uint8_t)((m[4] & 0x7f) | ((m[4] >> 7) & 1));   /* 7 folds to Sunday */
     c.mday_star = star[2];
     c.wday_star = star[4];
+    if ((c.mday_star || c.wday_star) && !some_month_has_a_day(&c))
+        return iv_err_set(e, IV_EINVAL, "cron expression '%.64s' can never fire: none of its "
+                          "days of the month occurs in its months", text);
     *out = c;
     return IV_OK;
 }

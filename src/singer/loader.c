@@ -28,7 +28,7 @@
 #define BATCH_BYTES (1u << 20)
 
 enum { B_NULL = 'N', B_FALSE = 'f', B_TRUE = 't', B_I32 = 'i', B_I64 = 'l', B_F64 = 'd',
-       B_BYTES = 's', B_END = 'E' };
+       B_BYTES = 's', B_END = 'E', B_DEC = 'D' };
 
 struct batch {
     struct buf data;
@@ -101,6 +101,7 @@ static int b_bytes(void *c, int col, const void *p, size_t n)
     return IV_OK;
 }
 static int b_end(void *c) { return b_tag(c, B_END); }
+static int b_dec(void *c, int col, __int128 v) { (void)col; return b_val(c, B_DEC, &v, sizeof(v)); }
 
 /* Replays one batch into its append. */
 static int batch_replay(struct batch *bt, char *msg, size_t msgsz)
@@ -121,6 +122,8 @@ static int batch_replay(struct batch *bt, char *msg, size_t msgsz)
                       rc = lake_put_double(bt->a, col++, v); break; }
         case B_BYTES: { uint64_t n; memcpy(&n, p, sizeof(n)); p += sizeof(n);
                         rc = lake_put_bytes(bt->a, col++, p, (size_t)n); p += n; break; }
+        case B_DEC: { __int128 v; memcpy(&v, p, sizeof(v)); p += sizeof(v);
+                      rc = lake_put_decimal(bt->a, col++, v); break; }
         case B_END: rc = lake_append_end_row(bt->a); col = 0; break;
         default: rc = IV_EINVAL; break;
         }
@@ -264,6 +267,8 @@ struct ld_stream {
     struct lake_table *t;
     struct lake_append *a;
     char *committed_state;        /* last state committed to this table by this loader */
+    int64_t dropped;              /* undeclared values dropped by earlier decoders */
+    bool skip;                    /* the route said "not loaded": its RECORDs are dropped */
 };
 
 struct singer_loader {
@@ -294,7 +299,7 @@ static void columns_to_schema(const struct singer_stream *d, struct lake_schema 
     lake_schema_init(out);
     for (int i = 0; i < singer_stream_ncols(d); i++) {
         const struct singer_column *c = singer_stream_col(d, i);
-        lake_schema_add(out, c->name, c->type, c->required, 0, 0);
+        lake_schema_add(out, c->name, c->type, c->required, c->precision, c->scale);
     }
 }
 
@@ -318,6 +323,30 @@ static int bind_stream(struct ld_stream *ts, struct iv_err *e)
     return rc;
 }
 
+/* A column the table already has as a string keeps that type when the stream now sends
+ * integers, numbers, booleans, dates or decimals: their text is written (a lossless change
+ * a reader expects; MeltanoLabs' column_alter cases). Other type changes are refused by
+ * lake_table_evolve, naming the column. */
+static void follow_string_columns(struct ld_stream *ts)
+{
+    const struct lake_schema *tab = lake_table_schema(ts->t);
+    bool any = false;
+    for (int i = 0; i < singer_stream_ncols(ts->dec); i++) {
+        const struct singer_column *c = singer_stream_col(ts->dec, i);
+        int k = lake_schema_find(tab, c->name);
+        if (k < 0 || tab->fields[k].type != LAKE_STRING || c->type == LAKE_STRING)
+            continue;
+        log_info("stream %s: column %s stays a string; its %s values are written as text",
+                 ts->name, c->name, singer_kind_name(c->kind));
+        singer_stream_as_text(ts->dec, i, NULL);
+        any = true;
+    }
+    if (any) {
+        lake_schema_release(&ts->incoming);
+        columns_to_schema(ts->dec, &ts->incoming);
+    }
+}
+
 /* Routes one stream and opens its table and append with the stream's pending schema. */
 static int open_stream(struct singer_loader *l, struct ld_stream *ts, struct iv_err *e)
 {
@@ -328,6 +357,10 @@ static int open_stream(struct singer_loader *l, struct ld_stream *ts, struct iv_
             return rc;
     } else if ((rc = singer_table_name(ts->name, &tname, e))) {
         return rc;
+    }
+    if (!tname) {
+        ts->skip = true;   /* e.g. a stream the connector's catalog does not select */
+        return IV_OK;
     }
     for (int i = 0; i < l->nstreams; i++) {
         const struct ld_stream *o = &l->streams[i];
@@ -342,6 +375,7 @@ static int open_stream(struct singer_loader *l, struct ld_stream *ts, struct iv_
     ts->table_name = tname;
     if ((rc = lake_table_load_or_create(l->o.cat, l->ns, tname, NULL, &ts->incoming, &ts->t, e)))
         goto fail;
+    follow_string_columns(ts);
     bool changed = false;
     if ((rc = lake_table_evolve(ts->t, &ts->incoming, &changed, e)))
         goto fail;
@@ -382,6 +416,9 @@ static int on_schema(struct singer_loader *l, const struct singer_msg *m, struct
     if (rc)
         return err_wrap(e, rc, "stream \"%s\"", m->stream);
     struct singer_stream *dec = singer_stream_new(m->stream, cols, ncols);
+    singer_stream_refuse_undeclared(
+        dec, json_is_false(json_object_get(json_object_get(m->json, "schema"),
+                                           "additionalProperties")));
 
     struct ld_stream *ts = find_stream(l, m->stream);
     bool fresh = !ts;
@@ -394,12 +431,17 @@ static int on_schema(struct singer_loader *l, const struct singer_msg *m, struct
     }
     lake_schema_release(&ts->incoming);
     columns_to_schema(dec, &ts->incoming);
+    if (ts->dec)
+        ts->dropped += singer_stream_dropped(ts->dec);
     singer_stream_free(ts->dec);
     ts->dec = dec;
     if (l->o.defer_routing && !l->routed)
         return IV_OK;   /* opened at the first RECORD or commit */
     if (fresh)
         return open_stream(l, ts, e);
+    if (ts->skip)
+        return IV_OK;
+    follow_string_columns(ts);
     bool changed = false;
     if ((rc = lake_table_evolve(ts->t, &ts->incoming, &changed, e)))
         goto fail;
@@ -537,12 +579,17 @@ int singer_loader_line(struct singer_loader *l, const char *line, size_t len, st
         }
         if (!ts->a && (rc = route_all(l, e)))
             break;
+        if (ts->skip) {
+            l->st.records_skipped++;
+            break;
+        }
         struct batch *bt;
         if ((rc = pipe_batch(&l->pipe, ts->a, &bt, e)))
             break;
         struct singer_sink sink = {
             .ctx = bt, .put_null = b_null, .put_bool = b_bool, .put_i32 = b_i32,
             .put_i64 = b_i64, .put_double = b_dbl, .put_bytes = b_bytes, .end_row = b_end,
+            .put_decimal = b_dec,
         };
         if ((rc = singer_decode_record(ts->dec, &m, &sink, e))) {
             err_wrap(e, rc, "stream \"%s\"", m.stream);
@@ -573,11 +620,22 @@ int singer_loader_line(struct singer_loader *l, const char *line, size_t len, st
     return rc;
 }
 
+static int64_t stream_dropped(const struct ld_stream *ts)
+{
+    return ts->dropped + (ts->dec ? singer_stream_dropped(ts->dec) : 0);
+}
+
 int singer_loader_finish(struct singer_loader *l, struct iv_err *e)
 {
     int rc = pipe_drain(&l->pipe, e);
     if (!rc)
         rc = commit(l, true, e);
+    for (int i = 0; i < l->nstreams && !rc; i++) {
+        int64_t n = stream_dropped(&l->streams[i]);
+        if (n > 0)
+            log_info("stream %s: %lld values of keys its schema does not declare were dropped",
+                     l->streams[i].name, (long long)n);
+    }
     return rc;
 }
 
@@ -587,6 +645,9 @@ const char *singer_loader_committed_state(const struct singer_loader *l) { retur
 void singer_loader_get_stats(const struct singer_loader *l, struct singer_loader_stats *st)
 {
     *st = l->st;
+    st->dropped_values = 0;
+    for (int i = 0; i < l->nstreams; i++)
+        st->dropped_values += stream_dropped(&l->streams[i]);
 }
 
 const char *singer_loader_table(const struct singer_loader *l, int i)

@@ -87,6 +87,11 @@ enum singer_kind {
     SINGER_K_TIMESTAMPTZ,   /* string, format date-time -> µs UTC */
     SINGER_K_DATE,          /* string, format date -> days */
     SINGER_K_JSON,          /* object/array/union -> string holding compact JSON */
+    SINGER_K_DECIMAL,       /* number + multipleOf 10^-s, or string + format singer.decimal
+                             * -> decimal(precision, scale), exact */
+    SINGER_K_TEXT,          /* a scalar written as its text into a string column the table
+                             * already has (type change followed losslessly, e.g. the
+                             * integer 42 -> "42"); set by singer_stream_as_text */
 };
 /* JSON value kinds a column accepts (bit mask). */
 enum {
@@ -100,6 +105,7 @@ struct singer_column {
     unsigned accept;        /* SINGER_J_* mask */
     bool required;          /* Iceberg required: key property whose schema is non-null */
     bool key;               /* listed in key_properties */
+    int precision, scale;   /* SINGER_K_DECIMAL only */
 };
 /* Maps a SCHEMA message's "schema" (JSON Schema object with "properties") and
  * "key_properties" (array of names or NULL) to columns, in property order.
@@ -133,6 +139,8 @@ struct singer_sink {
     int (*put_double)(void *ctx, int col, double v);
     int (*put_bytes)(void *ctx, int col, const void *p, size_t n); /* strings, JSON */
     int (*end_row)(void *ctx);
+    int (*put_decimal)(void *ctx, int col, __int128 unscaled);   /* decimals (only called for
+                                                                  * SINGER_K_DECIMAL columns) */
 };
 
 struct singer_stream;
@@ -144,6 +152,16 @@ void singer_stream_free(struct singer_stream *s);
 const char *singer_stream_name(const struct singer_stream *s);          /* borrowed */
 int singer_stream_ncols(const struct singer_stream *s);
 const struct singer_column *singer_stream_col(const struct singer_stream *s, int i);  /* borrowed */
+/* A schema with "additionalProperties": false: a record key the schema does not declare
+ * is an error. Otherwise (the default) such keys' values are validated as JSON, dropped
+ * and counted, and each new key is logged once per stream. */
+void singer_stream_refuse_undeclared(struct singer_stream *s, bool refuse);
+/* Values of undeclared keys dropped so far. */
+int64_t singer_stream_dropped(const struct singer_stream *s);
+/* Column i will be written as text into a string column (SINGER_K_TEXT): integers and
+ * numbers as their JSON text, booleans as true/false, strings as they are. Call before
+ * singer_stream_bind. IV_EINVAL for object/array/union columns (already strings). */
+int singer_stream_as_text(struct singer_stream *s, int i, struct iv_err *e);
 /* Binds the output schema (e.g. the table's current schema, which may hold
  * extra columns, written as null): out_names[j]/out_types[j] for j < nout.
  * Every stream column must appear with a compatible type, and every output
@@ -188,7 +206,9 @@ int singer_json_compact(const char *p, size_t len, struct buf *out);
  */
 
 /* Picks the table of a stream. nstreams = streams declared so far (this one included).
- * *table_out: a heap string the loader takes. Return IV_OK or an error (e set). */
+ * *table_out: a heap string the loader takes, or NULL (with IV_OK) to load nothing of the
+ * stream: its RECORDs are counted in records_skipped and dropped. Return IV_OK or an error
+ * (e set). */
 typedef int (*singer_route_fn)(void *ctx, const char *stream, int nstreams, char **table_out,
                                struct iv_err *e);
 /* Called after each commit with the STATE it recorded (compact JSON, may be NULL). */
@@ -216,10 +236,12 @@ struct singer_loader_opts {
 
 struct singer_loader_stats {
     int64_t records;                /* RECORD messages decoded */
+    int64_t records_skipped;        /* RECORDs of streams the route left out */
     int64_t rows_committed;         /* rows made durable by commits */
     int64_t commits;                /* checkpoints that committed something */
     int64_t last_snapshot_id;       /* of the last table committed; -1 = none */
     int ntables;                    /* tables opened */
+    int64_t dropped_values;         /* values of undeclared record keys dropped */
 };
 
 struct singer_loader;

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { S_NULL, S_BOOL, S_I32, S_I64, S_F64, S_BYTES, S_SCRATCH };
+enum { S_NULL, S_BOOL, S_I32, S_I64, S_F64, S_BYTES, S_SCRATCH, S_DEC };
 
 struct slot {
     int kind;
@@ -32,6 +32,7 @@ struct slot {
         int32_t i32;
         int64_t i64;
         double d;
+        __int128 dec;
         struct {
             const char *p;     /* S_BYTES: into the line */
             size_t off;        /* S_SCRATCH: offset into scratch */
@@ -57,7 +58,12 @@ struct singer_stream {
     int nout;
     struct buf scratch;   /* unescaped strings and compact JSON of this row */
     struct buf keybuf;    /* unescaped key */
+    bool refuse_undeclared; /* "additionalProperties": false */
+    int64_t dropped;      /* values of undeclared keys dropped */
+    char **undeclared;    /* undeclared keys logged so far (owned), at most MAX_LOGGED */
+    int nundeclared;
 };
+#define MAX_LOGGED 64
 
 static uint32_t hash_bytes(const char *p, size_t n)
 {
@@ -139,6 +145,9 @@ void singer_stream_free(struct singer_stream *s)
     free(s->out_map);
     buf_release(&s->scratch);
     buf_release(&s->keybuf);
+    for (int i = 0; i < s->nundeclared; i++)
+        free(s->undeclared[i]);
+    free(s->undeclared);
     free(s);
 }
 
@@ -147,6 +156,23 @@ int singer_stream_ncols(const struct singer_stream *s) { return s->ncols; }
 const struct singer_column *singer_stream_col(const struct singer_stream *s, int i)
 {
     return (i >= 0 && i < s->ncols) ? &s->cols[i] : NULL;
+}
+
+void singer_stream_refuse_undeclared(struct singer_stream *s, bool refuse)
+{
+    s->refuse_undeclared = refuse;
+}
+
+int64_t singer_stream_dropped(const struct singer_stream *s) { return s->dropped; }
+
+int singer_stream_as_text(struct singer_stream *s, int i, struct iv_err *e)
+{
+    struct singer_column *c = &s->cols[i];
+    if (c->kind == SINGER_K_JSON)
+        return iv_err_set(e, IV_EINVAL, "column \"%s\" is already written as JSON text", c->name);
+    c->kind = SINGER_K_TEXT;
+    c->type = LAKE_STRING;
+    return IV_OK;
 }
 
 int singer_stream_bind(struct singer_stream *s, const char *const *out_names,
@@ -396,6 +422,102 @@ static inline int int_fast(struct jscan *js, int64_t *out)
     return 0;
 }
 
+/* Exact decimal text ("-12.50", "1.5e3", as a JSON number or inside a string) ->
+ * the unscaled value of decimal(precision, scale). 0, or -1 not a number, -2 more
+ * decimal places than the scale (non-zero ones), -3 more digits than the precision. */
+static int parse_decimal(const char *p, size_t n, int precision, int scale, __int128 *out)
+{
+    size_t i = 0;
+    bool neg = false, any = false;
+    if (i < n && (p[i] == '-' || p[i] == '+'))
+        neg = p[i++] == '-';
+    __int128 v = 0;
+    int digits = 0, frac = 0, shift;
+    bool point = false;
+    __int128 limit = 1;   /* 10^37: a value this big already has 38 digits */
+    for (int k = 0; k < 37; k++)
+        limit *= 10;
+    int dropped_nonzero = 0;
+    for (; i < n; i++) {
+        char c = p[i];
+        if (c == '.' && !point) {
+            point = true;
+            continue;
+        }
+        if (c < '0' || c > '9')
+            break;
+        any = true;
+        if (point)
+            frac++;
+        if (v == 0 && c == '0')
+            continue;   /* leading zeros */
+        if (v >= limit) {   /* a 39th digit: only trailing zeros of the fraction may follow */
+            dropped_nonzero |= c != '0';
+            frac -= point ? 1 : 0;
+            if (!point)
+                return -3;
+            continue;
+        }
+        v = v * 10 + (c - '0');
+        digits++;
+    }
+    if (!any)
+        return -1;
+    long exp = 0;
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        bool eneg = false;
+        if (i < n && (p[i] == '-' || p[i] == '+'))
+            eneg = p[i++] == '-';
+        if (i >= n)
+            return -1;
+        for (; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+            if (exp < 100000)
+                exp = exp * 10 + (p[i] - '0');
+        exp = eneg ? -exp : exp;
+    }
+    if (i != n)
+        return -1;
+    if (dropped_nonzero)
+        return -2;
+    shift = (int)(exp - frac + scale);   /* value = v * 10^(exp - frac) */
+    for (; shift < 0; shift++) {
+        if (v % 10 != 0)
+            return -2;
+        v /= 10;
+    }
+    __int128 bound = 1;
+    for (int k = 0; k < precision; k++)
+        bound *= 10;
+    for (; shift > 0; shift--) {
+        if (v >= bound / 10)
+            return -3;
+        v *= 10;
+    }
+    if (v >= bound)
+        return -3;
+    *out = neg ? -v : v;
+    return 0;
+}
+
+static int decimal_value(struct slot *sl, const struct singer_column *c, const char *v, size_t n,
+                         bool esc, struct iv_err *e)
+{
+    char tmp[128];
+    size_t tn = n;
+    const char *txt = esc ? string_text(v, n, esc, tmp, sizeof(tmp), &tn) : v;
+    int rc = txt ? parse_decimal(txt, tn, c->precision, c->scale, &sl->v.dec) : -1;
+    if (rc == 0) {
+        sl->kind = S_DEC;
+        return 0;
+    }
+    return iv_err_set(e, IV_EINVAL, "field \"%s\": \"%.*s\" %s decimal(%d,%d)", c->name,
+                      (int)(n > 60 ? 60 : n), v,
+                      rc == -1 ? "is not a decimal number for" :
+                      rc == -2 ? "has more decimal places than" : "does not fit",
+                      c->precision, c->scale);
+}
+
 static int decode_value(struct singer_stream *s, struct jscan *js, int ci, struct iv_err *e)
 {
     const struct singer_column *c = &s->cols[ci];
@@ -445,7 +567,7 @@ static int decode_value(struct singer_stream *s, struct jscan *js, int ci, struc
             goto bad_json;
         if (!(c->accept & SINGER_J_BOOL))
             return type_error(e, c, t, false);
-        if (c->kind == SINGER_K_JSON) {
+        if (c->kind == SINGER_K_JSON || c->kind == SINGER_K_TEXT) {
             sl->kind = S_BYTES;
             sl->v.s.p = start;
             sl->v.s.n = (size_t)(js->p - start);
@@ -483,7 +605,9 @@ static int decode_value(struct singer_stream *s, struct jscan *js, int ci, struc
                                   c->name, (int)(n > 40 ? 40 : n), v);
             sl->kind = S_F64;
             sl->v.d = d;
-        } else {   /* JSON text */
+        } else if (c->kind == SINGER_K_DECIMAL) {
+            return decimal_value(sl, c, v, n, false, e);
+        } else {   /* JSON text; TEXT: the number as written */
             sl->kind = S_BYTES;
             sl->v.s.p = v;
             sl->v.s.n = n;
@@ -497,6 +621,7 @@ static int decode_value(struct singer_stream *s, struct jscan *js, int ci, struc
             return type_error(e, c, t, false);
         switch (c->kind) {
         case SINGER_K_STRING:
+        case SINGER_K_TEXT:
             if (!esc) {
                 sl->kind = S_BYTES;
                 sl->v.s.p = v;
@@ -507,6 +632,8 @@ static int decode_value(struct singer_stream *s, struct jscan *js, int ci, struc
         case SINGER_K_TIMESTAMPTZ:
         case SINGER_K_DATE:
             return timestamp_value(sl, c, v, n, esc, e);
+        case SINGER_K_DECIMAL:
+            return decimal_value(sl, c, v, n, esc, e);
         default:   /* JSON text of the string, quotes and escapes kept */
             sl->kind = S_BYTES;
             sl->v.s.p = q;
@@ -555,12 +682,43 @@ static int emit(struct singer_stream *s, const struct singer_sink *k)
         case S_I64: rc = k->put_i64(k->ctx, j, sl->v.i64); break;
         case S_F64: rc = k->put_double(k->ctx, j, sl->v.d); break;
         case S_BYTES: rc = k->put_bytes(k->ctx, j, sl->v.s.p, sl->v.s.n); break;
+        case S_DEC: rc = k->put_decimal(k->ctx, j, sl->v.dec); break;
         default: rc = k->put_bytes(k->ctx, j, s->scratch.data + sl->v.s.off, sl->v.s.n); break;
         }
     }
     if (rc == 0)
         rc = k->end_row(k->ctx);
     return rc;
+}
+
+/* A key the schema does not declare: an error under "additionalProperties": false, else
+ * its value is checked as JSON and dropped (counted; the key logged the first time). */
+static int drop_undeclared(struct singer_stream *s, struct jscan *js, const char *k, size_t kn,
+                           struct iv_err *e)
+{
+    /* a key holding NUL cannot name a column; print up to it */
+    if (s->refuse_undeclared)
+        return iv_err_set(e, IV_EINVAL, "field \"%.*s\" is not in the schema of stream \"%s\" "
+                          "(its schema has \"additionalProperties\": false)",
+                          (int)(kn > 200 ? 200 : kn), k, s->name);
+    js_ws(js);
+    if (js->p >= js->end || *js->p != ':' || (js->p++, js_skip(js, 1))) {
+        if (!js->err)
+            js_fail(js, "expected ':'");
+        return iv_err_set(e, IV_EINVAL, "invalid JSON in record at byte %zu: %s",
+                          (size_t)(js->p - js->base) + 1, js->err);
+    }
+    s->dropped++;
+    for (int i = 0; i < s->nundeclared; i++)
+        if (strlen(s->undeclared[i]) == kn && mem_equal(s->undeclared[i], k, kn))
+            return IV_OK;
+    if (s->nundeclared >= MAX_LOGGED)
+        return IV_OK;
+    s->undeclared = xrealloc(s->undeclared, sizeof(char *) * (size_t)(s->nundeclared + 1));
+    s->undeclared[s->nundeclared++] = xstrndup(k, kn);
+    log_info("stream %s: dropping the values of key \"%.*s\", which its schema does not declare",
+             s->name, (int)(kn > 200 ? 200 : kn), k);
+    return IV_OK;
 }
 
 /* Stages the object at js->p into the slots; js->p ends after its '}'. */
@@ -613,10 +771,15 @@ static int stage_record(struct singer_stream *s, struct jscan *jsp, struct iv_er
             ci = guess < s->ncols && s->nlen[guess] == kn &&
                          mem_equal(s->cols[guess].name, k, kn) ? guess : lookup(s, k, kn);
             if (ci < 0) {
-                /* a key holding NUL cannot name a column; print up to it */
-                return iv_err_set(e, IV_EINVAL,
-                                  "field \"%.*s\" is not in the schema of stream \"%s\"",
-                                  (int)(kn > 200 ? 200 : kn), k, s->name);
+                int rc = drop_undeclared(s, &js, k, kn, e);
+                if (rc)
+                    return rc;
+                int more = js_after_item(&js, '}');
+                if (more < 0)
+                    goto bad_json;
+                if (more == 0)
+                    break;
+                continue;
             }
         have_key:
             if (s->seen[ci] == s->gen)

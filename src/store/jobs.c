@@ -351,7 +351,7 @@ int store_jobs_take_expired(struct store *s, const char *runner_id, int64_t now_
         goto out;
     const char *lock = db_get_kind(d) == DB_POSTGRES ? " FOR UPDATE OF j SKIP LOCKED" : "";
     char *sql = xasprintf("SELECT j.id, j.run_id, j.connector_id, j.tenant_id, j.runner_id,"
-                          " r.started_at, j.child_pid"
+                          " r.started_at, j.child_pid, r.rows_loaded"
                           " FROM runner_jobs j JOIN sync_runs r ON r.id = j.run_id"
                           " WHERE j.lease_expires_at < ? ORDER BY j.lease_expires_at LIMIT 64%s",
                           lock);
@@ -371,6 +371,7 @@ int store_jobs_take_expired(struct store *s, const char *runner_id, int64_t now_
         snprintf(j->runner_id, sizeof(j->runner_id), "%s", rid ? rid : "?");
         j->started_at = db_col_int64(st, 5);
         j->child_pid = db_col_int64(st, 6);
+        j->rows_committed = db_col_int64(st, 7);
     }
     db_finalize(st);
     st = NULL;
@@ -439,4 +440,44 @@ int store_job_set_bookmark(struct store *s, const char *tenant_id, const char *c
                        "UPDATE connectors SET tap_state = ?, updated_at = updated_at"
                        " WHERE tenant_id = ? AND id = ?", "sss", state_json, tenant_id,
                        connector_id);
+}
+
+int store_job_set_progress(struct store *s, const char *run_id, int64_t rows_committed,
+                           struct iv_err *e)
+{
+    return store__exec(s, false, NULL, e,
+                       "UPDATE sync_runs SET rows_loaded = ? WHERE id = ? AND status = 'running'",
+                       "is", rows_committed, run_id);
+}
+
+int store_job_add_rows(struct store *s, const char *tenant_id, const char *connector_id,
+                       int64_t rows, struct iv_err *e)
+{
+    return store__exec(s, false, NULL, e,
+                       "UPDATE connectors SET rows_total = rows_total + ?, updated_at = updated_at"
+                       " WHERE tenant_id = ? AND id = ?", "iss", rows, tenant_id, connector_id);
+}
+
+int store_job_holder(struct store *s, const char *tenant_id, const char *run_id, bool *held,
+                     char runner_out[STORE_RUNNER_ID_MAX], struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    *held = false;
+    runner_out[0] = '\0';
+    int rc = jq_prep(d, &st, e, "SELECT runner_id FROM runner_jobs WHERE tenant_id = ? AND"
+                     " run_id = ?", "ss", tenant_id, run_id);
+    if (rc < 0)
+        goto out;
+    rc = db_step(st, e);
+    if (rc == DB_ROW) {
+        *held = true;
+        const char *rid = db_col_text(st, 0);
+        snprintf(runner_out, STORE_RUNNER_ID_MAX, "%s", rid ? rid : "");
+    }
+    rc = rc < 0 ? rc : IV_OK;
+out:
+    db_finalize(st);
+    store__release(s, d);
+    return rc;
 }

@@ -160,8 +160,41 @@ static const char m002_generation_pg[] =
     " FOR EACH ROW EXECUTE FUNCTION ivory_bump_generation();"
     "CREATE INDEX sync_runs_latest ON sync_runs (connector_id, started_at, updated_at, id);";
 
+/* Migration 3: discovery and stream selection (docs/store.md "Stream catalog"). The
+ * connector's stream catalog (the discovered Singer or Airbyte catalog with the user's
+ * selection, as one JSON document), when it was discovered, and a version counter that every
+ * write bumps so concurrent writers (a PATCH and a finishing discovery) compare-and-set.
+ * discovery_requests: an API server asks, a runner (which holds the config key) runs the
+ * tap with --discover and answers in the row. */
+static const char m003_discovery[] =
+    "ALTER TABLE connectors ADD COLUMN stream_catalog TEXT;"
+    "ALTER TABLE connectors ADD COLUMN catalog_discovered_at BIGINT;"
+    "ALTER TABLE connectors ADD COLUMN catalog_version BIGINT NOT NULL DEFAULT 0;"
+    "CREATE TABLE discovery_requests ("
+    " id TEXT PRIMARY KEY,"
+    " tenant_id TEXT NOT NULL,"
+    " connector_id TEXT NOT NULL REFERENCES connectors(id) ON DELETE CASCADE,"
+    " status TEXT NOT NULL,"
+    " runner_id TEXT,"
+    " lease_expires_at BIGINT,"
+    " http_status INTEGER,"
+    " detail TEXT,"
+    " report TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " finished_at BIGINT);"
+    "CREATE INDEX discovery_requests_status ON discovery_requests (status, created_at);"
+    "CREATE INDEX discovery_requests_connector ON discovery_requests (connector_id);";
+
+/* Migration 4: the sealed credential of a platform catalog (rest: a bearer token or
+ * client_id:client_secret for OAuth2 client credentials; docs/lakehouse.md). */
+static const char m004_catalog_credential[] =
+    "ALTER TABLE tenant_catalogs ADD COLUMN catalog_credential_enc TEXT;";
+
+/* { version, name, portable SQL, PostgreSQL's own text or NULL } */
 const struct db_migration store_migrations[] = {
     {1, "init control plane", m001_init, NULL},
     {2, "tenant generation counter + latest-run index", m002_generation, m002_generation_pg},
+    {3, "stream catalog and discovery requests", m003_discovery, NULL},
+    {4, "tenant_catalogs.catalog_credential_enc", m004_catalog_credential, NULL},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

@@ -29,9 +29,30 @@ struct store {
      * and, on PostgreSQL, one extra connection that LISTENs to STORE_WORK_CHANNEL. */
     int wake[2];
     struct db *listener;
+    void (*wake_fn)(void *);       /* store_set_wake_hook; under lock */
+    void *wake_ctx;
 };
 
 #define STORE_WORK_CHANNEL "ivory_work"
+
+void store_set_wake_hook(struct store *s, void (*fn)(void *), void *ctx)
+{
+    pthread_mutex_lock(&s->lock);
+    s->wake_fn = fn;
+    s->wake_ctx = ctx;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void store__wake(struct store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    void (*fn)(void *) = s->wake_fn;
+    void *ctx = s->wake_ctx;
+    pthread_mutex_unlock(&s->lock);
+    if (fn)
+        fn(ctx);
+    store_wake(s);      /* and a runner waiting in store_wait_for_work */
+}
 
 int store_open(struct store **out, const char *url, int pool_max, bool migrate,
                struct iv_err *e)
@@ -252,11 +273,21 @@ int store__exec(struct store *s, bool cached, int64_t *changes_out, struct iv_er
 #define q_prep(d, st, e, ...) store__prep((d), (st), true, (e), __VA_ARGS__)
 #define q_run store__run
 
+int store_files_ok(struct store *s, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    int rc = db_check_file(d, e);
+    store__release(s, d);
+    return rc;
+}
+
 int store_ping(struct store *s, struct iv_err *e)
 {
     struct db *d = store__acquire(s);
     struct db_stmt *st = NULL;
-    int rc = db_prepare(d, "SELECT 1", &st, e);
+    int rc = db_check_file(d, e);
+    if (rc == IV_OK)
+        rc = db_prepare(d, "SELECT 1", &st, e);
     if (rc == IV_OK) {
         rc = db_step(st, e);
         rc = rc == DB_ROW ? IV_OK : (rc < 0 ? rc : IV_EDB);
@@ -394,7 +425,7 @@ int store_tenant_generation(struct store *s, const char *tenant_id, int64_t *gen
 #define CATALOG_COLS                                                                         \
     "id, tenant_id, catalog_name, catalog_type, catalog_uri, warehouse, storage_prefix, "    \
     "s3_endpoint, s3_access_key_id, s3_secret_key_enc, metadata, active, created_at, "       \
-    "updated_at"
+    "updated_at, catalog_credential_enc"
 
 void store_catalog_release(struct store_catalog *c)
 {
@@ -410,6 +441,7 @@ void store_catalog_release(struct store_catalog *c)
     free(c->s3_endpoint);
     free(c->s3_access_key_id);
     free(c->s3_secret_key_enc);
+    free(c->catalog_credential_enc);
     free(c->metadata);
     memset(c, 0, sizeof *c);
 }
@@ -437,6 +469,7 @@ static void catalog_from_row(struct db_stmt *st, struct store_catalog *c)
     c->active = db_col_int64(st, 11) != 0;
     c->created_at = db_col_int64(st, 12);
     c->updated_at = db_col_int64(st, 13);
+    c->catalog_credential_enc = db_col_strdup(st, 14);
 }
 
 static int catalog_get_db(struct db *d, const char *tenant_id, const char *name,
@@ -495,21 +528,24 @@ int store_catalog_upsert(struct store *s, const char *tenant_id, const struct st
         uuid_v4(id);
         rc = q_prep(d, &st, e,
                     "INSERT INTO tenant_catalogs (" CATALOG_COLS ")"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    "sssssssssssiii", id, tenant_id, in->catalog_name, in->catalog_type,
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "sssssssssssiiis", id, tenant_id, in->catalog_name, in->catalog_type,
                     in->catalog_uri, in->warehouse, in->storage_prefix, in->s3_endpoint,
                     in->s3_access_key_id, in->s3_secret_key_enc,
-                    in->metadata ? in->metadata : "{}", (int64_t)(in->active ? 1 : 0), now, now);
+                    in->metadata ? in->metadata : "{}", (int64_t)(in->active ? 1 : 0), now, now,
+                    in->catalog_credential_enc);
         created = true;
     } else if (rc == IV_OK) {
         rc = q_prep(d, &st, e,
                     "UPDATE tenant_catalogs SET catalog_type = ?, catalog_uri = ?, warehouse = ?,"
                     " storage_prefix = ?, s3_endpoint = ?, s3_access_key_id = ?,"
                     " s3_secret_key_enc = COALESCE(?, s3_secret_key_enc), metadata = ?,"
+                    " catalog_credential_enc = COALESCE(?, catalog_credential_enc),"
                     " active = ?, updated_at = ? WHERE tenant_id = ? AND catalog_name = ?",
-                    "ssssssssiiss", in->catalog_type, in->catalog_uri, in->warehouse,
+                    "sssssssssiiss", in->catalog_type, in->catalog_uri, in->warehouse,
                     in->storage_prefix, in->s3_endpoint, in->s3_access_key_id,
                     in->s3_secret_key_enc, in->metadata ? in->metadata : "{}",
+                    in->catalog_credential_enc,
                     (int64_t)(in->active ? 1 : 0), now, tenant_id, in->catalog_name);
     }
     if (rc < 0)
@@ -1113,6 +1149,7 @@ int store_connector_delete(struct store *s, const char *tenant_id, const char *i
      * where foreign keys were left off. Each is scoped by tenant. */
     static const char *const dels[] = {
         "DELETE FROM runner_jobs WHERE tenant_id = ? AND connector_id = ?",
+        "DELETE FROM discovery_requests WHERE tenant_id = ? AND connector_id = ?",
         "DELETE FROM sync_runs WHERE tenant_id = ? AND connector_id = ?",
         "DELETE FROM field_mappings WHERE tenant_id = ? AND connector_id = ?",
         "DELETE FROM connectors WHERE tenant_id = ? AND id = ?",

@@ -30,6 +30,7 @@
 #include "db/db.h"
 
 #define STORE_NULL_TIME INT64_MIN
+#define STORE_RUNNER_ID_MAX 128
 #define STORE_ID_MAX 256
 
 struct store;
@@ -44,6 +45,8 @@ void store_close(struct store *s);
 int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e);
 /* Cheap round trip (SELECT 1) for /readyz. */
 int store_ping(struct store *s, struct iv_err *e);
+/* IV_EIO when the store's file was deleted or replaced under the running process. */
+int store_files_ok(struct store *s, struct iv_err *e);
 
 /* Trigger -> run start without waiting for the next poll. A write that makes a connector
  * due now (a trigger, a completed run with a queued follow-up) wakes waiting runners:
@@ -87,13 +90,15 @@ struct store_catalog {
     char *id, *tenant_id, *catalog_name, *catalog_type, *catalog_uri, *warehouse;
     char *storage_prefix, *s3_endpoint, *s3_access_key_id;
     char *s3_secret_key_enc;   /* sealed; never leaves through the API */
+    char *catalog_credential_enc;  /* sealed rest token / client credentials; same rule */
     char *metadata;            /* JSON object text */
     bool active;
     int64_t created_at, updated_at;
 };
 void store_catalog_release(struct store_catalog *c);
 /* Upsert on (tenant_id, catalog_name). in->id/created/updated are ignored.
- * When in->s3_secret_key_enc is NULL an existing sealed secret is kept.
+ * When in->s3_secret_key_enc (or catalog_credential_enc) is NULL an existing sealed
+ * secret is kept.
  * *created_out: true when inserted. out (may be NULL) receives the stored row;
  * caller releases it. */
 int store_catalog_upsert(struct store *s, const char *tenant_id, const struct store_catalog *in,
@@ -296,6 +301,7 @@ struct store_dead_job {
     char runner_id[128];
     int64_t started_at;
     int64_t child_pid;                /* the dead runner's tap (process group), 0 = unknown */
+    int64_t rows_committed;           /* rows its checkpoints committed (store_job_set_progress) */
 };
 /* Re-leases to runner_id (until now + lease_ms) every job whose lease expired before
  * now_ms_at, so no other runner takes it meanwhile. *out: caller frees (plain array). */
@@ -309,9 +315,86 @@ int store_jobs_take_expired(struct store *s, const char *runner_id, int64_t now_
 int store_job_run_info(struct store *s, const char *tenant_id, const char *connector_id,
                        const char *run_id, bool *exists, char status_out[16],
                        bool *later_completed_out, struct iv_err *e);
+/* Records on the running run's row how many rows its checkpoints have committed, so a run
+ * whose runner dies still accounts for them (sync_runs.rows_loaded). */
+int store_job_set_progress(struct store *s, const char *run_id, int64_t rows_committed,
+                           struct iv_err *e);
+/* Adds rows a failed or abandoned run committed before it ended to the connector's
+ * rows_total (the webhook adds rows only for completed runs). */
+int store_job_add_rows(struct store *s, const char *tenant_id, const char *connector_id,
+                       int64_t rows, struct iv_err *e);
+/* Which Ivory runner holds run_id of the tenant: *held false when no runner job exists for
+ * it (an external runner's run, or finished); else runner_out (NUL-terminated) names it. */
+int store_job_holder(struct store *s, const char *tenant_id, const char *run_id, bool *held,
+                     char runner_out[STORE_RUNNER_ID_MAX], struct iv_err *e);
 /* Replaces the connector's STATE bookmark (tap_state). */
 int store_job_set_bookmark(struct store *s, const char *tenant_id, const char *connector_id,
                            const char *state_json, struct iv_err *e);
 /* ==== end of runner jobs ==================================================================== */
+
+/* ==== discovery and the stream catalog (store/discovery.c) ===================================
+ * The connector's stream catalog is one JSON document (the discovered Singer or Airbyte
+ * catalog plus the user's selection; its shape belongs to src/streams). Every write bumps
+ * catalog_version; writers pass the version they read and get IV_ECONFLICT when another
+ * writer came first (compare-and-set), so a PATCH and a finishing discovery never lose each
+ * other's change. Discovery requests: the API inserts one ('pending'), a runner claims it
+ * ('running', with a lease), runs the tap and finishes it ('done' or 'failed' with an HTTP
+ * status and a detail). The API waits on the row. */
+struct store_stream_catalog {
+    char *doc;                 /* JSON text, NULL before the first discovery (owned) */
+    int64_t discovered_at;     /* ms, STORE_NULL_TIME before the first discovery */
+    int64_t version;
+    char *tap_state;           /* the connector's STATE bookmark (owned, may be NULL) */
+    bool running;              /* a sync of the connector is running */
+};
+void store_stream_catalog_release(struct store_stream_catalog *c);
+/* IV_ENOTFOUND when the connector is not the tenant's. */
+int store_stream_catalog_get(struct store *s, const char *tenant_id, const char *connector_id,
+                             struct store_stream_catalog *out, struct iv_err *e);
+struct store_stream_catalog_write {
+    const char *doc;           /* new document (required) */
+    int64_t expect_version;    /* the version read; IV_ECONFLICT when it moved */
+    int64_t discovered_at;     /* STORE_NULL_TIME: keep */
+    bool set_state;            /* replace tap_state with new_state (NULL = SQL NULL) ... */
+    const char *new_state;
+    bool refuse_if_running;    /* ... and refuse with IV_EAGAIN while a sync runs */
+};
+int store_stream_catalog_put(struct store *s, const char *tenant_id, const char *connector_id,
+                             const struct store_stream_catalog_write *w, struct iv_err *e);
+
+struct store_discovery {
+    char id[37];
+    char tenant_id[STORE_ID_MAX];
+    char connector_id[STORE_ID_MAX];
+    char status[16];           /* pending | running | done | failed */
+    int http_status;           /* failed: the status the API answers */
+    char *detail;              /* failed: the reason (owned) */
+    char *report;              /* done: JSON {"appeared":[..],"vanished":[..]} (owned) */
+    int64_t lease_expires_at;  /* running: ms */
+};
+void store_discovery_release(struct store_discovery *d);
+/* Inserts a pending request (id set by the caller) and calls the wake hook. IV_ENOTFOUND
+ * when the connector is not the tenant's. */
+int store_discovery_request(struct store *s, const char *tenant_id, const char *connector_id,
+                            const char *id, int64_t now_ms_at, struct iv_err *e);
+int store_discovery_get(struct store *s, const char *tenant_id, const char *id,
+                        struct store_discovery *out, struct iv_err *e);
+/* Marks a request failed unless it finished already (the API gave up waiting). */
+int store_discovery_abandon(struct store *s, const char *tenant_id, const char *id,
+                            int http_status, const char *detail, struct iv_err *e);
+/* Claims up to max pending requests for runner_id with a lease of lease_ms. *out: caller frees
+ * with store_discoveries_free. */
+int store_discovery_claim(struct store *s, const char *runner_id, int64_t now_ms_at,
+                          int64_t lease_ms, int max, struct store_discovery **out,
+                          size_t *n_out, struct iv_err *e);
+void store_discoveries_free(struct store_discovery *v, size_t n);
+/* Finishes a running request: status "done" (report) or "failed" (http_status, detail). */
+int store_discovery_finish(struct store *s, const char *id, const char *status,
+                           int http_status, const char *detail, const char *report,
+                           int64_t now_ms_at, struct iv_err *e);
+
+/* In-process wake-up: fn(ctx) is called after a write another component waits for (a
+ * discovery request). One hook per store (the runner's); NULL clears it. */
+void store_set_wake_hook(struct store *s, void (*fn)(void *), void *ctx);
 
 #endif

@@ -30,4 +30,7 @@ int store__run(struct db_stmt *st, struct iv_err *e);
 int store__exec(struct store *s, bool cached, int64_t *changes_out, struct iv_err *e,
                 const char *sql, const char *types, ...);
 
+/* Calls the wake hook (store_set_wake_hook), if any. */
+void store__wake(struct store *s);
+
 #endif

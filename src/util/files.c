@@ -128,3 +128,67 @@ int mkdir_p(const char *path, int mode)
     free(p);
     return rc;
 }
+
+/* Appends component c (not "" "." "..") to the resolved prefix cur: through realpath when the
+ * result exists (following its symlinks), as written when it does not. Takes cur. */
+static char *path_step(char *cur, const char *c, size_t n, bool *missing)
+{
+    char *cand = xasprintf("%s%s%.*s", cur, strcmp(cur, "/") ? "/" : "", (int)n, c);
+    free(cur);
+    if (*missing)
+        return cand;
+    char *real = realpath(cand, NULL);
+    if (real) {
+        free(cand);
+        return real;
+    }
+    *missing = true;
+    return cand;
+}
+
+int path_confined(const char *root, const char *path, char **resolved_out, struct iv_err *e)
+{
+    if (resolved_out)
+        *resolved_out = NULL;
+    if (!path || path[0] != '/')
+        return iv_err_set(e, IV_EINVAL, "'%.200s' is not an absolute path", path ? path : "");
+    char *root_real = realpath(root, NULL);
+    if (!root_real)
+        return iv_err_set(e, IV_EINVAL, "the root '%.200s' does not exist", root);
+    char *cur = xstrdup("/");
+    bool missing = false;
+    for (const char *p = path; *p;) {
+        while (*p == '/')
+            p++;
+        size_t n = strcspn(p, "/");
+        if (n == 0)
+            break;
+        if (n == 1 && p[0] == '.') {
+            /* nothing */
+        } else if (n == 2 && p[0] == '.' && p[1] == '.') {
+            char *slash = strrchr(cur, '/');
+            if (slash == cur)
+                cur[1] = '\0';
+            else if (slash)
+                *slash = '\0';
+            struct stat sb;   /* back inside what exists: resolve again from here */
+            missing = stat(cur, &sb) != 0;
+        } else {
+            cur = path_step(cur, p, n, &missing);
+        }
+        p += n;
+    }
+    size_t rl = strlen(root_real);
+    bool inside = !strcmp(cur, root_real) ||
+                  (!strncmp(cur, root_real, rl) && (cur[rl] == '/' || !strcmp(root_real, "/")));
+    int rc = IV_OK;
+    if (!inside)
+        rc = iv_err_set(e, IV_EINVAL, "'%.200s' resolves to '%.200s', outside '%.200s'", path,
+                        cur, root_real);
+    if (rc == IV_OK && resolved_out)
+        *resolved_out = cur;
+    else
+        free(cur);
+    free(root_real);
+    return rc;
+}

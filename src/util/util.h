@@ -99,6 +99,10 @@ int hex_decode(const char *s, uint8_t *out, size_t out_len); /* exact length */
 char *base64_encode(const void *p, size_t n);           /* caller frees */
 /* Decodes standard base64 (padding optional). Caller frees *out. */
 int base64_decode(const char *s, uint8_t **out, size_t *out_len);
+/* A NUL-terminated copy of p[0..n) that is valid UTF-8: each byte that starts no valid
+ * sequence (and a NUL) becomes U+FFFD. For text from other programs (a tap's stderr) that
+ * must survive a JSON string. Caller frees. */
+char *utf8_sanitized(const char *p, size_t n);
 
 /* ---- logging ------------------------------------------------------------
  * One JSON object per line on stderr: {"ts":..,"level":..,"msg":..}. Never
@@ -118,6 +122,11 @@ int file_write_atomic(const char *path, const void *data, size_t n, int mode, st
 /* Writes all n bytes to fd, retrying short writes and EINTR. 0, or -1 with errno set (EIO
  * when write() made no progress). */
 int fd_write_all(int fd, const void *data, size_t n);
+/* Resolves the absolute path as the kernel would (symlinks of its existing part, "." and
+ * ".." segments; a missing tail is appended as written) and checks the result is root or
+ * below it (root resolved too; it must exist). IV_OK with *resolved_out (caller frees, may
+ * be NULL) or IV_EINVAL with a message. For tenant-supplied locations (docs/security.md). */
+int path_confined(const char *root, const char *path, char **resolved_out, struct iv_err *e);
 /* Reads a whole file (max bytes). Caller frees *out (NUL-terminated). */
 int file_read_all(const char *path, size_t max, char **out, size_t *len_out, struct iv_err *e);
 int mkdir_p(const char *path, int mode);

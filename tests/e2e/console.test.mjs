@@ -40,7 +40,7 @@ describe('console (docs/console.md)', { skip: notBuilt('serve') }, () => {
         });
         assert.equal(r.status, 201, r.text);
         good = await registerTap(srv, T, { count: 7 }, { source_system: 'hubspot' });
-        srcBroken = path.join(srv.dir, 'broken.jsonl');
+        srcBroken = path.join(srv.io, 'broken.jsonl');   // visible to the sandboxed tap
         fs.writeFileSync(srcBroken, [1, 2, 3, 4].map((i) => JSON.stringify({ id: i, name: `r${i}` })).join('\n') + '\n');
         broken = await registerTap(srv, T, { source: srcBroken, fail_after: 2, fail_message: EVIL }, { source_system: 'salesforce' });
         await triggerAndWait(T, good.id);

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from './lib/db.mjs';
 import { notBuilt } from './lib/server.mjs';
 import {
-    ids, newKey, pidAlive, range, registerTap, runnerTenant, runs, sleep, startRunnerServer,
+    ids, newKey, pgid, pidAlive, readTapPid, range, registerTap, runnerTenant, runs, sleep, startRunnerServer,
     tableRows, tableSnapshots, triggerAndWait, waitRuns, writeSource,
 } from './lib/runner.mjs';
 
@@ -25,7 +25,7 @@ describe('runner (CONTRACT §6)', { skip: notBuilt('serve') }, () => {
     const detail = async (id) => (await T.c.get(`/v1/admin/connectors/${id}`)).json;
 
     test('incremental: the second run loads only new rows; STATE and run id are in the snapshot', async () => {
-        const src = path.join(srv.dir, 'src-incr.jsonl');
+        const src = path.join(srv.io, 'src-incr.jsonl');
         writeSource(src, 1, 5);
         const conn = await registerTap(srv, T, { source: src, state_every: 2 });
         let rs = await triggerAndWait(T, conn.id);
@@ -138,15 +138,15 @@ describe('runner (CONTRACT §6)', { skip: notBuilt('serve') }, () => {
     });
 
     test('delete during a run kills the tap; the config file never outlives its run', async () => {
-        const pidFile = path.join(srv.dir, 'del.pid');
-        const cfgFile = path.join(srv.dir, 'del.cfgpath');
+        const pidFile = path.join(srv.io, 'del.pid');
+        const cfgFile = path.join(srv.io, 'del.cfgpath');
         const conn = await registerTap(srv, T, { count: 1000, sleep: 0.05, pid_file: pidFile,
             config_path_file: cfgFile });
         assert.equal((await T.c.post(`/v1/admin/connectors/${conn.id}/trigger`)).status, 202);
         const end = Date.now() + 10000;
         while (!fs.existsSync(pidFile) && Date.now() < end) await sleep(50);
         await sleep(300);
-        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+        const pid = readTapPid(pidFile);
         const cfgPath = fs.readFileSync(cfgFile, 'utf8');
         assert.ok(pidAlive(pid), 'tap running');
         assert.ok(fs.existsSync(cfgPath), 'config file exists while the tap runs');
@@ -161,16 +161,16 @@ describe('runner (CONTRACT §6)', { skip: notBuilt('serve') }, () => {
     });
 
     test('cancel_requested on the job row (a run cancel) kills the tap; the run is reported failed', async () => {
-        const pidFile = path.join(srv.dir, 'cancel.pid');
+        const pidFile = path.join(srv.io, 'cancel.pid');
         const conn = await registerTap(srv, T, { count: 1000, sleep: 0.05, pid_file: pidFile });
         assert.equal((await T.c.post(`/v1/admin/connectors/${conn.id}/trigger`)).status, 202);
         const end = Date.now() + 10000;
         while (!fs.existsSync(pidFile) && Date.now() < end) await sleep(50);
         await sleep(200);
-        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+        const pid = readTapPid(pidFile);
         const jobs = sql(srv.dbPath, `SELECT child_pid FROM runner_jobs WHERE connector_id = '${conn.id}'`);
         assert.equal(jobs.length, 1);
-        assert.equal(jobs[0].child_pid, pid, 'the job row records the tap pid');
+        assert.equal(jobs[0].child_pid, pgid(pid), "the job row records the tap's process group");
         sql(srv.dbPath, `UPDATE runner_jobs SET cancel_requested = 1 WHERE connector_id = '${conn.id}'`);
         const rs = await waitRuns(T, conn.id, 1);
         assert.equal(rs[0].status, 'failed');
@@ -218,14 +218,14 @@ describe('runner timeouts (IVORY_RUN_TIMEOUT)', { skip: notBuilt('serve') }, () 
     after(async () => { if (srv) await srv.stop(); });
 
     test('a tap that hangs is killed at the timeout; its committed checkpoints stay', async () => {
-        const pidFile = path.join(srv.dir, 'hang.pid');
+        const pidFile = path.join(srv.io, 'hang.pid');
         const conn = await registerTap(srv, T, { count: 4, hang: true, pid_file: pidFile });
         const t0 = Date.now();
         const rs = await triggerAndWait(T, conn.id);
         assert.equal(rs[0].status, 'failed');
         assert.match(rs[0].error_msg, /timed out/);
         assert.ok(Date.now() - t0 < 15000);
-        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+        const pid = readTapPid(pidFile);
         assert.ok(!pidAlive(pid), 'hung tap killed');
         // No checkpoint was due (STATE only at the end, checkpoint every 60 s): nothing loaded.
         assert.deepEqual(await tableRows(srv, T, conn.iomete_table), []);

@@ -11,7 +11,7 @@ import { after, describe, test } from 'node:test';
 import { notBuilt, tempDir } from './lib/server.mjs';
 import { client } from './lib/http.mjs';
 import {
-    ids, pidAlive, range, registerTap, runnerTenant, runs, sleep, startRunnerServer, tableRows,
+    ids, pidAlive, readTapPid, range, registerTap, runnerTenant, runs, sleep, startRunnerServer, tableRows,
     tableSnapshots, waitRuns, writeSource,
 } from './lib/runner.mjs';
 
@@ -31,7 +31,7 @@ describe('runner: kill -9 at random moments, then restart', { skip: notBuilt('se
         srv = await startRunnerServer({ dir, keepDir: true, env: ENV });
         const key = srv.key, secret = srv.secret;
         const T = await runnerTenant(srv);
-        const src = path.join(dir, 'source.jsonl');
+        const src = path.join(dir, 'io', 'source.jsonl');
         let rows = 0;
         const grow = () => { writeSource(src, rows + 1, rows + PER_ROUND); rows += PER_ROUND; };
         grow();
@@ -91,21 +91,24 @@ describe('runner: kill -9 at random moments, then restart', { skip: notBuilt('se
 describe('runner: a silent tap left by a killed runner', { skip: notBuilt('serve') }, () => {
     test('is killed when its job is taken over on the same host', { timeout: 60000 }, async () => {
         const dir = tempDir('ivory-orphan-');
-        let s = await startRunnerServer({ dir, keepDir: true, env: { IVORY_RUNNER_LEASE: '1' } });
+        // Unsandboxed: a sandboxed tap dies with its runner (bubblewrap --die-with-parent,
+        // tests/e2e/adversarial_sandbox.test.mjs); this is the recovery path without it.
+        const ENV1 = { IVORY_RUNNER_LEASE: '1', IVORY_TAP_SANDBOX: 'off' };
+        let s = await startRunnerServer({ dir, keepDir: true, env: ENV1 });
         try {
             const key = s.key, secret = s.secret;
             const T = await runnerTenant(s);
-            const pidFile = path.join(dir, 'silent.pid');
+            const pidFile = path.join(dir, 'io', 'silent.pid');
             const conn = await registerTap(s, T, { count: 3, sleep_start: 300, pid_file: pidFile });
             assert.equal((await T.c.post(`/v1/admin/connectors/${conn.id}/trigger`)).status, 202);
             const end = Date.now() + 10000;
             while (!fs.existsSync(pidFile) && Date.now() < end) await sleep(50);
             await sleep(300);   // the job row has the pid by now
-            const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+            const pid = readTapPid(pidFile);
             s.proc.kill('SIGKILL');
             await s.exited;
             assert.ok(pidAlive(pid), 'a silent tap outlives its runner');
-            s = await startRunnerServer({ dir, keepDir: true, key, secret, env: { IVORY_RUNNER_LEASE: '1' } });
+            s = await startRunnerServer({ dir, keepDir: true, key, secret, env: ENV1 });
             T.c = client(s.url, T.token);
             const end2 = Date.now() + 20000;
             while (pidAlive(pid) && Date.now() < end2) await sleep(100);

@@ -11,7 +11,7 @@ import { sql } from './lib/db.mjs';
 import { readIcebird, sqlMetadataLocation } from './lib/iceberg_read.mjs';
 import { IVORY, notBuilt } from './lib/server.mjs';
 import {
-    ids, pidAlive, range, registerTap, runnerTenant, runs, sleep, startRunnerServer, tableRows,
+    ids, pidAlive, readTapPid, range, registerTap, runnerTenant, runs, sleep, startRunnerServer, tableRows,
     triggerAndWait, waitRuns,
 } from './lib/runner.mjs';
 
@@ -70,7 +70,7 @@ describe('runner: Airbyte protocol', { skip: notBuilt('serve') }, () => {
     });
 });
 
-// Intervals [start, end] per tap pid from the fixture's log file.
+// Intervals [start, end] per tap run (pid@config path) from the fixture's log file.
 function intervals(file) {
     const m = new Map();
     for (const l of fs.readFileSync(file, 'utf8').trim().split('\n')) {
@@ -93,7 +93,7 @@ describe('runner: concurrency limits', { skip: notBuilt('serve') }, () => {
     after(async () => { if (srv) await srv.stop(); });
 
     test('per-tenant limit: one tenant runs one at a time, another tenant runs alongside; the rest waits in order', async () => {
-        const logA = path.join(srv.dir, 'a.log'), logB = path.join(srv.dir, 'b.log');
+        const logA = path.join(srv.io, 'a.log'), logB = path.join(srv.io, 'b.log');
         const cfg = (log) => ({ count: 12, sleep: 0.05, log_file: log });
         const a1 = await registerTap(srv, A, cfg(logA));
         const a2 = await registerTap(srv, A, cfg(logA));
@@ -192,12 +192,13 @@ describe('runner: tap resolution, keys and catalogs', { skip: notBuilt('serve') 
         fs.mkdirSync(path.join(dir, 'meltano-project'));
         const fixture = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'taps', 'tap-fixture');
         fs.writeFileSync(path.join(bin, 'meltano'), `#!/bin/sh
-printf '%s\\n' "$PWD" "$@" > "${dir}/meltano-args.txt"
+printf '%s\\n' "$PWD" "$@" > "${dir}/io/meltano-args.txt"
 shift 3
 exec "${fixture}" "$@"
 `, { mode: 0o755 });
         srv = await startRunnerServer({ dir, env: { PATH: `${bin}:${process.env.PATH}`,
-            IVORY_MELTANO_PROJECT: path.join(dir, 'meltano-project') } });
+            IVORY_MELTANO_PROJECT: path.join(dir, 'meltano-project'),
+            IVORY_TAP_DATA_DIRS: path.dirname(fixture) } });
         fs.symlinkSync(fixture, path.join(srv.dir, 'taps', 'tap-pinned@2.0.1'));
         T = await runnerTenant(srv);
     });
@@ -219,7 +220,7 @@ exec "${fixture}" "$@"
             connector_type: 'meltano', meltano_environment: 'staging' });
         const rs = await triggerAndWait(T, conn.id);
         assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
-        const args = fs.readFileSync(path.join(srv.dir, 'meltano-args.txt'), 'utf8').trim().split('\n');
+        const args = fs.readFileSync(path.join(srv.io, 'meltano-args.txt'), 'utf8').trim().split('\n');
         assert.equal(args[0], path.join(srv.dir, 'meltano-project'));
         assert.deepEqual(args.slice(1, 4), ['--environment=staging', 'invoke', 'tap-whatever']);
         assert.equal(args[4], '--config');
@@ -270,7 +271,7 @@ describe('runner: a failed run keeps its checkpoints', { skip: notBuilt('serve')
     after(async () => { if (srv) await srv.stop(); });
 
     test('rows up to the last checkpoint count, the bookmark advances, the next run resumes', async () => {
-        const src = path.join(srv.dir, 'ckpt.jsonl');
+        const src = path.join(srv.io, 'ckpt.jsonl');
         fs.writeFileSync(src, range(1, 20).map((i) => JSON.stringify({ id: i, name: `r${i}` })).join('\n') + '\n');
         const conn = await registerTap(srv, T, { source: src, state_every: 2, fail_after: 5 });
         let rs = await triggerAndWait(T, conn.id);
@@ -280,10 +281,12 @@ describe('runner: a failed run keeps its checkpoints', { skip: notBuilt('serve')
         assert.deepEqual(ids(await tableRows(srv, T, conn.iomete_table)), [1, 2, 3, 4]);
         const d = (await T.c.get(`/v1/admin/connectors/${conn.id}`)).json;
         assert.deepEqual(d.tap_state, { bookmarks: { items: { last_id: 4 } } });
+        assert.equal(d.rows_total, 4, 'rows a failed run committed count in rows_total');
         rs = await triggerAndWait(T, conn.id);
         assert.equal(rs[0].status, 'failed');
         assert.equal(rs[0].rows_loaded, 4);
         assert.deepEqual(ids(await tableRows(srv, T, conn.iomete_table)), range(1, 8), 'no row twice, none lost');
+        assert.equal((await T.c.get(`/v1/admin/connectors/${conn.id}`)).json.rows_total, 8);
     });
 });
 
@@ -292,14 +295,14 @@ describe('runner: SIGTERM with syncs running', { skip: notBuilt('serve') }, () =
         const dir = (await import('./lib/server.mjs')).tempDir();
         const srv = await startRunnerServer({ dir, keepDir: true, env: { IVORY_SHUTDOWN_GRACE: '2' } });
         const T = await runnerTenant(srv);
-        const shortPid = path.join(dir, 'short.pid'), longPid = path.join(dir, 'long.pid');
+        const shortPid = path.join(srv.io, 'short.pid'), longPid = path.join(srv.io, 'long.pid');
         const short = await registerTap(srv, T, { count: 10, sleep: 0.05, pid_file: shortPid });
         const long = await registerTap(srv, T, { count: 1000, sleep: 0.05, pid_file: longPid });
         for (const c of [short, long])
             assert.equal((await T.c.post(`/v1/admin/connectors/${c.id}/trigger`)).status, 202);
         const end = Date.now() + 10000;
         while (!(fs.existsSync(shortPid) && fs.existsSync(longPid)) && Date.now() < end) await sleep(50);
-        const pid = Number(fs.readFileSync(longPid, 'utf8'));
+        const pid = readTapPid(longPid);
         const t0 = Date.now();
         assert.equal(await srv.stop(), 0, 'exit 0 after SIGTERM');
         assert.ok(Date.now() - t0 < 14000, `stopped in ${Date.now() - t0} ms`);

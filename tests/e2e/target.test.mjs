@@ -248,16 +248,17 @@ describe('target-iceberg: schema evolution', { skip }, () => {
 });
 
 describe('target-iceberg: bad input', { skip }, () => {
-    const good = [schemaMsg('s', { id: { type: 'integer' }, v: { type: ['null', 'string'] } }, ['id']),
+    // a closed schema ("additionalProperties": false), so an undeclared key is bad input
+    const good = [JSON.stringify({ type: 'SCHEMA', stream: 's', schema: { type: 'object', additionalProperties: false, properties: { id: { type: 'integer' }, v: { type: ['null', 'string'] } } }, key_properties: ['id'] }),
         recordMsg('s', { id: 1, v: 'a' }), stateMsg({ ok: 1 }), recordMsg('s', { id: 2, v: 'b' })];
     const cases = [
         ['non-JSON line', 'this is not json', /not a JSON object|invalid JSON/],
         ['truncated JSON', '{"type":"RECORD","stream":"s","record":{"id":3', /invalid JSON/],
         ['RECORD before SCHEMA', recordMsg('other', { id: 3 }), /before its SCHEMA/],
         ['record not matching its schema', recordMsg('s', { id: 'three' }), /field "id": expected integer/],
-        ['unknown field', recordMsg('s', { id: 3, zzz: 1 }), /field "zzz"/],
+        ['undeclared field in a closed schema', recordMsg('s', { id: 3, zzz: 1 }), /field "zzz".*additionalProperties/],
         ['missing required key', recordMsg('s', { v: 'x' }), /required field "id"/],
-        ['unknown message type', JSON.stringify({ type: 'BATCH', stream: 's' }), /unknown message type "BATCH"/],
+        ['unknown message type', JSON.stringify({ type: 'BOGUS', stream: 's' }), /unknown message type "BOGUS"/],
         ['line over the size cap', recordMsg('s', { id: 3, v: 'y'.repeat(5000) }), /cap/],
     ];
     for (const [name, badLine, re] of cases) {
@@ -277,15 +278,17 @@ describe('target-iceberg: bad input', { skip }, () => {
         });
     }
 
-    test('config errors exit 1 with a clear message; rest/glue fail clearly', () => {
+    test('config errors exit 1 with a clear message; misconfigured rest/glue and hive fail clearly', () => {
         const dir = tempDir();
         let r = runTarget({ warehouse: `file://${dir}` }, '', { dir });
         assert.equal(r.status, 1);
         assert.match(r.stderr, /catalog_type/);
-        for (const t of ['rest', 'glue']) {
+        const cases = [['rest', /a rest catalog needs catalog_uri/], ['glue', /a glue catalog needs an s3:\/\/ warehouse/],
+            ['hive', /hive.*not supported/]];
+        for (const [t, re] of cases) {
             r = runTarget({ catalog_type: t, warehouse: `file://${dir}`, namespace: 'n' }, '', { dir });
             assert.equal(r.status, 1);
-            assert.match(r.stderr, new RegExp(`${t}.*not supported|not supported.*${t}`));
+            assert.match(r.stderr, re);
         }
         r = runTarget(hadoopConfig(dir, { batch_rows: 'lots' }), '', { dir });
         assert.equal(r.status, 1);

@@ -321,10 +321,11 @@ static void test_catalog_config_errors(void **st)
     struct lake_catalog *c = NULL;
     struct iv_err e = { 0 };
     struct lake_catalog_config cfg = { .type = "rest", .warehouse = "/tmp" };
-    assert_int_equal(lake_catalog_open(&c, &cfg, &e), IV_EUNSUPPORTED);
-    assert_non_null(strstr(e.msg, "rest"));
+    assert_int_equal(lake_catalog_open(&c, &cfg, &e), IV_EINVAL);   /* no catalog_uri */
+    assert_non_null(strstr(e.msg, "rest catalog needs catalog_uri"));
     cfg.type = "glue";
-    assert_int_equal(lake_catalog_open(&c, &cfg, &e), IV_EUNSUPPORTED);
+    assert_int_equal(lake_catalog_open(&c, &cfg, &e), IV_EINVAL);   /* not an s3 warehouse */
+    assert_non_null(strstr(e.msg, "s3://"));
     cfg.type = "hive";
     assert_int_equal(lake_catalog_open(&c, &cfg, &e), IV_EUNSUPPORTED);
     cfg.type = "nosuch";
@@ -1273,6 +1274,34 @@ static void test_readers_tables(void **st)
     readers_table("sql");
 }
 
+/* Location segments (docs/singer.md "Naming rules"): safe bytes kept,
+ * every other byte as ~XX, so distinct names never share a directory. */
+static void check_segment(const char *name, const char *want)
+{
+    char *got = lake_name_segment(name);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_name_segments(void **state)
+{
+    (void)state;
+    check_segment("users", "users");
+    check_segment("public.users", "public.users");
+    check_segment("a-b_C9", "a-b_C9");
+    check_segment("a?b#c", "a~3Fb~23c");
+    check_segment("a~3Fb", "a~7E3Fb");
+    check_segment("sp ace", "sp~20ace");
+    check_segment("caf\xc3\xa9", "caf~C3~A9");
+    check_segment("x:y&z=1", "x~3Ay~26z~3D1");
+    char longname[100];
+    memset(longname, '?', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    struct iv_err e = {0};
+    assert_int_equal(lake_check_name("table", longname, &e), IV_EINVAL);
+    assert_non_null(strstr(e.msg, "encoded"));
+}
+
 int main(void)
 {
     const char *out = getenv("IVORY_LAKE_TEST_OUT");
@@ -1304,6 +1333,7 @@ int main(void)
         cmocka_unit_test(test_crash_sql),
         cmocka_unit_test(test_commit_many),
         cmocka_unit_test(test_readers_tables),
+        cmocka_unit_test(test_name_segments),
         cmocka_unit_test(test_sqlpg_create_append_reload),
         cmocka_unit_test(test_conflict_sqlpg),
         cmocka_unit_test(test_evolve_sqlpg),

@@ -49,6 +49,22 @@ static int r_bytes(void *c, int col, const void *p, size_t n)
         rc = buf_append_str(&s->log, "]|");
     return rc;
 }
+static int r_dec(void *c, int col, __int128 v)
+{
+    char digits[48];
+    int k = 0;
+    bool neg = v < 0;
+    unsigned __int128 u = neg ? (unsigned __int128)(-(v + 1)) + 1 : (unsigned __int128)v;
+    do {
+        digits[k++] = (char)('0' + (int)(u % 10));
+        u /= 10;
+    } while (u);
+    struct rec_sink *s = c;
+    int rc = buf_printf(&s->log, "%d:m%s", col, neg ? "-" : "");
+    while (!rc && k > 0)
+        rc = buf_putc(&s->log, digits[--k]);
+    return rc ? rc : buf_append_str(&s->log, "|");
+}
 static int r_end(void *c)
 {
     ((struct rec_sink *)c)->rows++;
@@ -58,7 +74,7 @@ static int r_end(void *c)
 static struct rec_sink g_rs;
 static const struct singer_sink g_sink = {
     .ctx = &g_rs, .put_null = r_null, .put_bool = r_bool, .put_i32 = r_i32, .put_i64 = r_i64,
-    .put_double = r_dbl, .put_bytes = r_bytes, .end_row = r_end,
+    .put_double = r_dbl, .put_bytes = r_bytes, .end_row = r_end, .put_decimal = r_dec,
 };
 
 static void sink_reset(void)
@@ -355,8 +371,17 @@ static void test_record_strictness(void **state)
     (void)state;
     struct singer_stream *st = mk_stream(ALL_SCHEMA, "[\"id\"]");
     struct iv_err e = {0};
+    /* undeclared keys: dropped and counted by default, refused when the schema is closed */
+    assert_int_equal(dec(st, "{\"id\":1,\"extra\":{\"a\":[1,2]},\"more\":null}", &e), IV_OK);
+    assert_int_equal(singer_stream_dropped(st), 2);
+    assert_int_equal(g_rs.rows, 1);
+    sink_reset();
+    assert_int_equal(dec(st, "{\"id\":1,\"extra\":[1,}", &e), IV_EINVAL);
+    assert_non_null(strstr(e.msg, "invalid JSON"));
+    singer_stream_refuse_undeclared(st, true);
     assert_int_equal(dec(st, "{\"id\":1,\"extra\":2}", &e), IV_EINVAL);
     assert_non_null(strstr(e.msg, "\"extra\""));
+    assert_non_null(strstr(e.msg, "additionalProperties"));
     assert_int_equal(dec(st, "{\"id\":1,\"id\":2}", &e), IV_EINVAL);
     assert_non_null(strstr(e.msg, "twice"));
     assert_int_equal(dec(st, "{\"name\":\"x\"}", &e), IV_EINVAL);
@@ -682,6 +707,78 @@ static void test_table_names(void **state)
     free(got);
 }
 
+/* JSON Schema constructs -> kinds (docs/singer.md "Type mapping"), and exact decimals. */
+static void check_kind(const char *prop, enum singer_kind want, int p, int sc)
+{
+    char schema[600];
+    snprintf(schema, sizeof schema, "{\"properties\":{\"v\":%s}}", prop);
+    json_t *j = json_loads(schema, 0, NULL);
+    assert_non_null(j);
+    struct singer_column *cols;
+    int n;
+    struct iv_err e = {0};
+    assert_int_equal(singer_schema_map(j, NULL, &cols, &n, &e), IV_OK);
+    if (cols[0].kind != want)
+        fail_msg("%s: kind %s, want %s", prop, singer_kind_name(cols[0].kind),
+                 singer_kind_name(want));
+    if (want == SINGER_K_DECIMAL) {
+        assert_int_equal(cols[0].precision, p);
+        assert_int_equal(cols[0].scale, sc);
+    }
+    singer_columns_free(cols, n);
+    json_decref(j);
+}
+
+static void test_schema_constructs(void **state)
+{
+    (void)state;
+    check_kind("{\"anyOf\":[{\"type\":\"string\",\"format\":\"date-time\"},{\"type\":[\"string\",\"null\"]}]}",
+               SINGER_K_STRING, 0, 0);
+    check_kind("{\"anyOf\":[{\"type\":\"string\",\"format\":\"date-time\"},{\"type\":\"null\"}]}",
+               SINGER_K_TIMESTAMPTZ, 0, 0);
+    check_kind("{\"type\":[\"integer\",\"number\"]}", SINGER_K_DOUBLE, 0, 0);
+    check_kind("{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"},{\"type\":\"null\"}]}",
+               SINGER_K_DOUBLE, 0, 0);
+    check_kind("{\"type\":[\"string\",\"integer\"]}", SINGER_K_JSON, 0, 0);
+    check_kind("{\"allOf\":[{\"type\":[\"string\",\"null\"]},{\"format\":\"date\"}]}",
+               SINGER_K_DATE, 0, 0);
+    check_kind("{\"allOf\":[{\"type\":[\"integer\",\"string\"]},{\"type\":[\"integer\",\"null\"]}]}",
+               SINGER_K_LONG, 0, 0);
+    check_kind("{}", SINGER_K_JSON, 0, 0);
+    check_kind("{\"type\":\"object\"}", SINGER_K_JSON, 0, 0);
+    check_kind("{\"type\":\"number\",\"multipleOf\":0.01}", SINGER_K_DECIMAL, 38, 2);
+    check_kind("{\"type\":[\"null\",\"number\"],\"multipleOf\":1e-10,\"maximum\":1e18,"
+               "\"exclusiveMaximum\":true,\"minimum\":-1e18,\"exclusiveMinimum\":true}",
+               SINGER_K_DECIMAL, 28, 10);
+    check_kind("{\"type\":\"number\",\"multipleOf\":0.5}", SINGER_K_DOUBLE, 0, 0);
+    check_kind("{\"type\":\"number\",\"multipleOf\":1e-40}", SINGER_K_DOUBLE, 0, 0);
+    check_kind("{\"type\":[\"string\",\"null\"],\"format\":\"singer.decimal\"}",
+               SINGER_K_DECIMAL, 38, 18);
+    check_kind("{\"type\":\"string\",\"format\":\"singer.decimal\","
+               "\"additionalProperties\":{\"scale_precision\":\"(12,2)\"}}",
+               SINGER_K_DECIMAL, 12, 2);
+
+    struct singer_stream *st = mk_stream(
+        "{\"properties\":{\"d\":{\"type\":[\"null\",\"string\"],\"format\":\"singer.decimal\"},"
+        "\"m\":{\"type\":[\"null\",\"number\"],\"multipleOf\":0.0001}}}", NULL);
+    struct iv_err e = {0};
+    assert_int_equal(dec(st, "{\"d\":\"12345678901234567.1234567891\",\"m\":-1.5}", &e), IV_OK);
+    assert_string_equal(g_rs.log.data, "0:m12345678901234567123456789100000000|1:m-15000|\n");
+    assert_int_equal(dec(st, "{\"d\":\"-0.000000000000000001\",\"m\":2.5e2}", &e), IV_OK);
+    assert_string_equal(g_rs.log.data, "0:m-1|1:m2500000|\n");
+    assert_int_equal(dec(st, "{\"d\":\"99999999999999999999.999999999999999999\"}", &e), IV_OK);
+    assert_int_equal(dec(st, "{\"d\":\"100000000000000000000\"}", &e), IV_EINVAL);
+    assert_non_null(strstr(e.msg, "does not fit decimal(38,18)"));
+    assert_int_equal(dec(st, "{\"m\":0.00001}", &e), IV_EINVAL);
+    assert_non_null(strstr(e.msg, "more decimal places"));
+    assert_int_equal(dec(st, "{\"m\":0.00010000}", &e), IV_OK);
+    assert_string_equal(g_rs.log.data, "0:null|1:m1|\n");
+    assert_int_equal(dec(st, "{\"d\":\"1.2.3\"}", &e), IV_EINVAL);
+    assert_int_equal(dec(st, "{\"d\":\"abc\"}", &e), IV_EINVAL);
+    assert_int_equal(dec(st, "{\"d\":12}", &e), IV_EINVAL);
+    singer_stream_free(st);
+}
+
 static void test_json_helpers(void **state)
 {
     (void)state;
@@ -728,6 +825,7 @@ int main(void)
         cmocka_unit_test(test_bind),
         cmocka_unit_test(test_json_helpers),
         cmocka_unit_test(test_table_names),
+        cmocka_unit_test(test_schema_constructs),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     buf_release(&g_rs.log);

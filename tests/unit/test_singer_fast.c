@@ -94,7 +94,7 @@ static int decode_one(struct singer_stream *st, const char *key, const char *val
     memcpy(rec + 4 + kl, value, vlen);
     rec[n - 1] = '}';
     memset(cap, 0, sizeof *cap);
-    struct singer_sink sk = {cap, c_null, c_bool, c_i32, c_i64, c_f64, c_bytes, c_end};
+    struct singer_sink sk = {cap, c_null, c_bool, c_i32, c_i64, c_f64, c_bytes, c_end, NULL};
     struct iv_err e;
     int rc = singer_stream_decode(st, rec, n, &sk, &e);
     free(rec);

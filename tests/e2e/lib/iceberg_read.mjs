@@ -25,7 +25,27 @@ function localPath(url) {
     if (url.startsWith('/')) return url;
     return null;
 }
+// S3: icebird turns s3://bucket/key into https://bucket.s3.amazonaws.com/key; with an endpoint
+// set (moto on loopback) such URLs are served from {endpoint}/bucket/key instead (unsigned).
+let s3Endpoint = null;
+export function useS3Endpoint(endpoint) { s3Endpoint = endpoint; }
+function s3Url(url) {
+    if (!s3Endpoint) return null;
+    let m = /^https:\/\/([^./]+(?:\.[^./]+)*?)\.s3\.amazonaws\.com(\/.*)$/.exec(url);
+    if (m) return `${s3Endpoint}/${m[1]}${m[2]}`;
+    m = /^s3a?:\/\/(.*)$/.exec(url);
+    return m ? `${s3Endpoint}/${m[1]}` : null;
+}
 globalThis.fetch = async (url, init = {}) => {
+    if (typeof url !== 'string') url = String(url?.url ?? url);
+    const s3 = s3Url(url);
+    if (s3) {
+        // moto treats a request without Authorization as anonymous (ACL-checked, 403); it does
+        // not verify signatures, so a well-formed SigV4 header with a test key is enough.
+        const headers = new Headers(init.headers ?? {});
+        headers.set('authorization', 'AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0');
+        return realFetch(s3, { ...init, headers });
+    }
     const p = localPath(url);
     if (p === null) return realFetch(url, init);
     let st;

@@ -24,12 +24,19 @@ export function encryptConfig(key, obj) {
 // A server with a fast-polling runner and a config key; fixture taps linked in.
 // The runner's private run directories go to <dir>/tmp (TMPDIR), where tests can look.
 // wrap / startTimeoutMs pass through to startServer (e.g. to run the server under valgrind).
+// Taps run in the sandbox (as in production): they see <dir>/io (IVORY_TAP_WRITABLE_DIRS,
+// srv.io) for sources, pid and log files, and nothing else of the data dir. Tenant
+// warehouses live under <dir>/wh (IVORY_WAREHOUSE_ROOT).
 export async function startRunnerServer({ env = {}, key = newKey(), dir = tempDir(), taps = ['tap-fixture'], keepDir, secret, wrap, startTimeoutMs } = {}) {
     fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'io'), { recursive: true });
     const srv = await startServer({
         pollInterval: 0.1, firstRunDelay: 3600, dir, keepDir, secret, wrap, startTimeoutMs,
-        env: { IVORY_CONFIG_KEY: key.toString('base64'), TMPDIR: path.join(dir, 'tmp'), ...env },
+        env: { IVORY_CONFIG_KEY: key.toString('base64'), TMPDIR: path.join(dir, 'tmp'),
+               IVORY_TAP_SANDBOX: 'on', IVORY_TAP_WRITABLE_DIRS: path.join(dir, 'io'),
+               IVORY_WAREHOUSE_ROOT: path.join(dir, 'wh'), ...env },
     });
+    srv.io = path.join(dir, 'io');
     for (const t of taps) {
         const dst = path.join(srv.dir, 'taps', t);
         if (!fs.existsSync(dst)) fs.symlinkSync(path.join(REPO, 'tests', 'taps', t), dst);
@@ -99,6 +106,32 @@ export function writeSource(file, from, to) {
     fs.appendFileSync(file, s);
 }
 
+// The host pid of the tap that wrote pidFile ("<pid> <config path>"): the pid itself when
+// the tap ran unsandboxed, else the process in a child pid namespace whose innermost pid
+// matches and whose command line names that run's config file; null once it has exited.
+export function readTapPid(pidFile) {
+    const [nsPid, cfg] = fs.readFileSync(pidFile, 'utf8').trim().split(' ');
+    const own = (pid) => {
+        try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(cfg); } catch { return false; }
+    };
+    if (own(nsPid)) return Number(nsPid);
+    for (const p of fs.readdirSync('/proc')) {
+        if (!/^\d+$/.test(p)) continue;
+        let status;
+        try { status = fs.readFileSync(`/proc/${p}/status`, 'utf8'); } catch { continue; }
+        const ns = (status.match(/^NSpid:\s*(.*)$/m) ?? [])[1]?.trim().split(/\s+/) ?? [];
+        if (ns.length > 1 && ns[ns.length - 1] === nsPid && own(p)) return Number(p);
+    }
+    return null;   // the tap has exited
+}
+
+// The process group of pid (field 5 of /proc/<pid>/stat, after the parenthesised name).
+export function pgid(pid) {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
 export function pidAlive(pid) {
+    if (pid === null) return false;
     try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; }
 }

@@ -104,6 +104,9 @@ export async function startServer(o = {}) {
         IVORY_TAP_PATH: path.join(dir, 'taps'),
         IVORY_SHUTDOWN_GRACE: '5',
         IVORY_LOG_LEVEL: process.env.IVORY_LOG_LEVEL ?? 'info',
+        // Tenant catalogs must point under the warehouse root: the API suites' catalogs use
+        // file:///tmp/ivory-e2e-warehouse (lib/tenant.mjs); runner suites set their own.
+        IVORY_WAREHOUSE_ROOT: '/tmp/ivory-e2e-warehouse',
     };
     for (const k of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS'])
         if (process.env[k]) env[k] = process.env[k];
@@ -120,6 +123,7 @@ export async function startServer(o = {}) {
     if (o.audience) env.IVORY_JWT_AUDIENCE = o.audience;
     if (o.algs) env.IVORY_JWT_ALGS = o.algs;
     Object.assign(env, o.env ?? {});
+    for (const k of Object.keys(env)) if (env[k] === null) delete env[k];   // null: unset it
     fs.mkdirSync(env.IVORY_TAP_PATH, { recursive: true });
 
     const wrap = o.wrap ?? (process.env.IVORY_E2E_WRAP ?? '').split(/\s+/).filter(Boolean);

@@ -1,0 +1,610 @@
+/*
+ * value.c: the values of the expression language (see tx_int.h): construction, reference
+ * counting, Python's equality and ordering, str()/repr() and JSON in and out.
+ *
+ * Ownership: every constructor returns one reference. Containers own one reference to
+ * each item. None, True and False are immortal singletons (refs < 0), so they may be
+ * shared between threads freely; other counts are atomic.
+ */
+#include "transform/tx_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistr.h>
+
+static struct tx_value none_v = {.refs = -1, .kind = TX_NONE};
+static struct tx_value true_v = {.refs = -1, .kind = TX_BOOL, .u.b = true};
+static struct tx_value false_v = {.refs = -1, .kind = TX_BOOL, .u.b = false};
+
+struct tx_value *tx_none(void) { return &none_v; }
+struct tx_value *tx_bool(bool b) { return b ? &true_v : &false_v; }
+
+struct tx_value *tx_new(enum tx_kind k)
+{
+    struct tx_value *v = xcalloc(1, sizeof *v);
+    v->refs = 1;
+    v->kind = k;
+    return v;
+}
+
+struct tx_value *tx_ref(struct tx_value *v)
+{
+    if (v && v->refs >= 0)
+        __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
+    return v;
+}
+
+void tx_unref(struct tx_value *v)
+{
+    if (!v || v->refs < 0 || __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    switch (v->kind) {
+    case TX_INT:
+        mpz_clear(v->u.z);
+        break;
+    case TX_STR:
+        free(v->u.s.p);
+        break;
+    case TX_LIST:
+    case TX_TUPLE:
+        for (size_t i = 0; i < v->u.seq.n; i++)
+            tx_unref(v->u.seq.items[i]);
+        free(v->u.seq.items);
+        break;
+    case TX_DICT:
+        for (size_t i = 0; i < v->u.d.n; i++) {
+            tx_unref(v->u.d.keys[i]);
+            tx_unref(v->u.d.vals[i]);
+        }
+        free(v->u.d.keys);
+        free(v->u.d.vals);
+        break;
+    default:
+        break;
+    }
+    free(v);
+}
+
+enum tx_kind tx_kind_of(const struct tx_value *v) { return v ? v->kind : TX_NONE; }
+
+struct tx_value *tx_int64(int64_t i)
+{
+    struct tx_value *v = tx_new(TX_INT);
+    mpz_init(v->u.z);
+    if (i >= LONG_MIN && i <= LONG_MAX)
+        mpz_set_si(v->u.z, (long)i);
+    return v;
+}
+
+struct tx_value *tx_int_mpz(const mpz_t z)
+{
+    struct tx_value *v = tx_new(TX_INT);
+    mpz_init_set(v->u.z, z);
+    return v;
+}
+
+struct tx_value *tx_float(double d)
+{
+    struct tx_value *v = tx_new(TX_FLOAT);
+    v->u.f = d;
+    return v;
+}
+
+struct tx_value *tx_str_take(char *p, size_t n)
+{
+    struct tx_value *v = tx_new(TX_STR);
+    v->u.s.p = p;
+    v->u.s.n = n;
+    v->u.s.nchars = u8_mbsnlen((const uint8_t *)p, n);
+    return v;
+}
+
+struct tx_value *tx_str(const char *s, size_t n)
+{
+    char *p = xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return tx_str_take(p, n);
+}
+
+struct tx_value *tx_seq_new(enum tx_kind k, size_t n)
+{
+    struct tx_value *v = tx_new(k);
+    v->u.seq.items = xcalloc(n ? n : 1, sizeof *v->u.seq.items);
+    v->u.seq.n = n;
+    return v;
+}
+
+struct tx_value *tx_dict_new(void) { return tx_new(TX_DICT); }
+
+struct tx_value *tx_dict_lookup(const struct tx_value *d, const struct tx_value *k)
+{
+    for (size_t i = 0; i < d->u.d.n; i++)
+        if (tx_equal(d->u.d.keys[i], k))
+            return d->u.d.vals[i];
+    return NULL;
+}
+
+void tx_dict_set(struct tx_value *d, struct tx_value *k, struct tx_value *v)
+{
+    for (size_t i = 0; i < d->u.d.n; i++)
+        if (tx_equal(d->u.d.keys[i], k)) {
+            /* Python keeps the first key object and replaces the value. */
+            tx_unref(k);
+            tx_unref(d->u.d.vals[i]);
+            d->u.d.vals[i] = v;
+            return;
+        }
+    size_t n = d->u.d.n + 1;
+    d->u.d.keys = xrealloc(d->u.d.keys, n * sizeof *d->u.d.keys);
+    d->u.d.vals = xrealloc(d->u.d.vals, n * sizeof *d->u.d.vals);
+    d->u.d.keys[n - 1] = k;
+    d->u.d.vals[n - 1] = v;
+    d->u.d.n = n;
+}
+
+bool tx_hashable(const struct tx_value *v)
+{
+    if (v->kind == TX_LIST || v->kind == TX_DICT)
+        return false;
+    if (v->kind == TX_TUPLE)
+        for (size_t i = 0; i < v->u.seq.n; i++)
+            if (!tx_hashable(v->u.seq.items[i]))
+                return false;
+    return true;
+}
+
+bool tx_get_int64(const struct tx_value *v, int64_t *out)
+{
+    if (v->kind == TX_BOOL) {
+        *out = v->u.b;
+        return true;
+    }
+    if (v->kind != TX_INT || !mpz_fits_slong_p(v->u.z))
+        return false;
+    *out = mpz_get_si(v->u.z);
+    return true;
+}
+
+bool tx_get_float(const struct tx_value *v, double *out)
+{
+    if (v->kind != TX_FLOAT)
+        return false;
+    *out = v->u.f;
+    return true;
+}
+
+bool tx_get_bool(const struct tx_value *v, bool *out)
+{
+    if (v->kind != TX_BOOL)
+        return false;
+    *out = v->u.b;
+    return true;
+}
+
+const char *tx_get_str(const struct tx_value *v, size_t *len)
+{
+    if (v->kind != TX_STR)
+        return NULL;
+    if (len)
+        *len = v->u.s.n;
+    return v->u.s.p;
+}
+
+bool tx_truthy(const struct tx_value *v)
+{
+    switch (v->kind) {
+    case TX_NONE: return false;
+    case TX_BOOL: return v->u.b;
+    case TX_INT: return mpz_sgn(v->u.z) != 0;
+    case TX_FLOAT: return v->u.f != 0.0;
+    case TX_STR: return v->u.s.n > 0;
+    case TX_LIST:
+    case TX_TUPLE: return v->u.seq.n > 0;
+    case TX_DICT: return v->u.d.n > 0;
+    }
+    return false;
+}
+
+const char *tx_type_name(const struct tx_value *v)
+{
+    static const char *const names[] = {"NoneType", "bool", "int", "float", "str", "list",
+                                        "tuple", "dict"};
+    return names[v->kind];
+}
+
+bool tx_is_number(const struct tx_value *v)
+{
+    return v->kind == TX_BOOL || v->kind == TX_INT || v->kind == TX_FLOAT;
+}
+
+/* Numeric comparison, exact between ints and floats as in Python: <0, 0, >0; 2 = unordered
+ * (nan). */
+static int num_cmp(const struct tx_value *a, const struct tx_value *b)
+{
+    if (a->kind == TX_FLOAT && b->kind == TX_FLOAT) {
+        if (isnan(a->u.f) || isnan(b->u.f))
+            return 2;
+        return (a->u.f > b->u.f) - (a->u.f < b->u.f);
+    }
+    if (a->kind == TX_FLOAT || b->kind == TX_FLOAT) {
+        bool swap = a->kind == TX_FLOAT;
+        const struct tx_value *iv = swap ? b : a;
+        double d = swap ? a->u.f : b->u.f;
+        if (isnan(d))
+            return 2;
+        int r;
+        if (isinf(d)) {
+            r = d > 0 ? -1 : 1;
+        } else if (iv->kind == TX_BOOL) {
+            double x = iv->u.b;
+            r = (x > d) - (x < d);
+        } else {
+            r = mpz_cmp_d(iv->u.z, d);
+            r = (r > 0) - (r < 0);
+        }
+        return swap ? -r : r;
+    }
+    mpz_t x, y;
+    mpz_init(x);
+    mpz_init(y);
+    if (a->kind == TX_BOOL) mpz_set_ui(x, a->u.b); else mpz_set(x, a->u.z);
+    if (b->kind == TX_BOOL) mpz_set_ui(y, b->u.b); else mpz_set(y, b->u.z);
+    int r = mpz_cmp(x, y);
+    mpz_clear(x);
+    mpz_clear(y);
+    return (r > 0) - (r < 0);
+}
+
+bool tx_equal(const struct tx_value *a, const struct tx_value *b)
+{
+    if (a == b && !(a->kind == TX_FLOAT && isnan(a->u.f)))
+        return true;
+    if (tx_is_number(a) && tx_is_number(b))
+        return num_cmp(a, b) == 0;
+    bool seqa = a->kind == TX_LIST || a->kind == TX_TUPLE;
+    if (a->kind != b->kind)
+        return false;
+    if (a->kind == TX_NONE)
+        return true;
+    if (a->kind == TX_STR)
+        return a->u.s.n == b->u.s.n && memcmp(a->u.s.p, b->u.s.p, a->u.s.n) == 0;
+    if (seqa) {
+        if (a->u.seq.n != b->u.seq.n)
+            return false;
+        for (size_t i = 0; i < a->u.seq.n; i++) {
+            /* Python compares items by identity first, then ==. */
+            if (a->u.seq.items[i] != b->u.seq.items[i] &&
+                !tx_equal(a->u.seq.items[i], b->u.seq.items[i]))
+                return false;
+        }
+        return true;
+    }
+    if (a->kind == TX_DICT) {
+        if (a->u.d.n != b->u.d.n)
+            return false;
+        for (size_t i = 0; i < a->u.d.n; i++) {
+            const struct tx_value *bv = tx_dict_lookup(b, a->u.d.keys[i]);
+            if (!bv || (bv != a->u.d.vals[i] && !tx_equal(a->u.d.vals[i], bv)))
+                return false;
+        }
+        return true;
+    }
+    return false;
+}
+
+int tx_less(struct tx_ctx *c, const struct tx_value *a, const struct tx_value *b)
+{
+    if (tx_is_number(a) && tx_is_number(b)) {
+        int r = num_cmp(a, b);
+        return r == -1;
+    }
+    if (a->kind == TX_STR && b->kind == TX_STR) {
+        size_t n = a->u.s.n < b->u.s.n ? a->u.s.n : b->u.s.n;
+        int r = memcmp(a->u.s.p, b->u.s.p, n);   /* UTF-8 byte order = code point order */
+        return r < 0 || (r == 0 && a->u.s.n < b->u.s.n);
+    }
+    if (a->kind == b->kind && (a->kind == TX_LIST || a->kind == TX_TUPLE)) {
+        size_t n = a->u.seq.n < b->u.seq.n ? a->u.seq.n : b->u.seq.n;
+        for (size_t i = 0; i < n; i++) {
+            const struct tx_value *x = a->u.seq.items[i], *y = b->u.seq.items[i];
+            if (x == y || tx_equal(x, y))
+                continue;
+            if (tx_step(c, 1))
+                return -1;
+            return tx_less(c, x, y);
+        }
+        return a->u.seq.n < b->u.seq.n;
+    }
+    tx_raise(c, "TypeError", "'<' not supported between instances of '%s' and '%s'",
+             tx_type_name(a), tx_type_name(b));
+    return -1;
+}
+
+/* ---- str() and repr() ---------------------------------------------------------------- */
+
+static int write_str_repr(const char *p, size_t n, struct buf *b)
+{
+    bool sq = memchr(p, '\'', n) != NULL, dq = memchr(p, '"', n) != NULL;
+    char quote = sq && !dq ? '"' : '\'';
+    int rc = buf_putc(b, quote);
+    const uint8_t *s = (const uint8_t *)p, *end = s + n;
+    while (!rc && s < end) {
+        ucs4_t cp;
+        int k = u8_mbtouc(&cp, s, (size_t)(end - s));
+        if (cp == (ucs4_t)quote || cp == '\\')
+            rc = buf_printf(b, "\\%c", (char)cp);
+        else if (cp == '\t')
+            rc = buf_append_str(b, "\\t");
+        else if (cp == '\n')
+            rc = buf_append_str(b, "\\n");
+        else if (cp == '\r')
+            rc = buf_append_str(b, "\\r");
+        else if (cp < 0x20 || cp == 0x7f)
+            rc = buf_printf(b, "\\x%02x", (unsigned)cp);
+        else if (cp < 0x7f || tx_cp_printable(cp))
+            rc = buf_append(b, s, (size_t)k);
+        else if (cp <= 0xff)
+            rc = buf_printf(b, "\\x%02x", (unsigned)cp);
+        else if (cp <= 0xffff)
+            rc = buf_printf(b, "\\u%04x", (unsigned)cp);
+        else
+            rc = buf_printf(b, "\\U%08x", (unsigned)cp);
+        s += k;
+    }
+    return rc ? rc : buf_putc(b, quote);
+}
+
+static int write_int(const mpz_t z, struct buf *b)
+{
+    size_t n = mpz_sizeinbase(z, 10) + 2;
+    if (buf_reserve(b, n + 1))
+        return IV_ETOOBIG;
+    mpz_get_str(b->data + b->len, 10, z);
+    b->len += strlen(b->data + b->len);
+    return IV_OK;
+}
+
+static int write_repr(const struct tx_value *v, struct buf *b, int depth)
+{
+    char tmp[40];
+    int rc = IV_OK;
+    if (depth > 200)
+        return IV_ETOOBIG;
+    switch (v->kind) {
+    case TX_NONE: return buf_append_str(b, "None");
+    case TX_BOOL: return buf_append_str(b, v->u.b ? "True" : "False");
+    case TX_INT: return write_int(v->u.z, b);
+    case TX_FLOAT:
+        tx_float_repr(v->u.f, tmp);
+        return buf_append_str(b, tmp);
+    case TX_STR: return write_str_repr(v->u.s.p, v->u.s.n, b);
+    case TX_LIST:
+    case TX_TUPLE:
+        rc = buf_putc(b, v->kind == TX_LIST ? '[' : '(');
+        for (size_t i = 0; !rc && i < v->u.seq.n; i++) {
+            if (i)
+                rc = buf_append_str(b, ", ");
+            if (!rc)
+                rc = write_repr(v->u.seq.items[i], b, depth + 1);
+        }
+        if (!rc && v->kind == TX_TUPLE && v->u.seq.n == 1)
+            rc = buf_putc(b, ',');
+        return rc ? rc : buf_putc(b, v->kind == TX_LIST ? ']' : ')');
+    case TX_DICT:
+        rc = buf_putc(b, '{');
+        for (size_t i = 0; !rc && i < v->u.d.n; i++) {
+            if (i)
+                rc = buf_append_str(b, ", ");
+            if (!rc)
+                rc = write_repr(v->u.d.keys[i], b, depth + 1);
+            if (!rc)
+                rc = buf_append_str(b, ": ");
+            if (!rc)
+                rc = write_repr(v->u.d.vals[i], b, depth + 1);
+        }
+        return rc ? rc : buf_putc(b, '}');
+    }
+    return rc;
+}
+
+int tx_write_repr(const struct tx_value *v, struct buf *b) { return write_repr(v, b, 0); }
+
+int tx_write_str(const struct tx_value *v, struct buf *b)
+{
+    if (v->kind == TX_STR)
+        return buf_append(b, v->u.s.p, v->u.s.n);
+    return write_repr(v, b, 0);
+}
+
+static char *detach_or_null(struct buf *b, int rc, size_t *len)
+{
+    if (rc) {
+        buf_release(b);
+        return NULL;
+    }
+    if (buf_putc(b, '\0')) {
+        buf_release(b);
+        return NULL;
+    }
+    size_t n;
+    char *p = buf_detach(b, &n);
+    if (len)
+        *len = n - 1;
+    return p;
+}
+
+char *tx_str_of(const struct tx_value *v, size_t *len)
+{
+    struct buf b;
+    buf_init(&b, 64u * 1024 * 1024);
+    return detach_or_null(&b, tx_write_str(v, &b), len);
+}
+
+char *tx_repr_of(const struct tx_value *v, size_t *len)
+{
+    struct buf b;
+    buf_init(&b, 64u * 1024 * 1024);
+    return detach_or_null(&b, tx_write_repr(v, &b), len);
+}
+
+/* ---- JSON ---------------------------------------------------------------------------- */
+
+struct tx_value *tx_from_json(const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_NULL: return tx_none();
+    case JSON_TRUE: return tx_bool(true);
+    case JSON_FALSE: return tx_bool(false);
+    case JSON_INTEGER: return tx_int64(json_integer_value(j));
+    case JSON_REAL: return tx_float(json_real_value(j));
+    case JSON_STRING: return tx_str(json_string_value(j), json_string_length(j));
+    case JSON_ARRAY: {
+        struct tx_value *l = tx_seq_new(TX_LIST, json_array_size(j));
+        for (size_t i = 0; i < l->u.seq.n; i++)
+            l->u.seq.items[i] = tx_from_json(json_array_get(j, i));
+        return l;
+    }
+    case JSON_OBJECT: {
+        struct tx_value *d = tx_dict_new();
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)j, k, x) tx_dict_set(d, tx_str(k, strlen(k)),
+                                                          tx_from_json(x));
+        return d;
+    }
+    }
+    return tx_none();
+}
+
+static int json_string_out(const char *p, size_t n, struct buf *b)
+{
+    json_t *s = json_stringn(p, n);
+    char *t = s ? json_dumps(s, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    int rc = t ? buf_append_str(b, t) : IV_EINVAL;
+    free(t);
+    json_decref(s);
+    return rc;
+}
+
+static int float_json(double d, struct buf *b)
+{
+    if (isnan(d))
+        return buf_append_str(b, "\"nan\"");
+    if (isinf(d))
+        return buf_append_str(b, d > 0 ? "\"inf\"" : "\"-inf\"");
+    char tmp[40];
+    tx_float_repr(d, tmp);
+    return buf_append_str(b, tmp);
+}
+
+static int to_json(const struct tx_value *v, struct buf *b, struct tx_error *err, int depth)
+{
+    int rc = IV_OK;
+    if (depth > 200)
+        return IV_ETOOBIG;
+    switch (v->kind) {
+    case TX_NONE: return buf_append_str(b, "null");
+    case TX_BOOL: return buf_append_str(b, v->u.b ? "true" : "false");
+    case TX_INT: return write_int(v->u.z, b);
+    case TX_FLOAT: return float_json(v->u.f, b);
+    case TX_STR: return json_string_out(v->u.s.p, v->u.s.n, b);
+    case TX_LIST:
+    case TX_TUPLE:
+        rc = buf_putc(b, '[');
+        for (size_t i = 0; !rc && i < v->u.seq.n; i++) {
+            if (i)
+                rc = buf_putc(b, ',');
+            if (!rc)
+                rc = to_json(v->u.seq.items[i], b, err, depth + 1);
+        }
+        return rc ? rc : buf_putc(b, ']');
+    case TX_DICT:
+        rc = buf_putc(b, '{');
+        for (size_t i = 0; !rc && i < v->u.d.n; i++) {
+            const struct tx_value *k = v->u.d.keys[i];
+            if (i)
+                rc = buf_putc(b, ',');
+            if (rc)
+                break;
+            if (k->kind == TX_STR) {
+                rc = json_string_out(k->u.s.p, k->u.s.n, b);
+            } else if (k->kind == TX_TUPLE) {
+                if (err)
+                    snprintf(err->msg, sizeof err->msg, "keys must be str, int, float, bool "
+                             "or None, not tuple");
+                return IV_EINVAL;
+            } else {
+                struct buf kb;
+                buf_init(&kb, 1u << 20);
+                rc = to_json(k, &kb, err, depth + 1);
+                if (!rc && kb.data[0] == '"')
+                    rc = buf_append(b, kb.data, kb.len);
+                else if (!rc)
+                    rc = json_string_out(kb.data, kb.len, b);
+                buf_release(&kb);
+            }
+            if (!rc)
+                rc = buf_putc(b, ':');
+            if (!rc)
+                rc = to_json(v->u.d.vals[i], b, err, depth + 1);
+        }
+        return rc ? rc : buf_putc(b, '}');
+    }
+    return rc;
+}
+
+int tx_to_json_text(const struct tx_value *v, struct buf *b, struct tx_error *err)
+{
+    return to_json(v, b, err, 0);
+}
+
+int tx_to_typed_json(const struct tx_value *v, struct buf *b)
+{
+    char tmp[40];
+    int rc = IV_OK;
+    switch (v->kind) {
+    case TX_NONE: return buf_append_str(b, "[\"N\"]");
+    case TX_BOOL: return buf_append_str(b, v->u.b ? "[\"B\",true]" : "[\"B\",false]");
+    case TX_INT:
+        rc = buf_append_str(b, "[\"I\",\"");
+        if (!rc)
+            rc = write_int(v->u.z, b);
+        return rc ? rc : buf_append_str(b, "\"]");
+    case TX_FLOAT:
+        tx_float_repr(v->u.f, tmp);
+        return buf_printf(b, "[\"F\",\"%s\"]", tmp);
+    case TX_STR:
+        rc = buf_append_str(b, "[\"S\",");
+        if (!rc)
+            rc = json_string_out(v->u.s.p, v->u.s.n, b);
+        return rc ? rc : buf_putc(b, ']');
+    case TX_LIST:
+    case TX_TUPLE:
+        rc = buf_append_str(b, v->kind == TX_LIST ? "[\"L\",[" : "[\"T\",[");
+        for (size_t i = 0; !rc && i < v->u.seq.n; i++) {
+            if (i)
+                rc = buf_putc(b, ',');
+            if (!rc)
+                rc = tx_to_typed_json(v->u.seq.items[i], b);
+        }
+        return rc ? rc : buf_append_str(b, "]]");
+    case TX_DICT:
+        rc = buf_append_str(b, "[\"D\",[");
+        for (size_t i = 0; !rc && i < v->u.d.n; i++) {
+            rc = buf_append_str(b, i ? ",[" : "[");
+            if (!rc)
+                rc = tx_to_typed_json(v->u.d.keys[i], b);
+            if (!rc)
+                rc = buf_putc(b, ',');
+            if (!rc)
+                rc = tx_to_typed_json(v->u.d.vals[i], b);
+            if (!rc)
+                rc = buf_putc(b, ']');
+        }
+        return rc ? rc : buf_append_str(b, "]]");
+    }
+    return rc;
+}
