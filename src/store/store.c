@@ -52,6 +52,12 @@ void store__wake(struct store *s)
     if (fn)
         fn(ctx);
     store_wake(s);      /* and a runner waiting in store_wait_for_work */
+    if (!strncmp(s->url, "postgres", 8)) {
+        /* runners in other processes (API servers with IVORY_SERVE_RUNNER=0) */
+        struct db *d = store__acquire(s);
+        db_exec(d, "NOTIFY " STORE_WORK_CHANNEL, NULL);
+        store__release(s, d);
+    }
 }
 
 int store_open(struct store **out, const char *url, int pool_max, bool migrate,

@@ -48,6 +48,7 @@ describe('scale-out: 2 API servers + 4 runners on one PostgreSQL', { skip }, () 
         cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
         fs.mkdirSync(path.join(dir, 'taps'), { recursive: true });
         fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+        fs.mkdirSync(path.join(dir, 'io'), { recursive: true });   // the taps' sources (sandbox)
         // tap-lines (sh + awk): hundreds of runs must not pay an interpreter start-up each.
         fs.symlinkSync(path.join(REPO, 'tests', 'taps', 'tap-lines'), path.join(dir, 'taps', 'tap-lines'));
         const key = newKey(), secret = randomSecret();
@@ -56,6 +57,8 @@ describe('scale-out: 2 API servers + 4 runners on one PostgreSQL', { skip }, () 
             IVORY_TAP_PATH: path.join(dir, 'taps'), TMPDIR: path.join(dir, 'tmp'),
             IVORY_FIRST_RUN_DELAY: '3600', IVORY_POLL_INTERVAL: '0.5', IVORY_RUNNER_LEASE: '3',
             IVORY_MAX_CONCURRENT_RUNS: '16', IVORY_MAX_RUNS_PER_TENANT: '8', IVORY_LOG_LEVEL: 'warn',
+            IVORY_TAP_SANDBOX: 'on', IVORY_TAP_WRITABLE_DIRS: path.join(dir, 'io'),
+            IVORY_WAREHOUSE_ROOT: path.join(dir, 'wh'),
         };
 
         // Two API servers, runner off, on the same store and data dir (same master key).
@@ -94,7 +97,7 @@ describe('scale-out: 2 API servers + 4 runners on one PostgreSQL', { skip }, () 
         for (let t = 0; t < TENANTS; t++) {
             const batch = [];
             for (let k = 0; k < PER_TENANT; k++) {
-                const src = path.join(dir, `src-${t}-${k}.jsonl`);
+                const src = path.join(dir, 'io', `src-${t}-${k}.jsonl`);
                 writeSource(src, 1, 5);
                 batch.push(registerTap(api[k % 2], tenants[t], { source: src, pause: 0.3 }, { tap_name: 'tap-lines' })
                     .then((c) => ({ ...c, T: tenants[t], src, triggers: 0 })));
