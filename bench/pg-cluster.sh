@@ -8,7 +8,9 @@ bench_pg_start() {
     local dir="$1" port
     [ -x "$PG_BIN/initdb" ] || { echo "no PostgreSQL binaries in $PG_BIN" >&2; return 1; }
     mkdir -p "$dir"
-    if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir"; BENCH_AS_PG=(runuser -u postgres --); fi
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres "$dir"; chmod 755 "$(dirname "$dir")"; BENCH_AS_PG=(runuser -u postgres --)
+    fi
     port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
     "${BENCH_AS_PG[@]}" "$PG_BIN/initdb" -D "$dir/data" -U ivory --auth=trust -E UTF8 >/dev/null || return 1
     "${BENCH_AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w \
