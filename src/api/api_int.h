@@ -44,7 +44,13 @@ struct api_route {
     unsigned flags;
 };
 
-/* Matches method + path against the table. Returns the route and fills p, or
+/* Checks a raw request path before routing: every '%' starts a valid escape,
+ * no escape decodes to NUL, no control characters. False with *why (a static
+ * one-sentence message) otherwise. */
+bool api_path_check(const char *path, const char **why);
+
+/* Matches method + path against the table. path is the raw (still
+ * percent-encoded) path; captured parameters are decoded after matching. Returns the route and fills p, or
  * NULL with *status = 404 (no pattern matches the path) or 405 (the path
  * matches under other methods; allow receives "GET, POST" style list). */
 const struct api_route *api_route_match(const struct api_route *routes, size_t n,
@@ -98,6 +104,37 @@ void api_jw_int(struct api_jw *w, int64_t v);
 void api_jw_time(struct api_jw *w, int64_t ms);    /* ISO-8601 UTC or null */
 void api_jw_key(struct api_jw *w, const char *key, bool first);   /* [,]"key": */
 
+/* ---- connection guard: header/body deadlines (conn_guard.c) --------------------- */
+enum api_conn_phase {
+    API_CONN_AWAIT_HEADERS,     /* deadline: header timeout */
+    API_CONN_RECEIVING_BODY,    /* deadline: body timeout */
+    API_CONN_BUSY,              /* in a handler or sending: no deadline here */
+};
+struct api_guard;
+struct api_conn;
+/* Starts the reaper thread. Deadlines in seconds (<= 0: none). */
+int api_guard_new(struct api_guard **out, double header_s, double body_s, struct iv_err *e);
+void api_guard_free(struct api_guard *g);
+/* A connection opened (phase: awaiting headers). The guard owns the result
+ * until api_guard_closed, which the server calls before the fd is closed. */
+struct api_conn *api_guard_opened(struct api_guard *g, int fd);
+void api_guard_closed(struct api_guard *g, struct api_conn *c);
+void api_guard_phase(struct api_guard *g, struct api_conn *c, enum api_conn_phase phase);
+/* True when c's current phase is past its deadline (or it was already cut). */
+bool api_guard_overdue(struct api_guard *g, struct api_conn *c);
+void api_guard_stats(struct api_guard *g, uint64_t *cut_total, int64_t *open_now);
+
+/* ---- worker pool: handlers off the polling threads (workers.c) ------------------ */
+struct api_workers;
+/* n threads running fn(arg) for each queued job, in order. */
+int api_workers_new(struct api_workers **out, int n, struct iv_err *e);
+/* Queues fn(arg); never blocks on the work itself. */
+void api_workers_submit(struct api_workers *w, void (*fn)(void *arg), void *arg);
+/* Runs every queued job, then joins the threads and frees w. */
+void api_workers_free(struct api_workers *w);
+/* Jobs queued and not yet started (for diagnostics). */
+size_t api_workers_backlog(struct api_workers *w);
+
 /* ---- request context ------------------------------------------------------------ */
 struct api_server_state {
     const struct iv_config *cfg;
@@ -105,6 +142,7 @@ struct api_server_state {
     struct jwt_verifier *jwt;
     uint8_t master_key[32];
     struct api_cache *cache;          /* list responses; NULL = no caching */
+    struct jwe_key *config_key;       /* JWE config key pair; NULL = not configured */
 };
 
 struct api_ctx {
@@ -128,9 +166,11 @@ struct api_ctx {
     struct api_blob *raw_reply;       /* pre-rendered body (one reference); wins over reply */
     char etag[24];                    /* sent as ETag when non-empty */
     bool www_authenticate;
+    bool close_connection;            /* framing was ambiguous: answer, then close */
     char allow[64];
     const char *content_type;         /* static string; NULL = application/json */
     bool console_page;                /* send the console's security headers (console.c) */
+    int route_index;                  /* index in api_routes of the matched route; -1 = none */
 };
 
 /* Sets the reply (takes ownership of body; NULL = no body). */
@@ -149,6 +189,11 @@ json_t *api_iceberg_error(int status, const char *code, const char *message);   
 /* 500 with a generic detail; the real reason (e) is logged, never sent. */
 void api_internal(struct api_ctx *c, const char *what, const struct iv_err *e);
 const char *api_query(struct api_ctx *c, const char *key);
+/* Parses c->body as the JSON object a JSON-body route takes: duplicate keys
+ * and non-objects are 400, a string member with an embedded NUL is 422 naming
+ * it. On success sets c->json and *out (the caller owns *out, also on
+ * failure: json_decref it). Replies and returns false otherwise. */
+bool api_parse_json_body(struct api_ctx *c, json_t **out);
 
 /* ---- JSON helpers ------------------------------------------------------------------ */
 json_t *api_time_or_null(int64_t ms);           /* ISO-8601 UTC, or null */
@@ -172,6 +217,54 @@ bool api_parse_limit(const char *s, int *out);
 /* First key of obj not in allowed (NULL-terminated list), or NULL. Borrowed. */
 const char *api_unknown_field(const json_t *obj, const char *const *allowed);
 
+/* ---- request fields, described once (fields.c) ---------------------------------------------- */
+enum api_field_type { AF_STRING, AF_OBJECT, AF_INTEGER, AF_BOOLEAN };
+enum {
+    AF_CREATE = 1 << 0,     /* writable in the create (POST) body */
+    AF_PATCH = 1 << 1,      /* writable by PATCH */
+    AF_REQUIRED = 1 << 2,   /* required on create (and never empty) */
+    AF_NULLABLE = 1 << 3,   /* null accepted (clears the value) */
+    AF_SECRET = 1 << 4,     /* stored sealed or encrypted, never returned */
+};
+struct api_field {
+    const char *name;
+    enum api_field_type type;
+    unsigned flags;
+    int max_len;                      /* strings: bytes; 0 = only the body cap */
+    const char *pattern;              /* the rule as a regex, for messages, docs and OpenAPI */
+    bool (*check)(const char *v);     /* the rule in C; NULL = none */
+    const char *rule;                 /* message tail when the check fails ("is not ..."); NULL
+                                       * = "must match <pattern>" */
+    const char *def;                  /* default on create, or NULL */
+    const char *const *enum_values;   /* NULL-terminated, or NULL */
+    const char *doc;                  /* one line for docs and OpenAPI */
+};
+struct api_resource {
+    const char *name;                 /* OpenAPI component name */
+    const struct api_field *fields;
+    size_t n;
+};
+#define API_MAX_FIELDS 32
+/* The fields of one parsed body: borrowed from c->json. */
+struct api_field_values {
+    const struct api_resource *r;
+    const json_t *v[API_MAX_FIELDS];  /* by index in r->fields; NULL = absent */
+};
+extern const struct api_resource api_connector_resource;
+extern const struct api_resource api_state_resource;
+/* Checks c->json against r for mode (AF_CREATE or AF_PATCH): unknown fields, fields not
+ * writable in mode, types, required, null, length, enum and rule; the first failure is a 422
+ * naming its field (replied here) and returns false. */
+bool api_fields_parse(struct api_ctx *c, const struct api_resource *r, unsigned mode,
+                      struct api_field_values *out);
+const struct api_field *api_field_find(const struct api_resource *r, const char *name);
+bool api_fields_has(const struct api_field_values *v, const char *name);   /* present, even null */
+const char *api_fields_str(const struct api_field_values *v, const char *name);   /* or NULL */
+const char *api_fields_str_or_default(const struct api_field_values *v, const char *name);
+const json_t *api_fields_json(const struct api_field_values *v, const char *name);
+/* The JSON Schema (OpenAPI 3.1) of r's body in mode; caller owns the reference. */
+json_t *api_fields_schema(const struct api_resource *r, unsigned mode);
+
 /* ---- handlers ------------------------------------------------------------------------ */
 void api_h_healthz(struct api_ctx *c);
 void api_h_readyz(struct api_ctx *c);
@@ -190,6 +283,32 @@ void api_h_catalog_upsert(struct api_ctx *c);
 void api_h_catalog_list(struct api_ctx *c);
 void api_h_catalog_delete(struct api_ctx *c);
 void api_h_webhook(struct api_ctx *c);
+void api_h_config_key(struct api_ctx *c);
+/* config_encrypted check: a v1: envelope (shape) or a compact JWE for this
+ * server's config key (header and structure, see jwe_check). Replies 422
+ * naming config_encrypted and returns false otherwise. */
+bool api_config_encrypted_ok(struct api_ctx *c, const char *config);
+void api_h_mappings_get(struct api_ctx *c);
+void api_h_mappings_put(struct api_ctx *c);
+void api_h_map_fields(struct api_ctx *c);
+void api_h_connector_patch(struct api_ctx *c);
+void api_h_state_get(struct api_ctx *c);
+void api_h_state_put(struct api_ctx *c);
+void api_h_connector_resync(struct api_ctx *c);
+void api_h_rotate_webhook_secret(struct api_ctx *c);
+void api_h_run_get(struct api_ctx *c);
+void api_h_run_cancel(struct api_ctx *c);
+void api_h_metrics(struct api_ctx *c);
+void api_h_openapi(struct api_ctx *c);
+/* Process counters for GET /metrics (metrics.c): route is the index in api_routes (-1 =
+ * none matched); reason one of unknown_connector, bad_signature, internal. */
+void api_metrics_request(int route, int status, int64_t elapsed_us);
+void api_metrics_webhook_failure(const char *reason);
+void api_metrics_breaker_trip(void);
+/* Whether openapi.c describes (method, pattern) (test_api_openapi checks every route). */
+bool api_openapi_documents(const char *method, const char *pattern);
+/* A run as the runs list shows it (connectors.c); caller owns the reference. */
+json_t *api_run_view(const struct store_run *r);
 /* Iceberg REST catalog at /iceberg (iceberg.c). */
 void api_h_iceberg_config(struct api_ctx *c);
 void api_h_iceberg_ns_list(struct api_ctx *c);

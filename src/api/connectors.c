@@ -79,7 +79,7 @@ static json_t *connector_detail(const struct store_connector *k)
     return j;
 }
 
-static json_t *run_view(const struct store_run *r)
+json_t *api_run_view(const struct store_run *r)
 {
     json_t *j = json_object();
     json_object_set_new(j, "id", json_string(r->id));
@@ -103,29 +103,20 @@ static json_t *run_view(const struct store_run *r)
 
 /* ---- register ------------------------------------------------------------------------ */
 
-/* A field that must be a string when present; NULL when absent or null.
- * Replies 422 and returns false on a wrong type. */
-static bool opt_string(struct api_ctx *c, const char *key, const char **out, bool nullable)
+/* Per-tenant quota on connectors (IVORY_TENANT_MAX_CONNECTORS): 429 once reached. Counted
+ * before the insert, so concurrent registrations can overshoot it by their number. */
+static bool within_connector_quota(struct api_ctx *c)
 {
-    json_t *v = json_object_get(c->json, key);
-    *out = NULL;
-    if (!v || (json_is_null(v) && nullable))
-        return true;
-    if (!json_is_string(v)) {
-        api_error(c, 422, "validation_error", key, "%s must be a string%s.", key,
-                  nullable ? " or null" : "");
+    int64_t nconn = 0, ncat = 0;
+    struct iv_err e = {0};
+    if (store_tenant_usage(c->srv->store, tenant_of(c), &nconn, &ncat, &e) != IV_OK) {
+        api_internal(c, "tenant usage", &e);
         return false;
     }
-    *out = json_string_value(v);
-    return true;
-}
-
-static bool req_string(struct api_ctx *c, const char *key, const char **out)
-{
-    if (!opt_string(c, key, out, false))
-        return false;
-    if (!*out || !**out) {
-        api_error(c, 422, "validation_error", key, "%s is required.", key);
+    if (nconn >= c->srv->cfg->tenant_max_connectors) {
+        api_error(c, 429, "quota_exceeded", NULL, "This tenant already has %lld connectors, "
+                  "its quota (IVORY_TENANT_MAX_CONNECTORS); delete one first.",
+                  (long long)nconn);
         return false;
     }
     return true;
@@ -133,86 +124,22 @@ static bool req_string(struct api_ctx *c, const char *key, const char **out)
 
 void api_h_connector_create(struct api_ctx *c)
 {
-    static const char *const allowed[] = {
-        "source_system", "tap_name", "destination_catalog", "destination_table",
-        "sync_schedule", "config_encrypted", "tap_version", "connector_type",
-        "meltano_environment", NULL};
-    const char *unknown = api_unknown_field(c->json, allowed);
-    if (unknown) {
-        api_error(c, 422, "validation_error", unknown, "Unknown field '%s'.", unknown);
+    struct api_field_values fv;
+    if (!api_fields_parse(c, &api_connector_resource, AF_CREATE, &fv))
         return;
-    }
-    const char *source_system, *tap_name, *dest_catalog, *dest_table, *schedule, *config,
-        *tap_version, *ctype, *menv;
-    if (!req_string(c, "source_system", &source_system) || !req_string(c, "tap_name", &tap_name) ||
-        !req_string(c, "destination_catalog", &dest_catalog) ||
-        !req_string(c, "destination_table", &dest_table) ||
-        !opt_string(c, "sync_schedule", &schedule, false) ||
-        !opt_string(c, "config_encrypted", &config, true) ||
-        !opt_string(c, "tap_version", &tap_version, true) ||
-        !opt_string(c, "connector_type", &ctype, false) ||
-        !opt_string(c, "meltano_environment", &menv, false))
+    const char *source_system = api_fields_str(&fv, "source_system");
+    const char *tap_name = api_fields_str(&fv, "tap_name");
+    const char *dest_catalog = api_fields_str(&fv, "destination_catalog");
+    const char *dest_table = api_fields_str(&fv, "destination_table");
+    const char *schedule = api_fields_str_or_default(&fv, "sync_schedule");
+    const char *config = api_fields_str(&fv, "config_encrypted");
+    const char *tap_version = api_fields_str(&fv, "tap_version");
+    const char *ctype = api_fields_str_or_default(&fv, "connector_type");
+    const char *menv = api_fields_str_or_default(&fv, "meltano_environment");
+    const char *drift = api_fields_str(&fv, "schema_drift");
+    if (config && !api_config_encrypted_ok(c, config))
         return;
-    if (!schedule)
-        schedule = "0 2 * * *";
-    if (!ctype)
-        ctype = "meltano";
-    if (!menv)
-        menv = "prod";
-
-    if (!api_valid_source_system(source_system)) {
-        api_error(c, 422, "validation_error", "source_system",
-                  "source_system must match ^[a-z][a-z0-9_]{0,62}$.");
-        return;
-    }
-    if (!api_valid_tap_name(tap_name)) {
-        api_error(c, 422, "validation_error", "tap_name",
-                  "tap_name must match ^[a-z0-9][a-z0-9._-]{0,127}$.");
-        return;
-    }
-    if (!api_valid_destination_table(dest_table)) {
-        api_error(c, 422, "validation_error", "destination_table",
-                  "destination_table must match ^[a-z_][a-z0-9_]{0,127}$.");
-        return;
-    }
-    if (!api_valid_catalog_name(dest_catalog)) {
-        api_error(c, 422, "validation_error", "destination_catalog",
-                  "destination_catalog is not an active catalog of this tenant.");
-        return;
-    }
-    struct cron_expr cron;
     struct iv_err e = {0};
-    if (strlen(schedule) > 128 || cron_parse(schedule, &cron, &e) != IV_OK) {
-        api_error(c, 422, "validation_error", "sync_schedule",
-                  "sync_schedule is not a valid cron expression: %s.",
-                  e.msg[0] ? e.msg : "too long");
-        return;
-    }
-    if (cron_next(&cron, now_s()) < 0) {
-        api_error(c, 422, "validation_error", "sync_schedule",
-                  "sync_schedule never fires in the next 8 years.");
-        return;
-    }
-    if (!api_valid_connector_type(ctype)) {
-        api_error(c, 422, "validation_error", "connector_type",
-                  "connector_type must be one of meltano, airbyte, fivetran, custom.");
-        return;
-    }
-    if (config && !envelope_shape_ok(config)) {
-        api_error(c, 422, "validation_error", "config_encrypted",
-                  "config_encrypted must be a v1: AES-256-GCM envelope (see the docs).");
-        return;
-    }
-    if (tap_version && !api_valid_tap_version(tap_version)) {
-        api_error(c, 422, "validation_error", "tap_version",
-                  "tap_version must match ^[A-Za-z0-9._+-]{1,64}$.");
-        return;
-    }
-    if (!api_valid_meltano_env(menv)) {
-        api_error(c, 422, "validation_error", "meltano_environment",
-                  "meltano_environment must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$.");
-        return;
-    }
 
     struct store_tenant t;
     int rc = store_tenant_get(c->srv->store, tenant_of(c), &t, &e);
@@ -226,6 +153,8 @@ void api_h_connector_create(struct api_ctx *c)
         api_internal(c, "tenant lookup", &e);
         return;
     }
+    if (!within_connector_quota(c))
+        return;
     char ns[80];
     store_tenant_namespace(t.slug, ns);
     char id[37];
@@ -249,6 +178,10 @@ void api_h_connector_create(struct api_ctx *c)
     };
     rc = sealed ? store_connector_create(c->srv->store, &k, &e)
                 : iv_err_set(&e, IV_EIO, "sealing the webhook secret failed");
+    if (rc == IV_OK && drift && strcmp(drift, "evolve") != 0) {
+        struct store_connector_patch p = {.schema_drift = drift};
+        rc = store_connector_patch(c->srv->store, tenant_of(c), id, &p, &e);
+    }
     if (rc == IV_EINVAL) {
         api_error(c, 422, "validation_error", "destination_catalog",
                   "destination_catalog '%s' is not an active catalog of this tenant.",
@@ -378,6 +311,104 @@ static int render_list(struct api_ctx *c, const char *status, struct api_blob **
  * is rendered from one read snapshot and cached under that snapshot's
  * generation. Either way the body carries an ETag, and a matching
  * If-None-Match is answered 304 with no body. */
+/* Cursor text: hex of "<created_at ms>:<id>" (URL-safe), opaque to clients. */
+static char *cursor_encode(int64_t created, const char *id)
+{
+    char raw[STORE_ID_MAX + 32];
+    int n = snprintf(raw, sizeof raw, "%lld:%s", (long long)created, id);
+    return hex_encode(raw, (size_t)n);
+}
+
+static bool cursor_decode(const char *text, int64_t *created, char *id, size_t idlen)
+{
+    uint8_t raw[STORE_ID_MAX + 32];
+    size_t n = strlen(text) / 2;
+    if (strlen(text) % 2 || n == 0 || n >= sizeof raw || hex_decode(text, raw, n) != IV_OK)
+        return false;
+    bool ok = false;
+    char tmp[STORE_ID_MAX + 32];
+    {
+        memcpy(tmp, raw, n);
+        tmp[n] = '\0';
+        char *colon = strchr(tmp, ':'), *end = NULL;
+        if (colon && strlen(tmp) == n) {
+            *colon = '\0';
+            long long v = strtoll(tmp, &end, 10);
+            if (end && !*end && end != tmp && strlen(colon + 1) > 0 &&
+                strlen(colon + 1) < idlen) {
+                *created = v;
+                snprintf(id, idlen, "%s", colon + 1);
+                ok = true;
+            }
+        }
+    }
+    return ok;
+}
+
+struct page_walk {
+    struct list_walk lw;
+    int64_t last_created;
+    char last_id[STORE_ID_MAX];
+};
+
+static int page_visit(void *ctx, const struct store_connector *k)
+{
+    struct page_walk *pw = ctx;
+    pw->last_created = k->created_at;
+    snprintf(pw->last_id, sizeof pw->last_id, "%s", k->id);
+    return list_visit(&pw->lw, k);
+}
+
+/* The paged list (limit, cursor or source_system given): keyset order (created_at, id), so
+ * rows added or removed meanwhile never shift a page; next_cursor is null on the last page.
+ * Not cached: the unfiltered list without paging keeps the cached fast path. */
+static void list_paged(struct api_ctx *c, const char *status)
+{
+    struct store_page_filter f = {.status = status, .after_created = STORE_NULL_TIME,
+                                  .limit = 50};
+    char after_id[STORE_ID_MAX];
+    const char *ls = api_query(c, "limit"), *cur = api_query(c, "cursor");
+    f.source_system = api_query(c, "source_system");
+    if (ls && !api_parse_limit(ls, &f.limit)) {
+        api_error(c, 422, "validation_error", "limit", "limit must be an integer from 1 to 200.");
+        return;
+    }
+    if (f.source_system && !api_valid_source_system(f.source_system)) {
+        api_error(c, 422, "validation_error", "source_system",
+                  "source_system must match ^[a-z][a-z0-9_]{0,62}$.");
+        return;
+    }
+    if (cur) {
+        if (!cursor_decode(cur, &f.after_created, after_id, sizeof after_id)) {
+            api_error(c, 422, "validation_error", "cursor",
+                      "cursor is not a next_cursor this server gave.");
+            return;
+        }
+        f.after_id = after_id;
+    }
+    struct page_walk pw = {.lw.n = 0};
+    api_jw_init(&pw.lw.w, (size_t)64 << 20);
+    api_jw_raw(&pw.lw.w, "{\"connectors\":[", strlen("{\"connectors\":["));
+    bool more = false;
+    struct iv_err e = {0};
+    int rc = store_connector_page(c->srv->store, tenant_of(c), &f, page_visit, &pw, &more, &e);
+    if (rc < 0) {
+        buf_release(&pw.lw.w.b);
+        api_internal(c, "connector page", &e);
+        return;
+    }
+    api_jw_raw(&pw.lw.w, "],\"count\":", strlen("],\"count\":"));
+    api_jw_int(&pw.lw.w, pw.lw.n);
+    api_jw_raw(&pw.lw.w, ",\"next_cursor\":", strlen(",\"next_cursor\":"));
+    char *next = more ? cursor_encode(pw.last_created, pw.last_id) : NULL;
+    api_jw_str(&pw.lw.w, next);
+    free(next);
+    api_jw_raw(&pw.lw.w, "}", 1);
+    size_t len = 0;
+    char *text = buf_detach(&pw.lw.w.b, &len);
+    api_reply_raw(c, 200, api_blob_adopt(text, len));
+}
+
 void api_h_connector_list(struct api_ctx *c)
 {
     const char *status = api_query(c, "status");
@@ -385,6 +416,10 @@ void api_h_connector_list(struct api_ctx *c)
     if (status && store_conn_status_parse(status, &st) != IV_OK) {
         api_error(c, 422, "validation_error", "status",
                   "status must be one of active, paused, error.");
+        return;
+    }
+    if (api_query(c, "limit") || api_query(c, "cursor") || api_query(c, "source_system")) {
+        list_paged(c, status);
         return;
     }
     struct iv_err e = {0};
@@ -423,8 +458,19 @@ void api_h_connector_get(struct api_ctx *c)
                                  &e);
     if (store_failed(c, rc, &e, "connector get"))
         return;
-    api_reply(c, 200, connector_detail(&k));
+    json_t *j = connector_detail(&k);
     store_connector_release(&k);
+    char policy[16];
+    bool running = false;
+    rc = store_connector_ops_info(c->srv->store, tenant_of(c), api_param(&c->params, "id"),
+                                  policy, &running, &e);
+    if (store_failed(c, rc, &e, "connector ops info")) {
+        json_decref(j);
+        return;
+    }
+    json_object_set_new(j, "schema_drift", json_string(policy));
+    json_object_set_new(j, "run_in_progress", json_boolean(running));
+    api_reply(c, 200, j);
 }
 
 /* ---- state changes --------------------------------------------------------------------------- */
@@ -507,7 +553,7 @@ void api_h_connector_runs(struct api_ctx *c)
         return;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, run_view(&v[i]));
+        json_array_append_new(arr, api_run_view(&v[i]));
     store_runs_free(v, n);
     api_reply(c, 200, json_pack("{s:o, s:I}", "runs", arr, "count", (json_int_t)n));
 }

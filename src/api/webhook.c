@@ -25,14 +25,15 @@ static void unauthorized(struct api_ctx *c)
 
 static bool verify(struct api_ctx *c, const char *connector_id, char *tenant_out)
 {
-    char *sealed = NULL;
-    uint8_t *secret = NULL;
-    size_t secret_len = 0;
+    char *sealed = NULL, *prev_sealed = NULL;
+    uint8_t *secret = NULL, *prev = NULL;
+    size_t secret_len = 0, prev_len = 0;
     struct iv_err e = {0};
     bool ok = false;
     int rc = store_webhook_lookup(c->srv->store, connector_id, tenant_out, &sealed, &e);
     if (rc == IV_ENOTFOUND) {
         log_info("webhook: unknown connector %s", connector_id);
+        api_metrics_webhook_failure("unknown_connector");
         unauthorized(c);
         goto out;
     }
@@ -45,11 +46,20 @@ static bool verify(struct api_ctx *c, const char *connector_id, char *tenant_out
         api_internal(c, "webhook secret unseal", &e);
         goto out;
     }
-    const uint8_t *secrets[1] = {secret};
-    size_t lens[1] = {secret_len};
-    if (!webhook_verify(c->header_signature, secrets, lens, 1, c->body, c->body_len, now_s(),
-                        SIGNATURE_TOLERANCE_S)) {
+    /* During a rotation's grace period the previous secret verifies too. */
+    rc = store_webhook_previous(c->srv->store, connector_id, now_ms(), &prev_sealed, &e);
+    if (rc == IV_OK && prev_sealed)
+        rc = secret_unseal(c->srv->master_key, prev_sealed, &prev, &prev_len, &e);
+    if (rc < 0) {
+        api_internal(c, "webhook previous secret", &e);
+        goto out;
+    }
+    const uint8_t *secrets[2] = {secret, prev};
+    size_t lens[2] = {secret_len, prev_len};
+    if (!webhook_verify(c->header_signature, secrets, lens, prev ? 2 : 1, c->body, c->body_len,
+                        now_s(), SIGNATURE_TOLERANCE_S)) {
         log_info("webhook: signature rejected for connector %s", connector_id);
+        api_metrics_webhook_failure("bad_signature");
         unauthorized(c);
         goto out;
     }
@@ -59,7 +69,12 @@ out:
         memset(secret, 0, secret_len);
         free(secret);
     }
+    if (prev) {
+        memset(prev, 0, prev_len);
+        free(prev);
+    }
     free(sealed);
+    free(prev_sealed);
     return ok;
 }
 
@@ -152,6 +167,7 @@ void api_h_webhook(struct api_ctx *c)
     const char *connector_id = json_str(c->json, "connector_id");
     char tenant[STORE_ID_MAX];
     if (!connector_id || !*connector_id || strlen(connector_id) >= STORE_ID_MAX) {
+        api_metrics_webhook_failure("unknown_connector");
         unauthorized(c);
         return;
     }
@@ -170,11 +186,14 @@ void api_h_webhook(struct api_ctx *c)
         return;
     }
     const char *status = json_str(c->json, "status");
-    if (!status || (strcmp(status, "completed") != 0 && strcmp(status, "failed") != 0)) {
-        api_error(c, 422, "validation_error", "status", "status must be completed or failed.");
+    if (!status || (strcmp(status, "completed") != 0 && strcmp(status, "failed") != 0 &&
+                    strcmp(status, "cancelled") != 0)) {
+        api_error(c, 422, "validation_error", "status",
+                  "status must be completed, failed or cancelled.");
         return;
     }
     w.completed = !strcmp(status, "completed");
+    w.cancelled = !strcmp(status, "cancelled");
     if (!field_count(c, "rows_synced", &w.rows_synced) ||
         !field_count(c, "rows_loaded", &w.rows_loaded) ||
         !field_count(c, "transform_errors", &w.transform_errors) ||
@@ -226,6 +245,9 @@ void api_h_webhook(struct api_ctx *c)
         api_internal(c, "webhook apply", &e);
         return;
     }
+    if (!res.replay && !w.completed && !w.cancelled && res.status == CONN_ERROR &&
+        res.consecutive_failures == pol.breaker_failures)
+        api_metrics_breaker_trip();
     json_t *j = json_pack("{s:s, s:s, s:b, s:s, s:I}", "connector_id", connector_id, "run_id",
                           w.run_id, "replay", res.replay, "connector_status",
                           store_conn_status_name(res.status), "consecutive_failures",

@@ -29,7 +29,9 @@ static int cmd_version(int argc, char **argv)
 static const struct command commands[] = {
     {"serve", cmd_serve, "run the API server, scheduler and runner (embedded default: SQLite + local warehouse)"},
     {"runner", cmd_runner, "run only the runner (claims due connectors from the shared store)"},
-    {"migrate", cmd_migrate, "apply the store's schema migrations and exit"},
+    {"migrate", cmd_migrate, "migrate [--check]: apply the store's schema migrations (or only compare versions) and exit"},
+    {"backup", cmd_backup, "backup --to FILE: consistent snapshot of the SQLite store while it runs"},
+    {"restore", cmd_restore, "restore --from FILE: replace the SQLite store with a snapshot (servers stopped)"},
     {"tenant", cmd_tenant, "tenant create --slug SLUG [--id UUID]: create a tenant, print its id and a dev token"},
     {"config", cmd_config, "config encrypt|decrypt: AES-256-GCM envelope of a tap config (stdin -> stdout)"},
     {"target-iceberg", cmd_target_iceberg, "target-iceberg --config FILE: Singer target writing Iceberg tables"},
@@ -43,7 +45,7 @@ static void print_help(FILE *out)
     fprintf(out, "usage: ivory <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-15s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nconfiguration comes from IVORY_* environment variables; see docs/configuration.md\n");
+    fprintf(out, "\nconfiguration comes from IVORY_* environment variables; see 'man ivory'\n");
 }
 
 static void say_error(const char *fmt, va_list ap)
@@ -87,6 +89,11 @@ int cmd_daemon_begin(int argc, char **argv, const char *name, const char *usage,
     struct iv_err e = {0};
     if (config_load(cfg, &e) != IV_OK)
         return cmd_fail("%s", e.msg);
+    int status = cmd_hold_store_lock(cfg, name);
+    if (status >= 0) {
+        config_release(cfg);
+        return status;
+    }
     sigemptyset(stop);
     sigaddset(stop, SIGTERM);
     sigaddset(stop, SIGINT);

@@ -20,6 +20,8 @@ int cmd_config(int argc, char **argv);         /* config encrypt|decrypt */
 int cmd_target_iceberg(int argc, char **argv); /* target-iceberg --config FILE */
 int cmd_table(int argc, char **argv);          /* table show ... */
 int cmd_expr(int argc, char **argv);           /* expr 'EXPRESSION' */
+int cmd_backup(int argc, char **argv);         /* backup --to FILE */
+int cmd_restore(int argc, char **argv);        /* restore --from FILE */
 
 /* Usage error helper: prints "ivory: <msg>" and returns 2. */
 int cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -34,6 +36,10 @@ int cmd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * else the exit status to return (nothing to release then). */
 int cmd_daemon_begin(int argc, char **argv, const char *name, const char *usage,
                      struct iv_config *cfg, sigset_t *stop);
+/* Holds the store lock shared until the process exits (cmd_backup.c: restore takes it
+ * exclusive, so it refuses while this process lives). No-op for a PostgreSQL store and when
+ * already held. Returns -1 to go on, else the exit status (message printed, naming name). */
+int cmd_hold_store_lock(const struct iv_config *cfg, const char *name);
 /* Waits (sigwait) for the first stop signal and logs which one it was. */
 void cmd_daemon_wait(const sigset_t *stop);
 

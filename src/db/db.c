@@ -47,6 +47,18 @@ static int mkdir_parent(const char *path)
     return rc;
 }
 
+char *db_sqlite_path(const char *url)
+{
+    if (!url || strncmp(url, "sqlite:", 7) != 0)
+        return NULL;
+    const char *path = url + 7;
+    if (!strncmp(path, "//", 2))
+        path += 2;
+    if (!*path || !strcmp(path, ":memory:"))
+        return NULL;
+    return xstrdup(path);
+}
+
 int db_open(struct db **out, const char *url, struct iv_err *e)
 {
     *out = NULL;

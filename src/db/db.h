@@ -48,6 +48,9 @@ void db_close(struct db *d);                 /* NULL is a no-op */
 /* The URL fit for a log line: a password in the user part or a password=
  * parameter becomes "***". Writes at most out_size bytes, always terminated. */
 void db_url_redact(const char *url, char *out, size_t out_size);
+/* The file path of a `sqlite:` URL (caller frees), or NULL for any other URL and for
+ * `sqlite::memory:`. */
+char *db_sqlite_path(const char *url);
 enum db_kind db_get_kind(const struct db *d);
 
 /* Runs SQL without parameters (may hold several statements separated by ';'). */

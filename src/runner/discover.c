@@ -111,6 +111,46 @@ static int parse_output(struct disc_output *o, json_t **doc, char *why, size_t w
     return rc;
 }
 
+/* ---- --catalog or --properties ----------------------------------------------------------- */
+
+struct help_text {
+    struct buf b;
+};
+
+static int help_line(void *ctx, const char *line, size_t len, uint64_t lineno, struct iv_err *e)
+{
+    struct help_text *h = ctx;
+    (void)lineno;
+    (void)e;
+    if (buf_append(&h->b, line, len) == IV_OK)
+        buf_putc(&h->b, '\n');
+    return IV_OK;
+}
+
+/* Which flag the tap reads its catalog from: `--properties` for the old taps whose --help
+ * lists only that one, else `--catalog` (the Singer spec's; singer-python accepts both). */
+static const char *probe_catalog_flag(const struct launch *l, const struct runner_secrets *rs)
+{
+    if (l->cwd)
+        return "--catalog";   /* meltano invoke: Meltano's own plugin handling */
+    const char *argv[] = {l->exe, "--help", NULL};
+    struct child_spec spec = {.argv = argv, .redact = (const char *const *)rs->v};
+    struct child *ch = NULL;
+    struct iv_err e = {0};
+    if (child_spawn(&ch, &spec, &e) != IV_OK)
+        return "--catalog";
+    struct help_text h;
+    buf_init(&h.b, 64 * 1024);
+    struct child_read_opts ro = {.max_line = 64 * 1024, .deadline_ms = mono_ms() + 10000};
+    struct child_status cs = {0};
+    child_run_lines(ch, &ro, help_line, &h, &cs, &e);
+    child_free(ch);
+    bool catalog = h.b.data && strstr(h.b.data, "--catalog");
+    bool properties = h.b.data && strstr(h.b.data, "--properties");
+    buf_release(&h.b);
+    return properties && !catalog ? "--properties" : "--catalog";
+}
+
 /* ---- storing ----------------------------------------------------------------------------- */
 
 /* Merges doc with the stored catalog and writes it (compare-and-set, retried). */
@@ -290,6 +330,8 @@ int runner_discover(struct runner *r, const struct store_connector *c,
                   o.airbyte ? "Airbyte" : "Singer", pwhy);
         goto out;
     }
+    if (!o.airbyte)
+        json_object_set_new(doc, "catalog_flag", json_string(probe_catalog_flag(&l, &rs)));
     if (store_catalog(r, c, doc, report_out, f.why, sizeof f.why) != IV_OK) {
         f.status = 500;
         goto out;

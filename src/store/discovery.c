@@ -153,18 +153,43 @@ static void discovery_from_row(struct db_stmt *st, struct store_discovery *x)
 int store_discovery_request(struct store *s, const char *tenant_id, const char *connector_id,
                             const char *id, int64_t now_ms_at, struct iv_err *e)
 {
-    int64_t changes = 0;
-    int rc = store__exec(s, false, &changes, e,
-                         "INSERT INTO discovery_requests (id, tenant_id, connector_id, status,"
-                         " created_at) SELECT ?, tenant_id, id, 'pending', ? FROM connectors"
-                         " WHERE tenant_id = ? AND id = ?",
-                         "siss", id, now_ms_at, tenant_id, connector_id);
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    int rc = db_begin(d, e);
     if (rc < 0)
-        return rc;
-    if (changes == 0)
-        return iv_err_set(e, IV_ENOTFOUND, "connector '%s' not found", connector_id);
+        goto out;
+    /* Plain SELECT then INSERT ... VALUES: parameter types stay obvious on PostgreSQL. */
+    rc = dq_prep(d, &st, e, "SELECT 1 FROM connectors WHERE tenant_id = ? AND id = ?", "ss",
+                 tenant_id, connector_id);
+    if (rc < 0)
+        goto fail;
+    rc = db_step(st, e);
+    db_finalize(st);
+    st = NULL;
+    if (rc < 0)
+        goto fail;
+    if (rc != DB_ROW) {
+        rc = iv_err_set(e, IV_ENOTFOUND, "connector '%s' not found", connector_id);
+        goto fail;
+    }
+    rc = dq_prep(d, &st, e, "INSERT INTO discovery_requests (id, tenant_id, connector_id, status,"
+                 " created_at) VALUES (?, ?, ?, 'pending', ?)", "sssi", id, tenant_id,
+                 connector_id, now_ms_at);
+    if (rc < 0)
+        goto fail;
+    rc = store__run(st, e);
+    st = NULL;
+    if (rc < 0 || (rc = db_commit(d, e)) < 0)
+        goto fail;
+    store__release(s, d);
     store__wake(s);
     return IV_OK;
+fail:
+    db_finalize(st);
+    db_rollback(d);
+out:
+    store__release(s, d);
+    return rc;
 }
 
 int store_discovery_get(struct store *s, const char *tenant_id, const char *id,

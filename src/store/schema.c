@@ -190,11 +190,30 @@ static const char m003_discovery[] =
 static const char m004_catalog_credential[] =
     "ALTER TABLE tenant_catalogs ADD COLUMN catalog_credential_enc TEXT;";
 
+/* Operations (docs/api.md "Operating a connector"): the schema-drift policy, the previous
+ * webhook secret kept verifying during a rotation's grace period, and a running run's
+ * progress (rows committed so far and when its last checkpoint was). */
+static const char m005_ops[] =
+    "ALTER TABLE connectors ADD COLUMN schema_drift TEXT NOT NULL DEFAULT 'evolve';"
+    "ALTER TABLE connectors ADD COLUMN webhook_secret_prev_enc TEXT;"
+    "ALTER TABLE connectors ADD COLUMN webhook_secret_prev_until BIGINT;"
+    "ALTER TABLE sync_runs ADD COLUMN rows_committed BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE sync_runs ADD COLUMN last_checkpoint_at BIGINT;"
+    "ALTER TABLE sync_runs ADD COLUMN stream_rows TEXT;"
+    "CREATE INDEX connectors_tenant_page ON connectors (tenant_id, created_at, id);";
+
+/* Migration 6: transform samples of a run (docs/transforms.md): the first transform errors
+ * of a run as a JSON array of {"field","value","error"}, written by the runner. */
+static const char m006_transform_samples[] =
+    "ALTER TABLE sync_runs ADD COLUMN transform_samples TEXT;";
+
 /* { version, name, portable SQL, PostgreSQL's own text or NULL } */
 const struct db_migration store_migrations[] = {
     {1, "init control plane", m001_init, NULL},
     {2, "tenant generation counter + latest-run index", m002_generation, m002_generation_pg},
     {3, "stream catalog and discovery requests", m003_discovery, NULL},
     {4, "tenant_catalogs.catalog_credential_enc", m004_catalog_credential, NULL},
+    {5, "operations: schema drift, secret rotation, run progress", m005_ops, NULL},
+    {6, "transform samples of a run", m006_transform_samples, NULL},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

@@ -205,10 +205,19 @@ int store_wait_for_work(struct store *s, int timeout_ms)
 int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e)
 {
     struct db *d = store__acquire(s);
+    int have = 0, want = store_schema_latest();
     int rc = db_migrate(d, store_migrations, store_migrations_count, applied_out, e);
-    if (rc == IV_OK && version_out)
-        rc = db_schema_version(d, version_out, e);
+    if (rc == IV_OK)
+        rc = db_schema_version(d, &have, e);
     store__release(s, d);
+    /* A store written by a newer binary: its extra migrations may have changed what this
+     * binary's queries mean, so it refuses rather than guess (docs/deploy.md "Upgrades"). */
+    if (rc == IV_OK && have > want)
+        rc = iv_err_set(e, IV_EUNSUPPORTED,
+                        "the store is at schema version %d, newer than this binary's %d: "
+                        "run a newer ivory (migrations are forward-only)", have, want);
+    if (rc == IV_OK && version_out)
+        *version_out = have;
     return rc;
 }
 
@@ -278,6 +287,29 @@ int store__exec(struct store *s, bool cached, int64_t *changes_out, struct iv_er
 /* Every SQL text in this file is a literal: its statements use the connection's cache. */
 #define q_prep(d, st, e, ...) store__prep((d), (st), true, (e), __VA_ARGS__)
 #define q_run store__run
+
+int store_tenant_usage(struct store *s, const char *tenant_id, int64_t *connectors,
+                       int64_t *catalogs, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    *connectors = *catalogs = 0;
+    int rc = store__prep(d, &st, true, e,
+                         "SELECT (SELECT COUNT(*) FROM connectors WHERE tenant_id = ?),"
+                         " (SELECT COUNT(*) FROM tenant_catalogs WHERE tenant_id = ?)", "ss",
+                         tenant_id, tenant_id);
+    if (rc == IV_OK) {
+        rc = db_step(st, e);
+        if (rc == DB_ROW) {
+            *connectors = db_col_int64(st, 0);
+            *catalogs = db_col_int64(st, 1);
+        }
+        rc = rc < 0 ? rc : IV_OK;
+    }
+    db_finalize(st);
+    store__release(s, d);
+    return rc;
+}
 
 int store_files_ok(struct store *s, struct iv_err *e)
 {
@@ -1403,7 +1435,8 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
                 " transform_errors = ?, iomete_table = COALESCE(?, iomete_table), started_at = ?,"
                 " completed_at = ?, error_msg = ?, state_after = ?, snapshot_id = ?, updated_at = ?"
                 " WHERE tenant_id = ? AND id = ?",
-                "siiisiisssiss", w->completed ? "completed" : "failed", w->rows_synced,
+                "siiisiisssiss",
+                w->completed ? "completed" : w->cancelled ? "cancelled" : "failed", w->rows_synced,
                 w->rows_loaded, w->transform_errors, w->iomete_table, started, completed,
                 w->error_msg, w->tap_state, w->snapshot_id, now_ms(), tenant_id, w->run_id);
     if (rc < 0)
@@ -1420,7 +1453,19 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     enum store_conn_status to = c.status;
     int64_t failures = c.consecutive_failures;
 
-    if (w->completed) {
+    if (w->cancelled) {
+        /* Ended on request: the breaker does not count it and the schedule goes on (or the
+         * queued trigger runs). Like a failed run's, the rows its checkpoints committed are
+         * added to rows_total by the runner that holds the table's truth (runner/sync.c). */
+        if (c.status == CONN_ACTIVE)
+            next = c.followup_queued ? now : cron_ms;
+        else
+            next = c.next_run_at;
+        rc = q_prep(d, &st, e,
+                    "UPDATE connectors SET next_run_at = ?, followup_queued = 0, updated_at = ?"
+                    " WHERE tenant_id = ? AND id = ?",
+                    "tiss", next, now, tenant_id, w->connector_id);
+    } else if (w->completed) {
         failures = 0;
         if (c.status == CONN_ACTIVE) {
             next = c.followup_queued ? now : cron_ms;
@@ -1474,7 +1519,8 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     res.next_run_at = next;
     res.consecutive_failures = failures;
     log_info("run %s of connector %s %s (%lld rows loaded)", w->run_id, w->connector_id,
-             w->completed ? "completed" : "failed", (long long)w->rows_loaded);
+             w->completed ? "completed" : w->cancelled ? "cancelled" : "failed",
+             (long long)w->rows_loaded);
 done:
     if (out)
         *out = res;
@@ -1487,3 +1533,38 @@ out:
     store__release(s, d);
     return rc;
 }
+
+/* ---- shared with store/ops.c through store_internal.h ---------------------------------------- */
+
+int store__connector_get(struct db *d, const char *tenant_id, const char *id,
+                         struct store_connector *out, struct iv_err *e)
+{
+    return connector_get_db(d, tenant_id, id, out, e);
+}
+
+int store__has_running_run(struct db *d, const char *tenant_id, const char *id, bool *out,
+                           struct iv_err *e)
+{
+    return has_running_run(d, tenant_id, id, out, e);
+}
+
+void store__run_from_row(struct db_stmt *st, struct store_run *r)
+{
+    run_from_row(st, r);
+}
+
+void store__connector_borrow_row(struct db_stmt *st, struct store_connector *c)
+{
+    connector_borrow_row(st, c);
+}
+
+const char store__run_cols[] = RUN_COLS;
+
+/* connector_each_sql's select list and join, without its WHERE: callers add their own. */
+const char store__connector_list_select[] =
+    "SELECT c.id, c.tenant_id, c.source_system, c.tap_name, c.connector_type,"
+    " c.destination_catalog, c.destination_table, c.iomete_namespace, c.sync_schedule, NULL,"
+    " c.tap_version, c.meltano_environment, NULL, NULL, c.status, c.consecutive_failures,"
+    " c.rows_total, c.last_synced_at, c.next_run_at, NULL, c.followup_queued, c.created_at,"
+    " c.updated_at, r.status, r.rows_synced, r.rows_loaded, r.started_at, r.completed_at,"
+    " r.error_msg" CONNECTOR_FROM;

@@ -43,8 +43,23 @@ int store_open(struct store **out, const char *url, int pool_max, bool migrate,
 void store_close(struct store *s);
 /* Applies pending migrations; *applied_out / *version_out may be NULL. */
 int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e);
+/* The newest schema version this binary knows (its last migration). */
+int store_schema_latest(void);
+/* The schema version recorded in the store (0 for an empty store), without migrating. */
+int store_schema_version(struct store *s, int *version_out, struct iv_err *e);
+/* SQLite only (IV_EUNSUPPORTED otherwise, naming pg_dump): writes a consistent snapshot of
+ * the whole store to dest with VACUUM INTO, one read transaction, while other connections
+ * and processes keep writing. The snapshot goes to a new 0600 file beside dest, is fsynced
+ * and renamed over dest, so dest is either the old file or a complete new one. */
+int store_backup_to(struct store *s, const char *dest, struct iv_err *e);
+/* SQLite's PRAGMA quick_check: IV_OK when the file is sound, else IV_EDB naming the first
+ * problem. PostgreSQL: IV_OK. */
+int store_quick_check(struct store *s, struct iv_err *e);
 /* Cheap round trip (SELECT 1) for /readyz. */
 int store_ping(struct store *s, struct iv_err *e);
+/* How many connectors and catalogs the tenant has (for the per-tenant quotas). */
+int store_tenant_usage(struct store *s, const char *tenant_id, int64_t *connectors,
+                       int64_t *catalogs, struct iv_err *e);
 /* IV_EIO when the store's file was deleted or replaced under the running process. */
 int store_files_ok(struct store *s, struct iv_err *e);
 
@@ -226,7 +241,8 @@ struct store_policy {
 
 struct store_webhook {
     const char *connector_id, *run_id;
-    bool completed;                     /* else failed */
+    bool completed;                     /* else failed (or cancelled) */
+    bool cancelled;                     /* ended on request: neither a success nor a failure */
     int64_t rows_synced, rows_loaded, transform_errors;
     const char *tap_state;              /* JSON text or NULL */
     int64_t started_at, completed_at;   /* ms, STORE_NULL_TIME = absent */
@@ -249,6 +265,113 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
 enum store_conn_event { CEV_TRIGGER, CEV_PAUSE, CEV_RESUME, CEV_BREAKER, CEV__COUNT };
 /* New status for (from, event), or -1 when the transition is illegal. */
 int store_conn_next_status(enum store_conn_status from, enum store_conn_event ev);
+
+/* ==== operations (store/ops.c) ==============================================================
+ * Editing a connector without losing its bookmark, the bookmark itself, webhook-secret
+ * rotation, one run's detail and cancellation, paging, and the operator's metrics. Same
+ * rules as above: scoped by tenant, one transaction per call. */
+
+/* Schema-drift policies (what a run does when a SCHEMA does not fit the table). */
+bool store_schema_drift_valid(const char *policy);     /* evolve | freeze | discard_row */
+
+/* A PATCH: NULL members are left alone; tap_version_null clears tap_version. */
+struct store_connector_patch {
+    const char *sync_schedule;
+    int64_t next_run_at;             /* with sync_schedule: the next fire (active only) */
+    const char *config_encrypted;
+    bool config_clear;               /* config_encrypted: null */
+    const char *tap_version;
+    bool tap_version_clear;
+    const char *meltano_environment;
+    const char *destination_table;
+    const char *schema_drift;
+};
+/* Applies p in one transaction. IV_ECONFLICT (e->msg names the field) when a run is in
+ * progress and p changes anything but sync_schedule (the run in flight uses the old values);
+ * IV_ENOTFOUND. next_run_at is only written while the connector is active (paused and error
+ * keep NULL). */
+int store_connector_patch(struct store *s, const char *tenant_id, const char *id,
+                          const struct store_connector_patch *p, struct iv_err *e);
+
+/* Operations view of a connector: its drift policy and whether a run is in progress.
+ * policy_out >= 16 bytes. */
+int store_connector_ops_info(struct store *s, const char *tenant_id, const char *id,
+                             char policy_out[16], bool *running_out, struct iv_err *e);
+
+/* Replaces the STATE bookmark (state_json: a JSON object's text) while the connector is
+ * paused (IV_ECONFLICT otherwise, or while a run is in progress), and records the edit in the
+ * run history: a run row run_id with trigger 'state_edit', status 'completed', state before
+ * and after. */
+int store_connector_state_put(struct store *s, const char *tenant_id, const char *id,
+                              const char *run_id, const char *state_json, struct iv_err *e);
+/* Clears the bookmark and makes the connector due at now_ms_at (a full run), recorded like a
+ * state edit (trigger 'resync'). IV_ECONFLICT when paused, in error or running. */
+int store_connector_resync(struct store *s, const char *tenant_id, const char *id,
+                           const char *run_id, int64_t now_ms_at, struct iv_err *e);
+
+/* Rotation: the current sealed secret becomes the previous one, verifying until prev_until
+ * (ms); new_sealed becomes current. */
+int store_webhook_rotate(struct store *s, const char *tenant_id, const char *id,
+                         const char *new_sealed, int64_t prev_until, struct iv_err *e);
+/* The previous sealed secret of a connector while its grace period lasts at now_ms_at, else
+ * *prev_out = NULL (not an error). Unscoped, like store_webhook_lookup. Caller frees. */
+int store_webhook_previous(struct store *s, const char *connector_id, int64_t now_ms_at,
+                           char **prev_out, struct iv_err *e);
+
+/* One run with its progress. IV_ENOTFOUND when the run is not this tenant's connector's. */
+struct store_run_detail {
+    struct store_run run;
+    int64_t rows_committed;
+    int64_t last_checkpoint_at;        /* STORE_NULL_TIME */
+    char *stream_rows;                 /* JSON object text or NULL */
+    char *transform_samples;           /* JSON array text or NULL (docs/transforms.md) */
+    bool has_job;                      /* an Ivory runner holds it */
+    bool cancel_requested;
+};
+void store_run_detail_release(struct store_run_detail *d);
+int store_run_get(struct store *s, const char *tenant_id, const char *connector_id,
+                  const char *run_id, struct store_run_detail *out, struct iv_err *e);
+/* Asks for a running run's end: a run an Ivory runner holds gets cancel_requested (the runner
+ * kills the tap's process group and reports 'cancelled'); a run nobody here holds (an
+ * external runner's) is marked 'cancelled' at once. IV_ECONFLICT when it is not running. */
+int store_run_cancel(struct store *s, const char *tenant_id, const char *connector_id,
+                     const char *run_id, bool *immediate_out, struct iv_err *e);
+/* The runner's progress report at a checkpoint (or periodically). */
+int store_run_progress(struct store *s, const char *run_id, int64_t rows_read,
+                       int64_t rows_committed, int64_t checkpoint_at, const char *stream_rows,
+                       struct iv_err *e);
+
+/* Paging: the tenant's connectors after the cursor (created_at, id) in that order, filtered
+ * by status and source_system (each may be NULL), at most limit rows; fn as for
+ * store_connector_each. *more_out: whether rows remain after the last one given. */
+struct store_page_filter {
+    const char *status, *source_system;
+    int64_t after_created;             /* STORE_NULL_TIME: from the start */
+    const char *after_id;
+    int limit;
+};
+int store_connector_page(struct store *s, const char *tenant_id,
+                         const struct store_page_filter *f, store_connector_visit_fn fn,
+                         void *ctx, bool *more_out, struct iv_err *e);
+
+/* Operator metrics over every tenant (aggregates only: no tenant, connector or run id). */
+#define STORE_DURATION_BUCKETS 9
+extern const int64_t store_duration_bucket_s[STORE_DURATION_BUCKETS];   /* upper bounds */
+struct store_metrics {
+    int64_t connectors[CONN__COUNT];
+    /* runs by status x trigger: status running|completed|failed|cancelled, trigger
+     * schedule|manual|retry|state_edit|resync|other */
+    int64_t runs[4][6];
+    int64_t rows_synced, rows_loaded, transform_errors;
+    int64_t duration_count, duration_sum_s;
+    int64_t duration_le[STORE_DURATION_BUCKETS];   /* cumulative */
+    int64_t running_jobs;
+    int64_t claims;            /* runs claimed by Ivory runners (every runner process) */
+    int64_t lease_expiries;    /* runs failed because their runner stopped renewing */
+};
+extern const char *const store_metric_run_status[4];
+extern const char *const store_metric_run_trigger[6];
+int store_metrics_collect(struct store *s, struct store_metrics *out, struct iv_err *e);
 
 /* ==== runner jobs ==========================================================================
  * Owned by the runner (queries in store/jobs.c). A claimed connector has one runner_jobs row
@@ -392,6 +515,27 @@ void store_discoveries_free(struct store_discovery *v, size_t n);
 int store_discovery_finish(struct store *s, const char *id, const char *status,
                            int http_status, const char *detail, const char *report,
                            int64_t now_ms_at, struct iv_err *e);
+
+/* ---- field mappings (docs/transforms.md) ------------------------------------------------ */
+struct store_mapping {
+    char *source_stream, *source_field, *target_column, *target_type;
+    char *transform_fn;        /* NULL = the value as it is */
+    bool review_required;
+};
+void store_mappings_free(struct store_mapping *v, size_t n);
+/* The connector's mappings in their saved order. IV_ENOTFOUND when the connector is not the
+ * tenant's. *out: caller frees with store_mappings_free. */
+int store_mappings_get(struct store *s, const char *tenant_id, const char *connector_id,
+                       struct store_mapping **out, size_t *n_out, struct iv_err *e);
+/* Replaces the connector's mappings in one transaction (only_stream != NULL: only that source
+ * stream's mappings are replaced, the others stay). Callers validate first. IV_ENOTFOUND when
+ * the connector is not the tenant's. */
+int store_mappings_replace(struct store *s, const char *tenant_id, const char *connector_id,
+                           const char *only_stream, const struct store_mapping *v, size_t n,
+                           struct iv_err *e);
+/* Saves a run's transform samples (the runner, before its webhook). */
+int store_run_set_transform_samples(struct store *s, const char *tenant_id, const char *run_id,
+                                    const char *samples_json, struct iv_err *e);
 
 /* In-process wake-up: fn(ctx) is called after a write another component waits for (a
  * discovery request). One hook per store (the runner's); NULL clears it. */

@@ -30,6 +30,15 @@ int store__run(struct db_stmt *st, struct iv_err *e);
 int store__exec(struct store *s, bool cached, int64_t *changes_out, struct iv_err *e,
                 const char *sql, const char *types, ...);
 
+/* store.c's row readers and lookups, for store/ops.c (same semantics as the static ones). */
+int store__connector_get(struct db *d, const char *tenant_id, const char *id,
+                         struct store_connector *out, struct iv_err *e);
+int store__has_running_run(struct db *d, const char *tenant_id, const char *id, bool *out,
+                           struct iv_err *e);
+void store__run_from_row(struct db_stmt *st, struct store_run *r);
+void store__connector_borrow_row(struct db_stmt *st, struct store_connector *c);
+extern const char store__run_cols[];               /* the columns store__run_from_row reads */
+extern const char store__connector_list_select[];  /* SELECT ... FROM ... for borrow_row */
 /* Calls the wake hook (store_set_wake_hook), if any. */
 void store__wake(struct store *s);
 

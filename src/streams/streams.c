@@ -387,6 +387,12 @@ int streams_from_airbyte(const json_t *catalog, streams_name_fn name_fn, json_t 
     return IV_OK;
 }
 
+const char *streams_catalog_flag(const json_t *doc)
+{
+    const char *f = json_str(doc, "catalog_flag");
+    return f && !strcmp(f, "--properties") ? "--properties" : "--catalog";
+}
+
 const char *streams_kind(const json_t *doc)
 {
     const char *k = json_str(doc, "kind");

@@ -70,6 +70,10 @@ int streams_tables(const json_t *doc, const char *destination_table, json_t **ma
  * explicit "table" in doc. */
 void streams_pin_tables(json_t *doc, const json_t *before, const char *destination_table);
 
+/* The flag a Singer tap reads its catalog from: "--catalog", or "--properties" when discovery
+ * found a tap that knows only that one (the document's "catalog_flag"). */
+const char *streams_catalog_flag(const json_t *doc);
+
 /* The kind the document was discovered from: "singer" or "airbyte". */
 const char *streams_kind(const json_t *doc);
 

@@ -1,5 +1,6 @@
 /*
- * files: durable file writes and bounded reads.
+ * files: durable file writes, bounded reads, whole-file copies and advisory locks
+ * (flock: the store's lock file, docs/deploy.md "Backups").
  *
  * file_write_atomic() is the only way Ivory creates a file that another
  * process may read: temp name in the same directory, write, fsync, rename,
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -127,6 +129,74 @@ int mkdir_p(const char *path, int mode)
         rc = IV_EIO;
     free(p);
     return rc;
+}
+
+int file_copy_new(const char *src, const char *dst, int mode, struct iv_err *e)
+{
+    int in = -1, out = -1, rc = IV_OK;
+    char block[65536];
+    const char *step = "open", *file = src;
+    in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        goto fail;
+    file = dst;
+    out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (out < 0)
+        goto fail;
+    for (;;) {
+        step = "read";
+        file = src;
+        ssize_t n = read(in, block, sizeof block);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto fail;
+        if (n == 0)
+            break;
+        step = "write";
+        file = dst;
+        if (fd_write_all(out, block, (size_t)n) < 0)
+            goto fail;
+    }
+    step = "fsync";
+    file = dst;
+    if (fsync(out) < 0)
+        goto fail;
+    close(in);
+    close(out);
+    return IV_OK;
+fail:
+    rc = iv_err_set(e, IV_EIO, "%s('%s') failed: %s", step, file, strerror(errno));
+    if (in >= 0)
+        close(in);
+    if (out >= 0) {
+        close(out);
+        unlink(dst);
+    }
+    return rc;
+}
+
+int file_lock(const char *path, bool exclusive, bool wait, int *fd_out, struct iv_err *e)
+{
+    *fd_out = -1;
+    /* Read-only is enough for flock, so a lock file that another user created (root
+     * restoring, the service user serving) can still be locked by both. */
+    int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return iv_err_set(e, IV_EIO, "cannot open lock file '%s': %s", path, strerror(errno));
+    int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+    int r;
+    while ((r = flock(fd, op)) < 0 && errno == EINTR)
+        ;
+    if (r < 0) {
+        int err = errno;
+        close(fd);
+        if (err == EWOULDBLOCK)
+            return iv_err_set(e, IV_EAGAIN, "'%s' is locked by another process", path);
+        return iv_err_set(e, IV_EIO, "cannot lock '%s': %s", path, strerror(err));
+    }
+    *fd_out = fd;
+    return IV_OK;
 }
 
 /* Appends component c (not "" "." "..") to the resolved prefix cur: through realpath when the

@@ -131,6 +131,13 @@ int path_confined(const char *root, const char *path, char **resolved_out, struc
 int file_read_all(const char *path, size_t max, char **out, size_t *len_out, struct iv_err *e);
 int mkdir_p(const char *path, int mode);
 int fsync_dir_of(const char *path);
+/* Copies src to a new file dst (O_EXCL, created with mode) and fsyncs it. On failure dst is
+ * removed and e names the step and the file. */
+int file_copy_new(const char *src, const char *dst, int mode, struct iv_err *e);
+/* Takes a flock on path (created 0640 when missing, opened read-only): shared or exclusive, waiting or not.
+ * *fd_out receives the descriptor that holds the lock until it is closed (or the process
+ * exits). IV_EAGAIN when wait is false and another process holds a conflicting lock. */
+int file_lock(const char *path, bool exclusive, bool wait, int *fd_out, struct iv_err *e);
 
 /* ---- JSON helpers over jansson ----------------------------------------- */
 /* Returns a new string (caller frees) of compact JSON with sorted keys off. */

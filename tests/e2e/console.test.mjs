@@ -195,9 +195,10 @@ describe('console (docs/console.md)', { skip: notBuilt('serve') }, () => {
 
     test('an expired token sends the user back to sign-in with a clear message', async () => {
         const page = await newPage();
-        const short = hs256(srv.secret, T.id, { exp: Math.floor(Date.now() / 1000) + 3 });
+        // Long enough to sign in on a loaded machine, short enough to watch it expire.
+        const short = hs256(srv.secret, T.id, { exp: Math.floor(Date.now() / 1000) + 10 });
         await signIn(page, short);
-        await page.locator('.signin .notice.error', { hasText: /expired/ }).waitFor({ timeout: 10000 });
+        await page.locator('.signin .notice.error', { hasText: /expired/ }).waitFor({ timeout: 20000 });
         await shot(page, '08-token-expired');
         await page.locator('#token').fill('not-a-token');
         await page.getByRole('button', { name: 'Sign in' }).click();

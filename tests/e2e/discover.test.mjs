@@ -21,7 +21,8 @@ const field = (cat, id, f) => stream(cat, id).fields.find((x) => x.name === f);
 describe('discovery and selection', { skip: notBuilt('serve') }, () => {
     let srv, T;
     before(async () => {
-        srv = await startRunnerServer({ taps: ['tap-multi'], env: { IVORY_DISCOVER_TIMEOUT: '3' } });
+        srv = await startRunnerServer({ taps: ['tap-multi', 'source-fixture', 'tap-legacy'],
+            env: { IVORY_DISCOVER_TIMEOUT: '3', IVORY_DISCOVER_MAX_BYTES: '20000' } });
         fs.symlinkSync(path.join(REPO, 'examples', 'taps', 'tap-csv'), path.join(srv.dir, 'taps', 'tap-csv'));
         T = await runnerTenant(srv);
     });
@@ -94,6 +95,25 @@ describe('discovery and selection', { skip: notBuilt('serve') }, () => {
         assert.equal(stream(one.json, 'users').table, `${dest}_users`);
         const named = await patch(conn.id, { streams: [{ tap_stream_id: 'users', table: 'people' }] });
         assert.equal(stream(named.json, 'users').table, 'people');
+    });
+
+    test('a tap that ignores the selection still loads exactly the selected streams and fields', async () => {
+        const conn = await multi({ count: 2, ignore_selection: true });
+        assert.equal((await discover(conn.id)).status, 200);
+        const p = await patch(conn.id, { streams: [
+            { tap_stream_id: 'users', fields: { email: false } },
+            { tap_stream_id: 'orders', selected: false },
+        ] });
+        assert.equal(p.status, 200, p.text);
+        assert.equal(stream(p.json, 'users').table, conn.iomete_table, 'one selected stream');
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        assert.equal(rs[0].rows_loaded, 2);
+        const users = await tableRows(srv, T, conn.iomete_table);
+        assert.deepEqual(ids(users), [1, 2]);
+        assert.deepEqual(Object.keys(users[0]).sort(), ['id', 'name']);
+        for (const t of ['orders', 'events', 'users'])
+            assert.ok(!fs.existsSync(path.join(srv.dir, 'wh', T.slug, T.namespace, `${conn.iomete_table}_${t}`)), t);
     });
 
     test('bad bodies are 4xx naming the problem and change nothing', async () => {
@@ -173,7 +193,39 @@ describe('discovery and selection', { skip: notBuilt('serve') }, () => {
         assert.match(r.json.detail, /timed out after 3 s/);
         assert.ok(Date.now() - t0 < 15000);
 
+        fs.writeFileSync(control, JSON.stringify({ extra_streams: range(1, 300).map((i) => `s${i}`) }));
+        r = await discover(conn.id);
+        assert.equal(r.status, 422, r.text);
+        assert.match(r.json.detail, /larger than 20000 bytes \(IVORY_DISCOVER_MAX_BYTES\)/);
+
         assert.deepEqual((await getCat(conn.id)).json, before, 'previous catalog kept');
+    });
+
+    test('Airbyte: discover, deselect a stream; the configured catalog carries only the selection', async () => {
+        const conn = await registerTap(srv, T, { count: 2, two_streams: true },
+            { tap_name: 'source-fixture', connector_type: 'airbyte' });
+        const d = await discover(conn.id);
+        assert.equal(d.status, 200, d.text);
+        assert.equal(d.json.kind, 'airbyte');
+        assert.deepEqual(names(d.json), ['users', 'orders']);
+        assert.equal(stream(d.json, 'users').replication_method, 'INCREMENTAL');
+        assert.equal(stream(d.json, 'users').replication_key, 'id');
+        assert.equal(field(d.json, 'users', 'id').inclusion, 'automatic');
+        assert.deepEqual(stream(d.json, 'orders').replication_methods, ['FULL_TABLE']);
+        const p = await patch(conn.id, { streams: [{ tap_stream_id: 'users', selected: false }] });
+        assert.equal(p.status, 200, p.text);
+        assert.equal(stream(p.json, 'orders').table, conn.iomete_table);
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        const rows = await tableRows(srv, T, conn.iomete_table);
+        assert.deepEqual(rows.map((x) => x.name).sort(), ['orders-1', 'orders-2']);
+    });
+
+    test('an old tap that reads only --properties gets its catalog there', async () => {
+        const conn = await registerTap(srv, T, {}, { tap_name: 'tap-legacy' });
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        assert.deepEqual(ids(await tableRows(srv, T, conn.iomete_table)), [1, 2]);
     });
 
     test('re-discovery keeps selections, reports appeared/vanished, selects nothing new; a re-selected stream starts over', async () => {

@@ -160,7 +160,7 @@ describe('runner (CONTRACT §6)', { skip: notBuilt('serve') }, () => {
         assert.ok(!fs.existsSync(cfgPath), 'config temp file removed');
     });
 
-    test('cancel_requested on the job row (a run cancel) kills the tap; the run is reported failed', async () => {
+    test('cancel_requested on the job row (a run cancel) kills the tap; the run is reported cancelled', async () => {
         const pidFile = path.join(srv.io, 'cancel.pid');
         const conn = await registerTap(srv, T, { count: 1000, sleep: 0.05, pid_file: pidFile });
         assert.equal((await T.c.post(`/v1/admin/connectors/${conn.id}/trigger`)).status, 202);
@@ -173,8 +173,10 @@ describe('runner (CONTRACT §6)', { skip: notBuilt('serve') }, () => {
         assert.equal(jobs[0].child_pid, pgid(pid), "the job row records the tap's process group");
         sql(srv.dbPath, `UPDATE runner_jobs SET cancel_requested = 1 WHERE connector_id = '${conn.id}'`);
         const rs = await waitRuns(T, conn.id, 1);
-        assert.equal(rs[0].status, 'failed');
+        assert.equal(rs[0].status, 'cancelled');
         assert.match(rs[0].error_msg, /cancelled on request/);
+        assert.equal((await T.c.get(`/v1/admin/connectors/${conn.id}`)).json.consecutive_failures, 0,
+            'a cancelled run is not a failure');
         assert.ok(!pidAlive(pid));
         assert.deepEqual(await tableRows(srv, T, conn.iomete_table), []);
     });

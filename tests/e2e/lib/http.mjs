@@ -1,6 +1,7 @@
 // http.mjs — a small fetch wrapper for the e2e suite: every call returns
 // { status, headers, json, text } so assertions read the real response, never a guess.
 import http from 'node:http';
+import { checkResponse } from './openapi.mjs';
 
 export async function request(base, method, path, { token, body, raw, headers = {}, contentType } = {}) {
     const h = { ...headers };
@@ -18,6 +19,7 @@ export async function request(base, method, path, { token, body, raw, headers = 
     let json;
     try { json = text.length ? JSON.parse(text) : undefined; } catch { json = undefined; }
     checkErrorShape(`${method} ${path}`, res.status, res.headers.get('content-type'), json, text);
+    await checkResponse(base, method, path, res.status, res.headers.get('content-type'), json);
     return { status: res.status, headers: res.headers, json, text };
 }
 
