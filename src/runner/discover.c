@@ -18,6 +18,7 @@
 #include "singer/singer.h"
 #include "streams/streams.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,10 +341,11 @@ int runner_discover(struct runner *r, const struct store_connector *c,
 out:
     if (rc != IV_OK) {
         *http_status = f.status ? f.status : 500;
-        *detail = xstrdup(f.why[0] ? f.why : "discovery failed");
+        /* no form of a config secret in the reason */
+        *detail = runner_redact(&rs, f.why[0] ? f.why : "discovery failed");
     }
     if (config) {
-        memset(config, 0, strlen(config));
+        OPENSSL_cleanse(config, strlen(config));
         free(config);
     }
     run_files_destroy(l.rf);

@@ -20,6 +20,7 @@
 #include "streams/streams.h"
 
 #include <ctype.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,22 +63,82 @@ static void sync_fail(struct sync *s, const char *fmt, ...)
     char buf[1024];
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    s->err = xstrdup(buf);
+    /* Every failure reason (a TRACE or LOG error of the tap, its stderr tail, a library's
+     * message) goes through the secrets before it reaches error_msg and the log. */
+    s->err = runner_redact(&s->secrets, buf);
+    OPENSSL_cleanse(buf, sizeof buf);
+}
+
+/* Adds one form of a secret (takes v), once. */
+static void secret_form_add(struct runner_secrets *rs, char *v)
+{
+    for (int i = 0; i < rs->n; i++)
+        if (!strcmp(rs->v[i], v)) {
+            OPENSSL_cleanse(v, strlen(v));
+            free(v);
+            return;
+        }
+    rs->v = xrealloc(rs->v, sizeof(char *) * (size_t)(rs->n + 2));
+    rs->v[rs->n++] = v;
+    rs->v[rs->n] = NULL;
+}
+
+/* The secret as a JSON string body ("p\"w" for p"w): how a tap that logs JSON prints it. */
+static char *json_escaped(const char *v)
+{
+    json_t *j = json_string(v);
+    char *d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    if (!d)
+        return xstrdup(v);
+    size_t n = strlen(d);
+    memmove(d, d + 1, n - 2);   /* strip the quotes */
+    d[n - 2] = '\0';
+    return d;
+}
+
+static char *cased(const char *v, bool upper)
+{
+    char *c = xstrdup(v);
+    for (char *p = c; *p; p++)
+        *p = (char)(upper ? toupper((unsigned char)*p) : tolower((unsigned char)*p));
+    return c;
 }
 
 void runner_secret_add(struct runner_secrets *rs, const char *v)
 {
     if (!v || strlen(v) < 4)
         return;
-    rs->v = xrealloc(rs->v, sizeof(char *) * (size_t)(rs->n + 2));
-    rs->v[rs->n++] = xstrdup(v);
-    rs->v[rs->n] = NULL;
+    /* The forms a tap may print it in: as is, JSON-escaped, upper- and lower-cased (error
+     * texts and some SDKs change case), and the escaped upper-case form. */
+    secret_form_add(rs, xstrdup(v));
+    secret_form_add(rs, json_escaped(v));
+    char *up = cased(v, true);
+    secret_form_add(rs, json_escaped(up));
+    secret_form_add(rs, up);
+    secret_form_add(rs, cased(v, false));
+}
+
+char *runner_redact(const struct runner_secrets *rs, const char *text)
+{
+    char *out = xstrdup(text ? text : "");
+    for (int i = 0; i < rs->n; i++) {
+        size_t sl = strlen(rs->v[i]);
+        char *hit;
+        while (sl > 0 && (hit = strstr(out, rs->v[i])) != NULL) {
+            char *next = xasprintf("%.*s[REDACTED]%s", (int)(hit - out), out, hit + sl);
+            OPENSSL_cleanse(out, strlen(out));
+            free(out);
+            out = next;
+        }
+    }
+    return out;
 }
 
 void runner_secrets_release(struct runner_secrets *rs)
 {
     for (int i = 0; i < rs->n; i++) {
-        memset(rs->v[i], 0, strlen(rs->v[i]));
+        OPENSSL_cleanse(rs->v[i], strlen(rs->v[i]));
         free(rs->v[i]);
     }
     free(rs->v);
