@@ -23,6 +23,7 @@
  */
 #include "api/api_int.h"
 
+#include <openssl/crypto.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -499,6 +500,6 @@ void api_server_stop(struct api_server *srv)
     }
     jwt_verifier_free(srv->st.jwt);
     api_cache_free(srv->st.cache);
-    memset(srv->st.master_key, 0, sizeof srv->st.master_key);
+    OPENSSL_cleanse(srv->st.master_key, sizeof srv->st.master_key);
     free(srv);
 }

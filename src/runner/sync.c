@@ -491,7 +491,7 @@ char *runner_decrypt_config(struct runner *r, const char *env, struct runner_sec
     json_t *j = json_loadb((const char *)plain, n, 0, &je);
     if (!json_is_object(j)) {
         json_decref(j);
-        memset(plain, 0, n);
+        OPENSSL_cleanse(plain, n);
         free(plain);
         snprintf(why, 600, "the decrypted tap config is not a JSON object");
         return NULL;
@@ -699,7 +699,7 @@ static bool report(struct sync *s, bool completed, const char *error_msg, int64_
                                      .max_attempts = r->webhook_attempts,
                                      .runner_id = r->id, .runner_key = r->report_key};
     int rc = webhook_client_post(r->cfg->api_url, secret, sn, txt, &wo, &e);
-    memset(secret, 0, sn);
+    OPENSSL_cleanse(secret, sn);
     free(secret);
     free(txt);
     if (rc == IV_OK) {
@@ -870,7 +870,7 @@ static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
     reconcile(s, &e);
     s->catalog_streams = count_catalog_streams(j->conn.catalog_json);
     if (load_stream_catalog(s) != IV_OK) {
-        memset(config, 0, strlen(config));
+        OPENSSL_cleanse(config, strlen(config));
         free(config);
         return IV_EINVAL;
     }
@@ -900,7 +900,7 @@ static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
     }
     rc = IV_OK;
 out:
-    memset(config, 0, strlen(config));
+    OPENSSL_cleanse(config, strlen(config));
     free(config);
     return rc;
 }
