@@ -114,7 +114,7 @@ static bool within_connector_quota(struct api_ctx *c)
         api_internal(c, "tenant usage", &e);
         return false;
     }
-    if (nconn >= c->srv->cfg->tenant_max_connectors) {
+    if (c->srv->cfg->tenant_max_connectors > 0 && nconn >= c->srv->cfg->tenant_max_connectors) {
         api_error(c, 429, "quota_exceeded", NULL, "This tenant already has %lld connectors, "
                   "its quota (IVORY_TENANT_MAX_CONNECTORS); delete one first.",
                   (long long)nconn);

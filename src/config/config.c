@@ -180,6 +180,11 @@ int config_confine_catalog(const struct iv_config *cfg, const char *catalog_type
                            struct iv_err *e)
 {
     *field_out = NULL;
+    if (warehouse && !strncmp(warehouse, "file://", 7) && !cfg->warehouse_root) {
+        *field_out = "warehouse";
+        return iv_err_set(e, IV_EINVAL, "warehouse: this server has no warehouse root for "
+                          "file:// locations");
+    }
     if (warehouse && !strncmp(warehouse, "file://", 7)) {
         char *path = storage_prefix && *storage_prefix
                          ? xasprintf("%s/%s", warehouse + 7, storage_prefix)

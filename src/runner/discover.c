@@ -423,9 +423,10 @@ void discovery_claim(struct runner *r)
         d->req = v[i];
         memset(&v[i], 0, sizeof v[i]);   /* ownership moved */
         if (pthread_create(&d->th, NULL, discovery_main, d) != 0) {
-            store_discovery_finish(r->st, d->req.id, "failed", 503,
+            /* if even this fails, the API's timeout answers the client */
+            IV_DISCARD(store_discovery_finish(r->st, d->req.id, "failed", 503,
                                    "the runner could not start a discovery thread", NULL,
-                                   now_ms(), &e);
+                                   now_ms(), &e));
             store_discovery_release(&d->req);
             free(d);
             continue;

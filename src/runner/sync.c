@@ -333,7 +333,8 @@ static int reconcile(struct sync *s, struct iv_err *e)
             continue;
         char *state = NULL, *run_id = NULL;
         int64_t snap = -1;
-        lake_table_last_state(t, &state, &run_id, &snap, &e2);
+        /* unreadable metadata means no bookmark to reconcile: state stays NULL */
+        IV_DISCARD(lake_table_last_state(t, &state, &run_id, &snap, &e2));
         lake_table_close(t);
         if (state && run_id && strcmp(run_id, s->j->run_id) != 0) {
             bool exists = false, later = false;
@@ -373,8 +374,8 @@ static void push_tail(struct sync *s, bool force)
     s->last_tail_ms = now;
     char *tail = child_stderr_tail(s->child, NULL);
     struct iv_err e = {0};
-    if (tail && *tail)
-        store_job_update(s->r->st, s->j->job_id, 0, tail, &e);
+    if (tail && *tail && store_job_update(s->r->st, s->j->job_id, 0, tail, &e) != IV_OK)
+        log_debug("run %s: keeping its log tail: %s", s->j->run_id, e.msg);   /* best effort */
     free(tail);
     /* Live progress for GET .../runs/{run_id}: rows read and committed so far. */
     if (s->ld) {
@@ -1021,7 +1022,9 @@ static int spawn(struct sync *s, const struct launch *l)
     if (s->rn->cancel != RUN_CANCEL_NONE)
         child_cancel(c);
     pthread_mutex_unlock(&r->mu);
-    store_job_update(r->st, j->job_id, child_pid(c), NULL, &e);
+    if (store_job_update(r->st, j->job_id, child_pid(c), NULL, &e) != IV_OK)
+        log_warn("run %s: recording the tap's pid: %s (a successor could not kill it if this "
+                 "runner died)", j->run_id, e.msg);
     log_info("run %s: started %s (pid %d) for connector %s", j->run_id, j->conn.tap_name,
              (int)child_pid(c), j->conn.id);
     return IV_OK;
@@ -1050,7 +1053,8 @@ static void load(struct sync *s, struct tap_outcome *out)
     out->tail = child_stderr_tail(s->child, NULL);
     if (out->tail && *out->tail) {
         struct iv_err e = {0};
-        store_job_update(r->st, s->j->job_id, 0, out->tail, &e);
+        if (store_job_update(r->st, s->j->job_id, 0, out->tail, &e) != IV_OK)
+            log_debug("run %s: keeping its log tail: %s", s->j->run_id, e.msg);
     }
 }
 
@@ -1131,7 +1135,9 @@ void *run_main(void *arg)
     if (!j->conn.source_system) {
         /* The connector vanished between claim and load: nothing to run or report. */
         struct iv_err e = {0};
-        store_job_finish(r->st, j->job_id, j->run_id, NULL, &e);
+        if (store_job_finish(r->st, j->job_id, j->run_id, NULL, &e) != IV_OK)
+            log_warn("run %s: removing its job: %s (its lease expires instead)", j->run_id,
+                     e.msg);
         goto done;
     }
     store_tenant_namespace(j->tenant_slug, s.ns);
@@ -1153,7 +1159,9 @@ void *run_main(void *arg)
         log_info("run %s: cancelled (connector deleted); %lld rows were committed before",
                  j->run_id, (long long)st.rows_committed);
         struct iv_err e = {0};
-        store_job_finish(r->st, j->job_id, j->run_id, NULL, &e);
+        if (store_job_finish(r->st, j->job_id, j->run_id, NULL, &e) != IV_OK)
+            log_warn("run %s: removing its job: %s (its lease expires instead)", j->run_id,
+                     e.msg);
         goto done;
     }
     if (cancel == RUN_CANCEL_REQUESTED && s.err) {

@@ -993,7 +993,9 @@ static int fill_change(struct db *d, const char *tenant_id, const char *id,
         return rc;
     rc = db_step(st, e);
     if (rc == DB_ROW) {
-        store_conn_status_parse(db_col_text(st, 0), &out->status);
+        /* the column is only ever written from the status table: a parse failure leaves
+         * the zeroed status, and the next transition check refuses it */
+        IV_DISCARD(store_conn_status_parse(db_col_text(st, 0), &out->status));
         snprintf(out->source_system, sizeof out->source_system, "%s", db_col_text(st, 1));
         rc = IV_OK;
     } else if (rc == DB_DONE) {
