@@ -118,6 +118,25 @@ static const char components_json[] =
     "\"fields\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"name\",\"inclusion\","
     "\"selected\"],\"properties\":{\"name\":{\"type\":\"string\"},\"inclusion\":{\"enum\":[\"automatic\","
     "\"available\",\"unsupported\"]},\"selected\":{\"type\":\"boolean\"}}}}}}}}},"
+    "\"Mapping\":{\"type\":\"object\",\"required\":[\"source_stream\",\"source_field\","
+    "\"target_column\",\"target_type\"],\"properties\":{\"source_stream\":{\"type\":\"string\"},"
+    "\"source_field\":{\"type\":\"string\"},\"target_column\":{\"type\":\"string\"},"
+    "\"target_type\":{\"type\":\"string\"},\"transform_fn\":{\"type\":[\"string\",\"null\"]},"
+    "\"review_required\":{\"type\":\"boolean\"}}},"
+    "\"Mappings\":{\"type\":\"object\",\"required\":[\"connector_id\",\"mappings\",\"count\"],"
+    "\"properties\":{\"connector_id\":{\"type\":\"string\"},\"count\":{\"type\":\"integer\"},"
+    "\"mappings\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Mapping\"}}}},"
+    "\"MappingsBody\":{\"type\":\"object\",\"required\":[\"mappings\"],\"properties\":{"
+    "\"mappings\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Mapping\"}}}},"
+    "\"MapFieldsBody\":{\"type\":\"object\",\"required\":[\"source_stream\",\"source_schema\","
+    "\"target_schema\",\"target_table\",\"target_schema_def\"],\"properties\":{"
+    "\"source_stream\":{\"type\":\"string\"},\"source_schema\":{\"type\":\"object\"},"
+    "\"target_schema\":{\"enum\":[\"dm\",\"md\",\"ci\",\"pm\",\"custom\"]},"
+    "\"target_table\":{\"type\":\"string\"},\"target_schema_def\":{\"type\":[\"object\",\"array\"]}}},"
+    "\"MapFieldsResult\":{\"type\":\"object\",\"required\":[\"mapped\",\"review_required\","
+    "\"message\",\"mappings\"],\"properties\":{\"mapped\":{\"type\":\"integer\"},"
+    "\"review_required\":{\"type\":\"integer\"},\"message\":{\"type\":\"string\"},"
+    "\"mappings\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Mapping\"}}}},"
     "\"CatalogSelection\":{\"type\":\"object\",\"required\":[\"streams\"],\"properties\":{"
     "\"streams\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"tap_stream_id\"],"
     "\"properties\":{\"tap_stream_id\":{\"type\":\"string\"},\"selected\":{\"type\":\"boolean\"},"
@@ -187,6 +206,13 @@ static const struct op_doc ops[] = {
      "runs", 200, "RunDetail"},
     {"POST", "/v1/admin/connectors/{id}/runs/{run_id}/cancel", "Cancel a running sync.", "runs",
      202, "RunCancel"},
+    {"GET", "/v1/admin/connectors/{id}/mappings", "The connector's field mappings.", "mappings",
+     200, "Mappings"},
+    {"PUT", "/v1/admin/connectors/{id}/mappings", "Replace every field mapping (atomically).",
+     "mappings", 200, "Mappings", NULL, 0, "MappingsBody"},
+    {"POST", "/v1/admin/connectors/{id}/map-fields",
+     "Propose and save mappings for one source stream.", "mappings", 201, "MapFieldsResult",
+     NULL, 0, "MapFieldsBody"},
     {"GET", "/v1/admin/connectors/{id}/state", "The STATE bookmark.", "state", 200, "StateView"},
     {"PUT", "/v1/admin/connectors/{id}/state", "Replace the bookmark (connector paused).",
      "state", 200, "StateView", &api_state_resource, AF_CREATE},
