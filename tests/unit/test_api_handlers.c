@@ -84,6 +84,8 @@ static int setup(void **state)
     memset(&cfg, 0, sizeof cfg);
     cfg.first_run_delay_s = 300;
     cfg.max_body_bytes = 1 << 20;
+    /* config_load always sets a warehouse root; the catalogs below live under /tmp */
+    cfg.warehouse_root = (char *)"/tmp";
     struct iv_err e = {0};
     if (store_open(&st.store, dburl, 2, true, &e) != IV_OK)
         return -1;
