@@ -113,6 +113,28 @@ static bool valid_platform_metadata(struct api_ctx *c, const json_t *meta)
     return true;
 }
 
+/* Per-tenant quota on catalogs (IVORY_TENANT_MAX_CATALOGS): a new name past it is 429; an
+ * update of an existing catalog always passes. */
+static bool within_catalog_quota(struct api_ctx *c, const char *tenant_id, const char *name)
+{
+    int64_t nconn = 0, ncat = 0;
+    struct iv_err e = {0};
+    if (store_tenant_usage(c->srv->store, tenant_id, &nconn, &ncat, &e) != IV_OK) {
+        api_internal(c, "tenant usage", &e);
+        return false;
+    }
+    if (ncat < c->srv->cfg->tenant_max_catalogs)
+        return true;
+    struct store_catalog existing = {0};
+    int rc = store_catalog_get(c->srv->store, tenant_id, name, &existing, &e);
+    store_catalog_release(&existing);
+    if (rc == IV_OK)
+        return true;
+    api_error(c, 429, "quota_exceeded", NULL, "This tenant already has %lld catalogs, its "
+              "quota (IVORY_TENANT_MAX_CATALOGS).", (long long)ncat);
+    return false;
+}
+
 void api_h_catalog_upsert(struct api_ctx *c)
 {
     static const char *const allowed[] = {
@@ -215,6 +237,8 @@ void api_h_catalog_upsert(struct api_ctx *c)
         return;
     }
 
+    if (!within_catalog_quota(c, tenant_id, name))
+        return;
     char *meta_text = meta && json_is_object(meta) ? json_dumps_compact(meta) : NULL;
     char *sealed = secret ? secret_seal(c->srv->master_key, secret, strlen(secret)) : NULL;
     char *sealed_cred = cred ? secret_seal(c->srv->master_key, cred, strlen(cred)) : NULL;

@@ -103,6 +103,25 @@ json_t *api_run_view(const struct store_run *r)
 
 /* ---- register ------------------------------------------------------------------------ */
 
+/* Per-tenant quota on connectors (IVORY_TENANT_MAX_CONNECTORS): 429 once reached. Counted
+ * before the insert, so concurrent registrations can overshoot it by their number. */
+static bool within_connector_quota(struct api_ctx *c)
+{
+    int64_t nconn = 0, ncat = 0;
+    struct iv_err e = {0};
+    if (store_tenant_usage(c->srv->store, tenant_of(c), &nconn, &ncat, &e) != IV_OK) {
+        api_internal(c, "tenant usage", &e);
+        return false;
+    }
+    if (nconn >= c->srv->cfg->tenant_max_connectors) {
+        api_error(c, 429, "quota_exceeded", NULL, "This tenant already has %lld connectors, "
+                  "its quota (IVORY_TENANT_MAX_CONNECTORS); delete one first.",
+                  (long long)nconn);
+        return false;
+    }
+    return true;
+}
+
 void api_h_connector_create(struct api_ctx *c)
 {
     struct api_field_values fv;
@@ -118,6 +137,8 @@ void api_h_connector_create(struct api_ctx *c)
     const char *ctype = api_fields_str_or_default(&fv, "connector_type");
     const char *menv = api_fields_str_or_default(&fv, "meltano_environment");
     const char *drift = api_fields_str(&fv, "schema_drift");
+    if (config && !api_config_encrypted_ok(c, config))
+        return;
     struct iv_err e = {0};
 
     struct store_tenant t;
@@ -132,6 +153,8 @@ void api_h_connector_create(struct api_ctx *c)
         api_internal(c, "tenant lookup", &e);
         return;
     }
+    if (!within_connector_quota(c))
+        return;
     char ns[80];
     store_tenant_namespace(t.slug, ns);
     char id[37];

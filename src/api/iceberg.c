@@ -91,6 +91,11 @@ static int pick_catalog(const struct store_catalog *v, size_t n)
 static int open_lake(struct api_ctx *c, const struct store_catalog *k, struct lake_catalog **out,
                      struct iv_err *e)
 {
+    /* Checked again here, as the runner does: catalogs stored before the path policy. */
+    const char *bad_field = NULL;
+    if (config_confine_catalog(c->srv->cfg, k->catalog_type, k->catalog_uri, k->warehouse,
+                               k->storage_prefix, &bad_field, e) != IV_OK)
+        return IV_EINVAL;
     char *wh = join_path(k->warehouse, k->storage_prefix);
     char *uri = NULL;
     if (k->catalog_uri && strcmp(k->catalog_uri, "local") == 0) {
@@ -159,6 +164,11 @@ static bool ice_open(struct api_ctx *c, struct ice *x, bool need_catalog)
     }
     rc = open_lake(c, &v[i], &x->cat, &e);
     store_catalogs_free(v, n);
+    if (rc == IV_EINVAL) {
+        api_error(c, 403, "ForbiddenException", NULL, "The tenant's catalog is refused: %s",
+                  e.msg);
+        return false;
+    }
     if (rc) {
         api_internal(c, "open catalog", &e);
         return false;
@@ -383,6 +393,11 @@ void api_h_iceberg_table_create(struct api_ctx *c)
         api_error(c, 400, "BadRequestException", NULL, "stage-create is not supported.");
         goto out;
     }
+    if (location) {   /* a tenant must not place files outside its warehouse prefix */
+        api_error(c, 400, "BadRequestException", NULL,
+                  "location is assigned by the server ({warehouse}/{prefix}/{namespace}/{name}).");
+        goto out;
+    }
     if (lake_schema_from_json(json_object_get(c->json, "schema"), &s, &e) != IV_OK) {
         api_error(c, 400, "BadRequestException", NULL, "schema: %s", e.msg);
         goto out;
@@ -393,7 +408,7 @@ void api_h_iceberg_table_create(struct api_ctx *c)
         goto out;
     }
     struct lake_table *t = NULL;
-    int rc = lake_table_create(x.cat, ns, name, location, &s, &t, &e);
+    int rc = lake_table_create(x.cat, ns, name, NULL, &s, &t, &e);
     if (rc) {
         lake_error(c, rc, &e, "create table");
         goto out;

@@ -118,6 +118,25 @@ static const char components_json[] =
     "\"fields\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"name\",\"inclusion\","
     "\"selected\"],\"properties\":{\"name\":{\"type\":\"string\"},\"inclusion\":{\"enum\":[\"automatic\","
     "\"available\",\"unsupported\"]},\"selected\":{\"type\":\"boolean\"}}}}}}}}},"
+    "\"Mapping\":{\"type\":\"object\",\"required\":[\"source_stream\",\"source_field\","
+    "\"target_column\",\"target_type\"],\"properties\":{\"source_stream\":{\"type\":\"string\"},"
+    "\"source_field\":{\"type\":\"string\"},\"target_column\":{\"type\":\"string\"},"
+    "\"target_type\":{\"type\":\"string\"},\"transform_fn\":{\"type\":[\"string\",\"null\"]},"
+    "\"review_required\":{\"type\":\"boolean\"}}},"
+    "\"Mappings\":{\"type\":\"object\",\"required\":[\"connector_id\",\"mappings\",\"count\"],"
+    "\"properties\":{\"connector_id\":{\"type\":\"string\"},\"count\":{\"type\":\"integer\"},"
+    "\"mappings\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Mapping\"}}}},"
+    "\"MappingsBody\":{\"type\":\"object\",\"required\":[\"mappings\"],\"properties\":{"
+    "\"mappings\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Mapping\"}}}},"
+    "\"MapFieldsBody\":{\"type\":\"object\",\"required\":[\"source_stream\",\"source_schema\","
+    "\"target_schema\",\"target_table\",\"target_schema_def\"],\"properties\":{"
+    "\"source_stream\":{\"type\":\"string\"},\"source_schema\":{\"type\":\"object\"},"
+    "\"target_schema\":{\"enum\":[\"dm\",\"md\",\"ci\",\"pm\",\"custom\"]},"
+    "\"target_table\":{\"type\":\"string\"},\"target_schema_def\":{\"type\":[\"object\",\"array\"]}}},"
+    "\"MapFieldsResult\":{\"type\":\"object\",\"required\":[\"mapped\",\"review_required\","
+    "\"message\",\"mappings\"],\"properties\":{\"mapped\":{\"type\":\"integer\"},"
+    "\"review_required\":{\"type\":\"integer\"},\"message\":{\"type\":\"string\"},"
+    "\"mappings\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Mapping\"}}}},"
     "\"CatalogSelection\":{\"type\":\"object\",\"required\":[\"streams\"],\"properties\":{"
     "\"streams\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"tap_stream_id\"],"
     "\"properties\":{\"tap_stream_id\":{\"type\":\"string\"},\"selected\":{\"type\":\"boolean\"},"
@@ -138,7 +157,14 @@ static const char components_json[] =
     "\"IcebergTable\":{\"type\":\"object\",\"required\":[\"metadata\"],\"properties\":{"
     "\"metadata-location\":{\"type\":\"string\"},\"metadata\":{\"type\":\"object\",\"required\":[\"format-version\","
     "\"table-uuid\"]},\"config\":{\"type\":\"object\"}}},"
-    "\"Health\":{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"type\":\"string\"}}}"
+    "\"Health\":{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"type\":\"string\"}}},"
+    "\"ConfigKey\":{\"type\":\"object\",\"description\":\"The public JWK of the config key pair.\","
+    "\"required\":[\"kty\",\"kid\",\"use\",\"alg\"],\"properties\":{"
+    "\"kty\":{\"type\":\"string\",\"enum\":[\"RSA\",\"EC\"]},\"kid\":{\"type\":\"string\"},"
+    "\"use\":{\"type\":\"string\",\"enum\":[\"enc\"]},"
+    "\"alg\":{\"type\":\"string\",\"enum\":[\"RSA-OAEP-256\",\"ECDH-ES\"]},"
+    "\"n\":{\"type\":\"string\"},\"e\":{\"type\":\"string\"},\"crv\":{\"type\":\"string\"},"
+    "\"x\":{\"type\":\"string\"},\"y\":{\"type\":\"string\"}}}"
     "}";
 
 /* One documented operation. resp: a component name (or NULL for no body). */
@@ -187,6 +213,13 @@ static const struct op_doc ops[] = {
      "runs", 200, "RunDetail"},
     {"POST", "/v1/admin/connectors/{id}/runs/{run_id}/cancel", "Cancel a running sync.", "runs",
      202, "RunCancel"},
+    {"GET", "/v1/admin/connectors/{id}/mappings", "The connector's field mappings.", "mappings",
+     200, "Mappings"},
+    {"PUT", "/v1/admin/connectors/{id}/mappings", "Replace every field mapping (atomically).",
+     "mappings", 200, "Mappings", NULL, 0, "MappingsBody"},
+    {"POST", "/v1/admin/connectors/{id}/map-fields",
+     "Propose and save mappings for one source stream.", "mappings", 201, "MapFieldsResult",
+     NULL, 0, "MapFieldsBody"},
     {"GET", "/v1/admin/connectors/{id}/state", "The STATE bookmark.", "state", 200, "StateView"},
     {"PUT", "/v1/admin/connectors/{id}/state", "Replace the bookmark (connector paused).",
      "state", 200, "StateView", &api_state_resource, AF_CREATE},
@@ -208,6 +241,9 @@ static const struct op_doc ops[] = {
      "CatalogList"},
     {"DELETE", "/v1/admin/tenants/{tenant_id}/catalog/{catalog_name}", "Deactivate a catalog.",
      "catalogs", 200, "Catalog"},
+    {"GET", "/v1/admin/config-key",
+     "The public JWK to encrypt tap configs with (compact JWE, no shared key).", "connectors",
+     200, "ConfigKey"},
     {"POST", "/v1/etl/meltano/webhook", "A runner reports a finished run (HMAC-signed).",
      "webhook", 200, "WebhookResult", NULL, 0, "WebhookBody"},
     {"GET", "/iceberg/v1/config", "Iceberg REST: catalog configuration.", "iceberg", 200,

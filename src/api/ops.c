@@ -59,6 +59,8 @@ void api_h_connector_patch(struct api_ctx *c)
     }
     p.config_encrypted = api_fields_str(&fv, "config_encrypted");
     p.config_clear = api_fields_has(&fv, "config_encrypted") && !p.config_encrypted;
+    if (p.config_encrypted && !api_config_encrypted_ok(c, p.config_encrypted))
+        return;
     p.tap_version = api_fields_str(&fv, "tap_version");
     p.tap_version_clear = api_fields_has(&fv, "tap_version") && !p.tap_version;
     p.meltano_environment = api_fields_str(&fv, "meltano_environment");
@@ -169,6 +171,11 @@ void api_h_run_get(struct api_ctx *c)
     json_object_set_new(j, "snapshot_id", api_str_or_null(d.run.snapshot_id));
     json_object_set_new(j, "stream_rows", api_json_text_or_null(d.stream_rows));
     json_object_set_new(j, "log_tail", api_str_or_null(d.run.log_tail));
+    /* the first transform errors of a mapped run (docs/transforms.md) */
+    json_t *samples = api_json_text_or_null(d.transform_samples);
+    json_object_set_new(j, "transform_samples", json_is_array(samples) ? samples : json_array());
+    if (!json_is_array(samples))
+        json_decref(samples);
     if (!strcmp(d.run.status, "running"))
         json_object_set_new(j, "progress",
                             json_pack("{s:I, s:I, s:o, s:b}", "rows_read",

@@ -209,6 +209,14 @@ static int add_snapshot(struct apply *a, const json_t *u, struct iv_err *e)
     if (lake_md_snapshot(a->md, id))
         return iv_err_set(e, IV_EINVAL, "add-snapshot: snapshot %lld already exists",
                           (long long)id);
+    /* The files a snapshot names must live in the table: a writer cannot make the table
+     * (and whoever reads it through this catalog) point at files elsewhere. */
+    const char *loc = json_str(a->md, "location");
+    const char *ml = json_str(snap, "manifest-list");
+    size_t n = loc ? strlen(loc) : 0;
+    if (!loc || strncmp(ml, loc, n) != 0 || ml[n] != '/' || strstr(ml, "/../"))
+        return iv_err_set(e, IV_EINVAL, "add-snapshot: manifest-list must be inside the table "
+                          "location");
     int64_t seq = lake_md_i64(snap, "sequence-number", 0);
     if (seq <= lake_md_i64(a->md, "last-sequence-number", 0) && json_array_size(a->pending) == 0
         && lake_md_i64(snap, "parent-snapshot-id", -1) >= 0)

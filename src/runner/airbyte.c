@@ -60,15 +60,15 @@ char *airbyte_state_file(struct airbyte_session *ab, const char *bookmark)
     return txt;
 }
 
-static int feed_json(struct singer_loader *ld, json_t *msg, struct iv_err *e)
+static int feed_json(airbyte_emit_fn emit, void *ctx, json_t *msg, struct iv_err *e)
 {
     char *txt = json_dumps(msg, JSON_COMPACT);
-    int rc = singer_loader_line(ld, txt, strlen(txt), e);
+    int rc = emit(ctx, txt, strlen(txt), e);
     free(txt);
     return rc;
 }
 
-int airbyte_send_schemas(struct airbyte_session *ab, struct singer_loader *ld,
+int airbyte_send_schemas(struct airbyte_session *ab, airbyte_emit_fn emit, void *ctx,
                          struct iv_err *e)
 {
     size_t i;
@@ -90,7 +90,7 @@ int airbyte_send_schemas(struct airbyte_session *ab, struct singer_loader *ld,
         }
         json_t *m = json_pack("{s:s, s:s, s:O, s:o}", "type", "SCHEMA", "stream", name,
                               "schema", schema, "key_properties", keys);
-        int rc = feed_json(ld, m, e);
+        int rc = feed_json(emit, ctx, m, e);
         json_decref(m);
         if (rc)
             return rc;
@@ -98,7 +98,7 @@ int airbyte_send_schemas(struct airbyte_session *ab, struct singer_loader *ld,
     return IV_OK;
 }
 
-static int record_message(struct singer_loader *ld, json_t *m, struct iv_err *e)
+static int record_message(airbyte_emit_fn emit, void *ctx, json_t *m, struct iv_err *e)
 {
     json_t *rec = json_object_get(m, "record");
     const char *stream = json_str(rec, "stream");
@@ -107,13 +107,13 @@ static int record_message(struct singer_loader *ld, json_t *m, struct iv_err *e)
         return iv_err_set(e, IV_EINVAL, "Airbyte RECORD needs record.stream and record.data");
     json_t *sm = json_pack("{s:s, s:s, s:O}", "type", "RECORD", "stream", stream, "record",
                            data);
-    int rc = feed_json(ld, sm, e);
+    int rc = feed_json(emit, ctx, sm, e);
     json_decref(sm);
     return rc;
 }
 
-static int state_message(struct airbyte_session *ab, struct singer_loader *ld, json_t *m,
-                         struct iv_err *e)
+static int state_message(struct airbyte_session *ab, airbyte_emit_fn emit, void *ctx,
+                         json_t *m, struct iv_err *e)
 {
     json_t *st = json_object_get(m, "state");
     const char *stype = json_str(st, "type");
@@ -140,7 +140,7 @@ static int state_message(struct airbyte_session *ab, struct singer_loader *ld, j
         rc = iv_err_set(e, IV_EINVAL, "Airbyte STATE needs a \"state\" object");
     } else {
         json_t *sm = json_pack("{s:s, s:O}", "type", "STATE", "value", val);
-        rc = feed_json(ld, sm, e);
+        rc = feed_json(emit, ctx, sm, e);
         json_decref(sm);
     }
     json_decref(val);
@@ -165,8 +165,8 @@ static void remember_error(struct airbyte_session *ab, json_t *m, const char *ty
     }
 }
 
-int airbyte_line(struct airbyte_session *ab, struct singer_loader *ld, const char *line,
-                 size_t len, struct iv_err *e)
+int airbyte_line(struct airbyte_session *ab, airbyte_emit_fn emit, void *ctx,
+                 const char *line, size_t len, struct iv_err *e)
 {
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
         len--;
@@ -184,9 +184,9 @@ int airbyte_line(struct airbyte_session *ab, struct singer_loader *ld, const cha
     if (!type)
         rc = iv_err_set(e, IV_EINVAL, "Airbyte message without \"type\"");
     else if (!strcmp(type, "RECORD"))
-        rc = record_message(ld, m, e);
+        rc = record_message(emit, ctx, m, e);
     else if (!strcmp(type, "STATE"))
-        rc = state_message(ab, ld, m, e);
+        rc = state_message(ab, emit, ctx, m, e);
     else if (!strcmp(type, "LOG") || !strcmp(type, "TRACE"))
         remember_error(ab, m, type);
     else if (strcmp(type, "CONTROL") && strcmp(type, "SPEC") && strcmp(type, "CATALOG") &&

@@ -9,7 +9,7 @@
  * none. Kept apart from sync.c so a run's steps read as steps and the protocol as a protocol.
  *
  * Ownership: a struct airbyte_session owns its JSON (catalog, states); release it with
- * airbyte_session_release. The loader is borrowed for each call.
+ * airbyte_session_release.
  */
 #ifndef IVORY_RUNNER_AIRBYTE_H
 #define IVORY_RUNNER_AIRBYTE_H
@@ -18,6 +18,9 @@
 #include "util/util.h"
 
 #include <jansson.h>
+
+/* Where the translated Singer lines go (the loader, or the transform stage first). */
+typedef int (*airbyte_emit_fn)(void *ctx, const char *line, size_t len, struct iv_err *e);
 
 struct airbyte_session {
     json_t *catalog;     /* configured catalog {"streams":[...]} (owned; NULL until set) */
@@ -33,14 +36,14 @@ void airbyte_session_release(struct airbyte_session *ab);
  * seeds ab->states so later STATEs merge into it); a legacy one is passed as it is. */
 char *airbyte_state_file(struct airbyte_session *ab, const char *bookmark);
 
-/* One SCHEMA message per stream of ab->catalog, fed to the loader before any data. */
-int airbyte_send_schemas(struct airbyte_session *ab, struct singer_loader *ld,
+/* One SCHEMA message per stream of ab->catalog, emitted before any data. */
+int airbyte_send_schemas(struct airbyte_session *ab, airbyte_emit_fn emit, void *ctx,
                          struct iv_err *e);
 
-/* One line of the source's stdout: RECORD/STATE go to the loader as Singer messages,
+/* One line of the source's stdout: RECORD/STATE are emitted as Singer messages,
  * errors are remembered in ab->error, the rest is ignored; anything else is IV_EINVAL. */
-int airbyte_line(struct airbyte_session *ab, struct singer_loader *ld, const char *line,
-                 size_t len, struct iv_err *e);
+int airbyte_line(struct airbyte_session *ab, airbyte_emit_fn emit, void *ctx,
+                 const char *line, size_t len, struct iv_err *e);
 
 /* What `<source> discover` needs: the source's argv prefix (argc entries, no "read"), the
  * config file, secrets to redact from stderr, the line cap and an absolute deadline. */

@@ -14,6 +14,7 @@
  */
 #include "runner/runner_int.h"
 #include "runner/airbyte.h"
+#include "runner/mapping.h"
 #include "crypto/crypto.h"
 #include "lake/lake.h"
 #include "singer/singer.h"
@@ -30,6 +31,7 @@
 #define TAIL_PUSH_MS 2000          /* how often the log tail reaches the job row */
 
 struct sync {
+    struct mapping_stage *mapping; /* the connector's field mappings (owned); NULL = none */
     struct run *rn;
     struct runner *r;
     struct store_job *j;
@@ -173,6 +175,12 @@ static int route_cb(void *ctx, const char *stream, int nstreams, char **table_ou
                     struct iv_err *e)
 {
     struct sync *s = ctx;
+    if (s->mapping) {
+        /* With mappings, the one target stream loads into destination_table. */
+        *table_out = xstrdup(s->j->conn.destination_table);
+        note_table(s, *table_out);
+        return IV_OK;
+    }
     if (s->stream_tables)
         return route_by_catalog(s, stream, table_out);
     if (s->mode == 0)
@@ -372,10 +380,28 @@ static int singer_line(struct sync *s, const char *line, size_t len, struct iv_e
     return rc;
 }
 
+/* The loader's input. */
+static int to_loader(void *ctx, const char *line, size_t len, struct iv_err *e)
+{
+    struct sync *s = ctx;
+    return singer_loader_line(s->ld, line, len, e);
+}
+
+/* The transform stage, then the loader (connectors with mappings). */
+static int through_mappings(void *ctx, const char *line, size_t len, struct iv_err *e)
+{
+    struct sync *s = ctx;
+    return mapping_stage_line(s->mapping, line, len, to_loader, s, e);
+}
+
 static int on_line(void *ctx, const char *line, size_t len, uint64_t lineno, struct iv_err *e)
 {
     struct sync *s = ctx;
-    int rc = s->airbyte ? airbyte_line(&s->ab, s->ld, line, len, e) : singer_line(s, line, len, e);
+    int rc;
+    if (s->airbyte)
+        rc = airbyte_line(&s->ab, s->mapping ? through_mappings : to_loader, s, line, len, e);
+    else
+        rc = s->mapping ? through_mappings(s, line, len, e) : singer_line(s, line, len, e);
     if (rc) {
         char inner[sizeof e->msg];
         snprintf(inner, sizeof inner, "%s", e->msg);
@@ -400,11 +426,39 @@ static void on_commit(void *ctx, const char *state, int64_t rows)
 
 /* ---- pre-flight ------------------------------------------------------------------------------ */
 
+static char *config_object_or_null(uint8_t *plain, size_t n, struct runner_secrets *rs,
+                                   char why[600]);
+
+/* A config the client encrypted to the server's public key (compact JWE). */
+static int decrypt_config_jwe(struct runner *r, const char *jwe, uint8_t **plain, size_t *n,
+                              char why[600])
+{
+    if (!r->jwe_key || r->jwe_key_err[0]) {
+        snprintf(why, 600, "cannot decrypt config_encrypted (JWE): %.500s",
+                 r->jwe_key_err[0] ? r->jwe_key_err
+                                   : "IVORY_CONFIG_PRIVATE_KEY is not set on this runner");
+        return IV_EINVAL;
+    }
+    struct iv_err e = {0};
+    if (jwe_decrypt(r->jwe_key, jwe, plain, n, &e) != IV_OK) {
+        snprintf(why, 600, "cannot decrypt config_encrypted (JWE): %.500s", e.msg);
+        return IV_EAUTH;
+    }
+    return IV_OK;
+}
+
 char *runner_decrypt_config(struct runner *r, const char *env, struct runner_secrets *rs,
                             char why[600])
 {
     if (!env || !*env)
         return xstrdup("{}");
+    uint8_t *plain = NULL;
+    size_t n = 0;
+    if (jwe_looks_compact(env)) {
+        if (decrypt_config_jwe(r, env, &plain, &n, why) != IV_OK)
+            return NULL;
+        return config_object_or_null(plain, n, rs, why);
+    }
     if (!r->have_config_key) {
         if (r->config_key_err[0])
             snprintf(why, 600, "cannot decrypt config_encrypted: %.500s", r->config_key_err);
@@ -413,8 +467,6 @@ char *runner_decrypt_config(struct runner *r, const char *env, struct runner_sec
                      "not set on this runner");
         return NULL;
     }
-    uint8_t *plain = NULL;
-    size_t n = 0;
     struct iv_err e = {0};
     int rc = envelope_decrypt(r->config_key, env, &plain, &n, &e);
     if (rc == IV_EAUTH) {
@@ -426,6 +478,14 @@ char *runner_decrypt_config(struct runner *r, const char *env, struct runner_sec
         snprintf(why, 600, "cannot decrypt config_encrypted: %.500s", e.msg);
         return NULL;
     }
+    return config_object_or_null(plain, n, rs, why);
+}
+
+/* plain (taken) must be a JSON object: returned as the config text with its
+ * secrets added to rs; else wiped, freed, NULL with why set. */
+static char *config_object_or_null(uint8_t *plain, size_t n, struct runner_secrets *rs,
+                                   char why[600])
+{
     json_error_t je;
     json_t *j = json_loadb((const char *)plain, n, 0, &je);
     if (!json_is_object(j)) {
@@ -581,6 +641,7 @@ static bool apply_direct(struct sync *s, const struct store_webhook *w)
 /* Posts the completion webhook; true when acknowledged (or pointless: connector gone), or
  * when the fallback applied the effects. */
 static bool report(struct sync *s, bool completed, const char *error_msg, int64_t rows_synced,
+                   int64_t transform_errors,
                    int64_t rows_loaded, int64_t snapshot_id, const char *state)
 {
     struct runner *r = s->r;
@@ -600,7 +661,7 @@ static bool report(struct sync *s, bool completed, const char *error_msg, int64_
     struct store_webhook w = {
         .connector_id = s->j->conn.id, .run_id = s->j->run_id, .completed = completed,
         .cancelled = !completed && s->cancelled,
-        .rows_synced = rows_synced, .rows_loaded = rows_loaded, .transform_errors = 0,
+        .rows_synced = rows_synced, .rows_loaded = rows_loaded, .transform_errors = transform_errors,
         .tap_state = state_obj, .started_at = s->j->started_at, .completed_at = completed_at,
         .error_msg = error_msg, .iomete_table = tbl, .snapshot_id = snap[0] ? snap : NULL,
     };
@@ -622,7 +683,7 @@ static bool report(struct sync *s, bool completed, const char *error_msg, int64_
                         json_string(completed ? "completed" : w.cancelled ? "cancelled" : "failed"));
     json_object_set_new(body, "rows_synced", json_integer(rows_synced));
     json_object_set_new(body, "rows_loaded", json_integer(rows_loaded));
-    json_object_set_new(body, "transform_errors", json_integer(0));
+    json_object_set_new(body, "transform_errors", json_integer(transform_errors));
     json_object_set_new(body, "tap_state", st ? json_incref(st) : json_null());
     char *a = iso_ms(s->j->started_at), *b = iso_ms(completed_at);
     json_object_set_new(body, "started_at", json_string(a));
@@ -784,6 +845,22 @@ static int write_tap_catalog(struct sync *s, struct launch *l, struct iv_err *e)
     return rc;
 }
 
+/* The connector's field mappings, read once at the start of the run: with any, the transform
+ * stage sits between the tap and the loader. */
+static int load_mappings(struct sync *s)
+{
+    struct store_mapping *v = NULL;
+    size_t n = 0;
+    struct iv_err e = {0};
+    int rc = store_mappings_get(s->r->st, s->j->conn.tenant_id, s->j->conn.id, &v, &n, &e);
+    if (rc == IV_OK && n > 0)
+        rc = mapping_stage_new(&s->mapping, v, n, s->j->conn.destination_table, &e);
+    store_mappings_free(v, n);
+    if (rc != IV_OK)
+        sync_fail(s, "cannot use the connector's field mappings: %s", e.msg);
+    return rc;
+}
+
 /* Step 1, prepare: pre-flight checks, the tenant's catalog, the reconciled bookmark and the
  * private files (0600 in a 0700 directory, removed after the run). */
 static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
@@ -800,7 +877,7 @@ static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
         return IV_EUNSUPPORTED;
     }
     s->airbyte = j->conn.connector_type && !strcmp(j->conn.connector_type, "airbyte");
-    if (open_catalog(s) != IV_OK)
+    if (open_catalog(s) != IV_OK || load_mappings(s) != IV_OK)
         return IV_EINVAL;
     char *config = decrypt_config(s);
     if (!config)
@@ -932,7 +1009,9 @@ static int open_loader(struct sync *s)
         .run_id = s->j->run_id, .on_commit = on_commit, .commit_ctx = s,
     };
     if (singer_loader_new(&s->ld, &lo, &e) != IV_OK ||
-        (s->airbyte && airbyte_send_schemas(&s->ab, s->ld, &e) != IV_OK)) {
+        (s->mapping && mapping_stage_start(s->mapping, to_loader, s, &e) != IV_OK) ||
+        (s->airbyte && airbyte_send_schemas(&s->ab, s->mapping ? through_mappings : to_loader,
+                                            s, &e) != IV_OK)) {
         sync_fail(s, "%s", e.msg);
         return IV_EINVAL;
     }
@@ -1131,7 +1210,27 @@ void *run_main(void *arg)
             IV_OK)
             log_warn("run %s: adding its committed rows to rows_total: %s", j->run_id, e.msg);
     }
-    if (report(&s, ok, s.err, st.records, st.rows_committed, st.last_snapshot_id, state)) {
+    int64_t rows_synced = st.records, transform_errors = 0;
+    if (s.mapping) {
+        /* Mapped streams: rows_synced counts their records, rows_loaded = rows_synced -
+         * transform_errors on a completed run; the first errors are kept with the run. */
+        struct mapping_stats ms;
+        mapping_stage_stats(s.mapping, &ms);
+        rows_synced = ms.records;
+        transform_errors = ms.transform_errors;
+        char *samples = mapping_stage_samples(s.mapping);
+        struct iv_err e = {0};
+        if (store_run_set_transform_samples(r->st, j->conn.tenant_id, j->run_id, samples, &e) !=
+            IV_OK)
+            log_warn("run %s: saving transform samples: %s", j->run_id, e.msg);
+        free(samples);
+        if (ms.transform_errors || ms.dropped)
+            log_info("run %s: %lld rows were transform errors; %lld records of unmapped streams "
+                     "were not loaded", j->run_id, (long long)ms.transform_errors,
+                     (long long)ms.dropped);
+    }
+    if (report(&s, ok, s.err, rows_synced, transform_errors, st.rows_committed,
+               st.last_snapshot_id, state)) {
         struct iv_err e = {0};
         if (store_job_finish(r->st, j->job_id, j->run_id, NULL, &e) != IV_OK)
             log_error("run %s: removing its job: %s", j->run_id, e.msg);
@@ -1141,6 +1240,7 @@ done:
     if (s.cat)
         lake_catalog_close(s.cat);
     airbyte_session_release(&s.ab);
+    mapping_stage_free(s.mapping);
     buf_release(&s.tables);
     free(s.bookmark);
     free(s.err);

@@ -68,6 +68,115 @@ static int *tcount_slot(struct tcount **v, size_t *n, const char *tenant)
     return &(*v)[(*n)++].n;
 }
 
+/* The due condition shared by the two claim queries (c = connectors). */
+#define DUE_WHERE                                                                       \
+    " c.status = 'active' AND c.next_run_at IS NOT NULL AND c.next_run_at <= ?"         \
+    " AND NOT EXISTS (SELECT 1 FROM runner_jobs j WHERE j.connector_id = c.id)"         \
+    " AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.connector_id = c.id"            \
+    "                 AND r.status = 'running')"
+
+/* One tenant's earliest due connectors (at most `limit`), appended to *v. */
+static int tenant_candidates(struct db *d, const char *tenant, int64_t now_ms_at, int limit,
+                             struct cand **v, size_t *n, struct iv_err *e)
+{
+    const char *lock = db_get_kind(d) == DB_POSTGRES ? " FOR UPDATE OF c SKIP LOCKED" : "";
+    char *sql = xasprintf(
+        "SELECT c.id, c.tenant_id, c.tap_state, c.iomete_namespace, c.destination_table,"
+        " CASE WHEN c.consecutive_failures > 0 THEN 'retry'"
+        "      WHEN c.updated_at > c.created_at AND c.next_run_at - c.updated_at <= 2000"
+        "           AND c.updated_at - c.next_run_at <= 2000 THEN 'manual'"
+        "      ELSE 'schedule' END"
+        " FROM connectors c WHERE c.tenant_id = ? AND" DUE_WHERE
+        " ORDER BY c.next_run_at, c.id LIMIT %d%s", limit, lock);
+    struct db_stmt *st = NULL;
+    int rc = jq_prep(d, &st, e, sql, "si", tenant, now_ms_at);
+    free(sql);
+    if (rc < 0)
+        return rc;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        *v = xrealloc(*v, sizeof(**v) * (*n + 1));
+        struct cand *c = &(*v)[(*n)++];
+        memset(c, 0, sizeof(*c));
+        snprintf(c->id, sizeof(c->id), "%s", db_col_text(st, 0));
+        snprintf(c->tenant, sizeof(c->tenant), "%s", db_col_text(st, 1));
+        c->tap_state = db_col_strdup(st, 2);
+        c->ns = db_col_strdup(st, 3);
+        c->table = db_col_strdup(st, 4);
+        snprintf(c->trigger, sizeof(c->trigger), "%s", db_col_text(st, 5));
+    }
+    db_finalize(st);
+    return rc < 0 ? rc : IV_OK;
+}
+
+static void cand_release(struct cand *c)
+{
+    free(c->tap_state);
+    free(c->ns);
+    free(c->table);
+}
+
+/* Fair claim: tenants with due work and a free per-tenant slot, in the order of their
+ * earliest due connector, then round-robin over them (each tenant's first due connector,
+ * then each one's second, ...). One tenant's backlog of any size can never hold back
+ * another tenant's due run while slots are free (issue 7 point 4; docs/security.md). */
+static int pick_fairly(struct db *d, int64_t now_ms_at, const struct store_claim_limits *lim,
+                       struct tcount **tc, size_t *ntc, int *total, struct cand **picked,
+                       size_t *npicked, struct iv_err *e)
+{
+    struct db_stmt *st = NULL;
+    int rc = jq_prep(d, &st, e,
+                     "SELECT c.tenant_id, MIN(c.next_run_at) AS due FROM connectors c WHERE"
+                     DUE_WHERE " GROUP BY c.tenant_id ORDER BY due, c.tenant_id LIMIT ?",
+                     "ii", now_ms_at, (int64_t)CLAIM_SCAN);
+    if (rc < 0)
+        return rc;
+    char (*tenants)[STORE_ID_MAX] = NULL;
+    size_t nt = 0;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        tenants = xrealloc(tenants, sizeof(*tenants) * (nt + 1));
+        snprintf(tenants[nt++], STORE_ID_MAX, "%s", db_col_text(st, 0));
+    }
+    db_finalize(st);
+    struct cand **per = xcalloc(nt ? nt : 1, sizeof(*per));
+    size_t *nper = xcalloc(nt ? nt : 1, sizeof(*nper));
+    int room_total = lim->max_total - *total;
+    int want = lim->max_claim < room_total ? lim->max_claim : room_total;
+    size_t with_work = 0;
+    for (size_t i = 0; rc >= 0 && i < nt && (int)with_work < want; i++) {
+        int room = lim->max_per_tenant - *tcount_slot(tc, ntc, tenants[i]);
+        if (room <= 0)
+            continue;   /* this tenant waits; the others still run */
+        rc = tenant_candidates(d, tenants[i], now_ms_at, room < want ? room : want, &per[i],
+                               &nper[i], e);
+        if (nper[i] > 0)
+            with_work++;
+    }
+    for (size_t round = 0; rc >= 0 && (int)*npicked < want; round++) {
+        bool any = false;
+        for (size_t i = 0; i < nt && (int)*npicked < want; i++) {
+            if (round >= nper[i])
+                continue;
+            any = true;
+            *picked = xrealloc(*picked, sizeof(**picked) * (*npicked + 1));
+            (*picked)[(*npicked)++] = per[i][round];
+            memset(&per[i][round], 0, sizeof(per[i][round]));   /* moved */
+            (*tcount_slot(tc, ntc, tenants[i]))++;
+            (*total)++;
+        }
+        if (!any)
+            break;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        for (size_t k = 0; k < nper[i]; k++)
+            cand_release(&per[i][k]);
+        free(per[i]);
+    }
+    free(per);
+    free(nper);
+    free(tenants);
+    return rc < 0 ? rc : IV_OK;
+}
+
 int store_jobs_claim(struct store *s, const char *runner_id, int64_t now_ms_at, int64_t lease_ms,
                      const struct store_claim_limits *lim, struct store_job **out, size_t *n_out,
                      struct iv_err *e)
@@ -106,44 +215,7 @@ int store_jobs_claim(struct store *s, const char *runner_id, int64_t now_ms_at, 
         goto out;
     }
 
-    const char *lock = db_get_kind(d) == DB_POSTGRES ? " FOR UPDATE OF c SKIP LOCKED" : "";
-    char *sql = xasprintf(
-        "SELECT c.id, c.tenant_id, c.tap_state, c.iomete_namespace, c.destination_table,"
-        " CASE WHEN c.consecutive_failures > 0 THEN 'retry'"
-        "      WHEN c.updated_at > c.created_at AND c.next_run_at - c.updated_at <= 2000"
-        "           AND c.updated_at - c.next_run_at <= 2000 THEN 'manual'"
-        "      ELSE 'schedule' END"
-        " FROM connectors c"
-        " WHERE c.status = 'active' AND c.next_run_at IS NOT NULL AND c.next_run_at <= ?"
-        " AND NOT EXISTS (SELECT 1 FROM runner_jobs j WHERE j.connector_id = c.id)"
-        " AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.connector_id = c.id"
-        "                 AND r.status = 'running')"
-        " ORDER BY c.next_run_at, c.id LIMIT %d%s", CLAIM_SCAN, lock);
-    rc = jq_prep(d, &st, e, sql, "i", now_ms_at);
-    free(sql);
-    if (rc < 0)
-        goto fail;
-    while ((rc = db_step(st, e)) == DB_ROW) {
-        if ((int)npicked >= lim->max_claim || total >= lim->max_total)
-            continue;   /* drain the cursor */
-        const char *tenant = db_col_text(st, 1);
-        int *tn = tcount_slot(&tc, &ntc, tenant);
-        if (*tn >= lim->max_per_tenant)
-            continue;   /* this tenant waits; later tenants may still run */
-        picked = xrealloc(picked, sizeof(*picked) * (npicked + 1));
-        struct cand *c = &picked[npicked++];
-        memset(c, 0, sizeof(*c));
-        snprintf(c->id, sizeof(c->id), "%s", db_col_text(st, 0));
-        snprintf(c->tenant, sizeof(c->tenant), "%s", tenant);
-        c->tap_state = db_col_strdup(st, 2);
-        c->ns = db_col_strdup(st, 3);
-        c->table = db_col_strdup(st, 4);
-        snprintf(c->trigger, sizeof(c->trigger), "%s", db_col_text(st, 5));
-        (*tn)++;
-        total++;
-    }
-    db_finalize(st);
-    st = NULL;
+    rc = pick_fairly(d, now_ms_at, lim, &tc, &ntc, &total, &picked, &npicked, e);
     if (rc < 0)
         goto fail;
 

@@ -247,6 +247,7 @@ void store_run_detail_release(struct store_run_detail *r)
         return;
     store_run_release(&r->run);
     free(r->stream_rows);
+    free(r->transform_samples);
     memset(r, 0, sizeof *r);
 }
 
@@ -256,8 +257,8 @@ int store_run_get(struct store *s, const char *tenant_id, const char *connector_
     struct db *d = store__acquire(s);
     struct db_stmt *st = NULL;
     memset(out, 0, sizeof *out);
-    char *sql = xasprintf("SELECT %s, rows_committed, last_checkpoint_at, stream_rows"
-                          " FROM sync_runs WHERE tenant_id = ? AND connector_id = ? AND id = ?",
+    char *sql = xasprintf("SELECT %s, rows_committed, last_checkpoint_at, stream_rows,"
+                          " transform_samples FROM sync_runs WHERE tenant_id = ? AND connector_id = ? AND id = ?",
                           store__run_cols);
     int rc = store__prep(d, &st, false, e, sql, "sss", tenant_id, connector_id, run_id);
     free(sql);
@@ -268,6 +269,7 @@ int store_run_get(struct store *s, const char *tenant_id, const char *connector_
             out->rows_committed = db_col_int64(st, 16);
             out->last_checkpoint_at = store__col_time(st, 17);
             out->stream_rows = db_col_strdup(st, 18);
+            out->transform_samples = db_col_strdup(st, 19);
             rc = IV_OK;
         } else if (rc == DB_DONE) {
             rc = iv_err_set(e, IV_ENOTFOUND, "run '%s' not found", run_id);

@@ -181,11 +181,17 @@ static const char m005_ops[] =
     "ALTER TABLE sync_runs ADD COLUMN stream_rows TEXT;"
     "CREATE INDEX connectors_tenant_page ON connectors (tenant_id, created_at, id);";
 
+/* Migration 6: transform samples of a run (docs/transforms.md): the first transform errors
+ * of a run as a JSON array of {"field","value","error"}, written by the runner. */
+static const char m006_transform_samples[] =
+    "ALTER TABLE sync_runs ADD COLUMN transform_samples TEXT;";
+
 const struct db_migration store_migrations[] = {
     {1, "init control plane", m001_init},
     {2, "tenant generation counter + latest-run index", m002_generation},
     {3, "stream catalog and discovery requests", m003_discovery},
     {4, "tenant_catalogs.catalog_credential_enc", m004_catalog_credential},
     {5, "operations: schema drift, secret rotation, run progress", m005_ops},
+    {6, "transform samples of a run", m006_transform_samples},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

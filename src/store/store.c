@@ -220,6 +220,29 @@ int store__exec(struct store *s, bool cached, int64_t *changes_out, struct iv_er
 #define q_prep(d, st, e, ...) store__prep((d), (st), true, (e), __VA_ARGS__)
 #define q_run store__run
 
+int store_tenant_usage(struct store *s, const char *tenant_id, int64_t *connectors,
+                       int64_t *catalogs, struct iv_err *e)
+{
+    struct db *d = store__acquire(s);
+    struct db_stmt *st = NULL;
+    *connectors = *catalogs = 0;
+    int rc = store__prep(d, &st, true, e,
+                         "SELECT (SELECT COUNT(*) FROM connectors WHERE tenant_id = ?),"
+                         " (SELECT COUNT(*) FROM tenant_catalogs WHERE tenant_id = ?)", "ss",
+                         tenant_id, tenant_id);
+    if (rc == IV_OK) {
+        rc = db_step(st, e);
+        if (rc == DB_ROW) {
+            *connectors = db_col_int64(st, 0);
+            *catalogs = db_col_int64(st, 1);
+        }
+        rc = rc < 0 ? rc : IV_OK;
+    }
+    db_finalize(st);
+    store__release(s, d);
+    return rc;
+}
+
 int store_files_ok(struct store *s, struct iv_err *e)
 {
     struct db *d = store__acquire(s);

@@ -57,6 +57,9 @@ int store_backup_to(struct store *s, const char *dest, struct iv_err *e);
 int store_quick_check(struct store *s, struct iv_err *e);
 /* Cheap round trip (SELECT 1) for /readyz. */
 int store_ping(struct store *s, struct iv_err *e);
+/* How many connectors and catalogs the tenant has (for the per-tenant quotas). */
+int store_tenant_usage(struct store *s, const char *tenant_id, int64_t *connectors,
+                       int64_t *catalogs, struct iv_err *e);
 /* IV_EIO when the store's file was deleted or replaced under the running process. */
 int store_files_ok(struct store *s, struct iv_err *e);
 
@@ -311,6 +314,7 @@ struct store_run_detail {
     int64_t rows_committed;
     int64_t last_checkpoint_at;        /* STORE_NULL_TIME */
     char *stream_rows;                 /* JSON object text or NULL */
+    char *transform_samples;           /* JSON array text or NULL (docs/transforms.md) */
     bool has_job;                      /* an Ivory runner holds it */
     bool cancel_requested;
 };
@@ -501,6 +505,27 @@ void store_discoveries_free(struct store_discovery *v, size_t n);
 int store_discovery_finish(struct store *s, const char *id, const char *status,
                            int http_status, const char *detail, const char *report,
                            int64_t now_ms_at, struct iv_err *e);
+
+/* ---- field mappings (docs/transforms.md) ------------------------------------------------ */
+struct store_mapping {
+    char *source_stream, *source_field, *target_column, *target_type;
+    char *transform_fn;        /* NULL = the value as it is */
+    bool review_required;
+};
+void store_mappings_free(struct store_mapping *v, size_t n);
+/* The connector's mappings in their saved order. IV_ENOTFOUND when the connector is not the
+ * tenant's. *out: caller frees with store_mappings_free. */
+int store_mappings_get(struct store *s, const char *tenant_id, const char *connector_id,
+                       struct store_mapping **out, size_t *n_out, struct iv_err *e);
+/* Replaces the connector's mappings in one transaction (only_stream != NULL: only that source
+ * stream's mappings are replaced, the others stay). Callers validate first. IV_ENOTFOUND when
+ * the connector is not the tenant's. */
+int store_mappings_replace(struct store *s, const char *tenant_id, const char *connector_id,
+                           const char *only_stream, const struct store_mapping *v, size_t n,
+                           struct iv_err *e);
+/* Saves a run's transform samples (the runner, before its webhook). */
+int store_run_set_transform_samples(struct store *s, const char *tenant_id, const char *run_id,
+                                    const char *samples_json, struct iv_err *e);
 
 /* In-process wake-up: fn(ctx) is called after a write another component waits for (a
  * discovery request). One hook per store (the runner's); NULL clears it. */

@@ -86,4 +86,21 @@ int tx_to_typed_json(const struct tx_value *v, struct buf *b);
 char *tx_str_of(const struct tx_value *v, size_t *len);
 char *tx_repr_of(const struct tx_value *v, size_t *len);
 
+/* ---- target types and coercion (docs/transforms.md, "Coercion") ------------------------ */
+enum tx_target { TT_STRING, TT_LONG, TT_INT, TT_DOUBLE, TT_FLOAT, TT_BOOLEAN, TT_DATE,
+                 TT_TIMESTAMP, TT_TIMESTAMPTZ, TT_DECIMAL };
+struct tx_type {
+    enum tx_target t;
+    int precision, scale;     /* decimal(p,s) */
+};
+/* Parses a mapping's target_type: string long int double float boolean date timestamp
+ * timestamptz decimal(p,s) with 1 <= p <= 38, 0 <= s <= p. false when invalid. */
+bool tx_type_parse(const char *text, struct tx_type *out);
+/* The JSON Schema of a column of this type for the Singer loader (new object). */
+json_t *tx_type_json_schema(const struct tx_type *t);
+/* Coerces a value to the column's type: *out is the JSON the loader reads (JSON null for
+ * None). IV_EINVAL with err->msg ("cannot coerce 'abc' to long") when it cannot. */
+int tx_coerce(const struct tx_value *v, const struct tx_type *t, json_t **out,
+              struct tx_error *err);
+
 #endif

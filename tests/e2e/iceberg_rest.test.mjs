@@ -152,6 +152,32 @@ describe('Ivory as an Iceberg REST catalog', () => {
         assert.deepEqual(ids(await readIcebird({ metadataLocation: after })), [1, 2, 3, 4, 5]);
     });
 
+    test('OAuth2 client credentials: exchanged at /v1/oauth/tokens, the token used as bearer', async () => {
+        const forms = [];
+        const tokenRule = { method: 'POST', match: /\/iceberg\/v1\/oauth\/tokens$/, status: 200, contentType: 'application/json',
+            when: (_req, body) => { forms.push(new URLSearchParams(body.toString())); return true; },
+            body: JSON.stringify({ access_token: a.token, token_type: 'bearer', expires_in: 3600, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' }) };
+        proxy.rules.push(tokenRule);
+        const seen = proxy.seen.length;
+        const CLIENT_SECRET = 'oauth-client-secret-Wm4q';
+        try {
+            const r = await target(a, input(100, 2, { o: 1 }), { catalog_credential: `ivory-client:${CLIENT_SECRET}` });
+            assert.equal(r.status, 0, r.stderr);
+            assert.ok(!(r.stderr + r.stdout).includes(CLIENT_SECRET), 'client secret leaked');
+        } finally {
+            proxy.rules.splice(proxy.rules.indexOf(tokenRule), 1);
+        }
+        assert.equal(forms.length, 1);
+        assert.equal(forms[0].get('grant_type'), 'client_credentials');
+        assert.equal(forms[0].get('client_id'), 'ivory-client');
+        assert.equal(forms[0].get('client_secret'), CLIENT_SECRET);
+        assert.equal(forms[0].get('scope'), 'catalog');
+        const later = proxy.seen.slice(seen).filter((q) => !q.url.endsWith('/oauth/tokens'));
+        assert.ok(later.length > 2 && later.every((q) => q.headers.authorization === `Bearer ${a.token}`));
+        const load = await loadRaw(a, a.namespace, 'users');
+        assert.ok(ids(await readIcebird({ metadataLocation: load.json['metadata-location'] })).includes(101));
+    });
+
     test('wrong credential: a clear error naming the catalog; the token in no output line', async () => {
         const bad = hs256('not-the-server-secret-0123456789abcdef', a.id, {});
         const r = await target({ ...a, token: bad }, input(1, 1, { w: 1 }));

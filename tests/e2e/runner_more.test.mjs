@@ -226,14 +226,22 @@ exec "${fixture}" "$@"
         assert.equal(args[4], '--config');
     });
 
-    test('rest / hive / glue catalogs fail clearly', async () => {
-        const r = await T.c.post(`/v1/admin/tenants/${T.id}/catalog`, { catalog_name: 'remote', catalog_type: 'rest',
-            catalog_uri: 'https://catalog.example.com', warehouse: 's3://bucket/wh', storage_prefix: 'x' });
+    test('a hive catalog fails clearly; an unreachable rest catalog fails naming it', async () => {
+        let r = await T.c.post(`/v1/admin/tenants/${T.id}/catalog`, { catalog_name: 'metastore', catalog_type: 'hive',
+            catalog_uri: 'thrift://127.0.0.1:9', warehouse: 's3://bucket/wh', storage_prefix: 'x' });
         assert.ok([200, 201].includes(r.status), r.text);
-        const conn = await registerTap(srv, T, { count: 1 }, { destination_catalog: 'remote', connector_type: 'custom' });
-        const rs = await triggerAndWait(T, conn.id);
+        let conn = await registerTap(srv, T, { count: 1 }, { destination_catalog: 'metastore', connector_type: 'custom' });
+        let rs = await triggerAndWait(T, conn.id);
         assert.equal(rs[0].status, 'failed');
-        assert.match(rs[0].error_msg, /'rest'.*not support/);
+        assert.match(rs[0].error_msg, /'hive'.*not support/);
+        // rest/glue work (tests/e2e/runner_lakehouse.test.mjs); nothing listens on port 9
+        r = await T.c.post(`/v1/admin/tenants/${T.id}/catalog`, { catalog_name: 'remote', catalog_type: 'rest',
+            catalog_uri: 'http://127.0.0.1:9', warehouse: 's3://bucket/wh', storage_prefix: 'x' });
+        assert.ok([200, 201].includes(r.status), r.text);
+        conn = await registerTap(srv, T, { count: 1 }, { destination_catalog: 'remote', connector_type: 'custom' });
+        rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'failed');
+        assert.match(rs[0].error_msg, /cannot open catalog 'remote' \(rest\): GET http:\/\/127\.0\.0\.1:9\/v1\/config/);
     });
 
     test('a completed run leaves no private run directory behind', async () => {
