@@ -91,6 +91,16 @@ int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
 int lake_table_load_or_create(struct lake_catalog *c, const char *ns, const char *name,
                               const char *location, const struct lake_schema *schema,
                               struct lake_table **out, struct iv_err *e);
+/* Load, or when absent a *staged* table: its metadata lives in memory only (evolve
+ * changes it there) and the table enters the catalog with its first commit
+ * (lake_append_commit) or lake_table_materialize, so a load that fails before its first
+ * commit leaves no empty table behind. A concurrent creator makes that first commit fail
+ * with IV_ECONFLICT and a clear message. */
+int lake_table_load_or_stage(struct lake_catalog *c, const char *ns, const char *name,
+                             const struct lake_schema *schema, struct lake_table **out,
+                             struct iv_err *e);
+/* Creates a staged table in the catalog now (no-op for a table that exists). */
+int lake_table_materialize(struct lake_table *t, struct iv_err *e);
 /* Reloads the current metadata from the catalog. */
 int lake_table_refresh(struct lake_table *t, struct iv_err *e);
 const struct lake_schema *lake_table_schema(const struct lake_table *t);  /* borrowed */
