@@ -20,7 +20,7 @@ DEB_PACKAGES=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libjwt
     libsqlite3-dev sqlite3 libpq-dev libssl-dev libcurl4-openssl-dev libzstd-dev libsnappy-dev
     zlib1g-dev libcmocka-dev libgmp-dev libunistring-dev python3-croniter nodejs npm postgresql wrk
     nginx-light clang valgrind bubblewrap chromium debhelper lintian fakeroot man-db systemd
-    util-linux adduser curl)
+    util-linux adduser curl openssl)
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 say()  { printf '==> %s\n' "$*"; }
@@ -112,6 +112,17 @@ cmd_run() {
         export IVORY_CONFIG_KEY
         key_env="IVORY_CONFIG_KEY=\$(cat $key_file) "
     fi
+    # The config key pair for client-side encryption (JWE; docs/security.md "Config
+    # encryption"): the server publishes the public half at GET /v1/admin/config-key.
+    local pair_file="$IVORY_DATA_DIR/dev-config-private-key.pem"
+    if [ -z "${IVORY_CONFIG_PRIVATE_KEY:-}" ]; then
+        if [ ! -s "$pair_file" ]; then
+            (umask 077; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+                -out "$pair_file" 2>/dev/null) || die "cannot write $pair_file"
+            say "generated a dev config key pair in $pair_file"
+        fi
+        export IVORY_CONFIG_PRIVATE_KEY="$pair_file"
+    fi
     cat <<EOF
 ==> starting ivory serve on http://$IVORY_LISTEN  (store: $IVORY_DB)
     health:     curl http://$IVORY_LISTEN/healthz
@@ -121,6 +132,8 @@ cmd_run() {
     taps:       $IVORY_TAP_PATH (tap-csv), polled every ${IVORY_POLL_INTERVAL}s
     sandbox:    IVORY_TAP_SANDBOX=$IVORY_TAP_SANDBOX; taps may read $IVORY_TAP_DATA_DIRS
     tap config: ${key_env}./ivory config encrypt < config.json
+                or, without a shared key: GET /v1/admin/config-key > jwk.json, then
+                ./ivory config encrypt --jwk jwk.json < config.json
     walk-through: README.md "Walk-through" (or: make demo)
     stop:       Ctrl-C
 EOF

@@ -11,7 +11,7 @@
 # and prints requests/s, p99 and the ivory/nginx ratio.
 # Knobs: BENCH_DURATION (default 10s), BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_N (100),
 # BENCH_IVORY (a prebuilt ivory binary to measure instead of `make ivory`, e.g. a variant built
-# with -DIVORY_API_NO_CACHE or -DIVORY_API_POOL_MODE, see docs/performance.md).
+# with -DIVORY_API_NO_CACHE, or an older build to compare, see docs/performance.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 

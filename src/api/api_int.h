@@ -44,7 +44,13 @@ struct api_route {
     unsigned flags;
 };
 
-/* Matches method + path against the table. Returns the route and fills p, or
+/* Checks a raw request path before routing: every '%' starts a valid escape,
+ * no escape decodes to NUL, no control characters. False with *why (a static
+ * one-sentence message) otherwise. */
+bool api_path_check(const char *path, const char **why);
+
+/* Matches method + path against the table. path is the raw (still
+ * percent-encoded) path; captured parameters are decoded after matching. Returns the route and fills p, or
  * NULL with *status = 404 (no pattern matches the path) or 405 (the path
  * matches under other methods; allow receives "GET, POST" style list). */
 const struct api_route *api_route_match(const struct api_route *routes, size_t n,
@@ -98,6 +104,37 @@ void api_jw_int(struct api_jw *w, int64_t v);
 void api_jw_time(struct api_jw *w, int64_t ms);    /* ISO-8601 UTC or null */
 void api_jw_key(struct api_jw *w, const char *key, bool first);   /* [,]"key": */
 
+/* ---- connection guard: header/body deadlines (conn_guard.c) --------------------- */
+enum api_conn_phase {
+    API_CONN_AWAIT_HEADERS,     /* deadline: header timeout */
+    API_CONN_RECEIVING_BODY,    /* deadline: body timeout */
+    API_CONN_BUSY,              /* in a handler or sending: no deadline here */
+};
+struct api_guard;
+struct api_conn;
+/* Starts the reaper thread. Deadlines in seconds (<= 0: none). */
+int api_guard_new(struct api_guard **out, double header_s, double body_s, struct iv_err *e);
+void api_guard_free(struct api_guard *g);
+/* A connection opened (phase: awaiting headers). The guard owns the result
+ * until api_guard_closed, which the server calls before the fd is closed. */
+struct api_conn *api_guard_opened(struct api_guard *g, int fd);
+void api_guard_closed(struct api_guard *g, struct api_conn *c);
+void api_guard_phase(struct api_guard *g, struct api_conn *c, enum api_conn_phase phase);
+/* True when c's current phase is past its deadline (or it was already cut). */
+bool api_guard_overdue(struct api_guard *g, struct api_conn *c);
+void api_guard_stats(struct api_guard *g, uint64_t *cut_total, int64_t *open_now);
+
+/* ---- worker pool: handlers off the polling threads (workers.c) ------------------ */
+struct api_workers;
+/* n threads running fn(arg) for each queued job, in order. */
+int api_workers_new(struct api_workers **out, int n, struct iv_err *e);
+/* Queues fn(arg); never blocks on the work itself. */
+void api_workers_submit(struct api_workers *w, void (*fn)(void *arg), void *arg);
+/* Runs every queued job, then joins the threads and frees w. */
+void api_workers_free(struct api_workers *w);
+/* Jobs queued and not yet started (for diagnostics). */
+size_t api_workers_backlog(struct api_workers *w);
+
 /* ---- request context ------------------------------------------------------------ */
 struct api_server_state {
     const struct iv_config *cfg;
@@ -105,6 +142,7 @@ struct api_server_state {
     struct jwt_verifier *jwt;
     uint8_t master_key[32];
     struct api_cache *cache;          /* list responses; NULL = no caching */
+    struct jwe_key *config_key;       /* JWE config key pair; NULL = not configured */
 };
 
 struct api_ctx {
@@ -128,6 +166,7 @@ struct api_ctx {
     struct api_blob *raw_reply;       /* pre-rendered body (one reference); wins over reply */
     char etag[24];                    /* sent as ETag when non-empty */
     bool www_authenticate;
+    bool close_connection;            /* framing was ambiguous: answer, then close */
     char allow[64];
     const char *content_type;         /* static string; NULL = application/json */
     bool console_page;                /* send the console's security headers (console.c) */
@@ -150,6 +189,11 @@ json_t *api_iceberg_error(int status, const char *code, const char *message);   
 /* 500 with a generic detail; the real reason (e) is logged, never sent. */
 void api_internal(struct api_ctx *c, const char *what, const struct iv_err *e);
 const char *api_query(struct api_ctx *c, const char *key);
+/* Parses c->body as the JSON object a JSON-body route takes: duplicate keys
+ * and non-objects are 400, a string member with an embedded NUL is 422 naming
+ * it. On success sets c->json and *out (the caller owns *out, also on
+ * failure: json_decref it). Replies and returns false otherwise. */
+bool api_parse_json_body(struct api_ctx *c, json_t **out);
 
 /* ---- JSON helpers ------------------------------------------------------------------ */
 json_t *api_time_or_null(int64_t ms);           /* ISO-8601 UTC, or null */
@@ -239,6 +283,11 @@ void api_h_catalog_upsert(struct api_ctx *c);
 void api_h_catalog_list(struct api_ctx *c);
 void api_h_catalog_delete(struct api_ctx *c);
 void api_h_webhook(struct api_ctx *c);
+void api_h_config_key(struct api_ctx *c);
+/* config_encrypted check: a v1: envelope (shape) or a compact JWE for this
+ * server's config key (header and structure, see jwe_check). Replies 422
+ * naming config_encrypted and returns false otherwise. */
+bool api_config_encrypted_ok(struct api_ctx *c, const char *config);
 void api_h_mappings_get(struct api_ctx *c);
 void api_h_mappings_put(struct api_ctx *c);
 void api_h_map_fields(struct api_ctx *c);

@@ -137,6 +137,8 @@ void api_h_connector_create(struct api_ctx *c)
     const char *ctype = api_fields_str_or_default(&fv, "connector_type");
     const char *menv = api_fields_str_or_default(&fv, "meltano_environment");
     const char *drift = api_fields_str(&fv, "schema_drift");
+    if (config && !api_config_encrypted_ok(c, config))
+        return;
     struct iv_err e = {0};
 
     struct store_tenant t;

@@ -20,8 +20,13 @@ static bool valid_cron(const char *s)
     return strlen(s) <= 128 && cron_parse(s, &cron, &e) == IV_OK && cron_next(&cron, now_s()) >= 0;
 }
 
+/* A v1: envelope or a compact JWE (structure only here; the server's key is
+ * checked by api_config_encrypted_ok in the handlers). */
 static bool valid_config(const char *s)
 {
+    struct iv_err e = {0};
+    if (jwe_looks_compact(s))
+        return jwe_check(s, NULL, &e) == IV_OK;
     return envelope_shape_ok(s);
 }
 
@@ -50,7 +55,8 @@ static const struct api_field connector_fields[] = {
      "@monthly, @yearly; a date that never exists, like 0 0 31 2 *, never fires)",
      "0 2 * * *", NULL, "When the connector runs: a 5-field cron expression in UTC."},
     {"config_encrypted", AF_STRING, CP | AF_NULLABLE | AF_SECRET, 1 << 20, NULL, valid_config,
-     "is not an encrypted config envelope (see docs/api.md)", NULL, NULL,
+     "is not an encrypted config: a v1: envelope or a compact JWE made with GET "
+     "/v1/admin/config-key (see docs/api.md)", NULL, NULL,
      "The tap's config, encrypted on the client side; never returned."},
     {"tap_version", AF_STRING, CP | AF_NULLABLE, 64, "^[A-Za-z0-9._+-]{1,64}$",
      api_valid_tap_version, NULL, NULL, NULL, "A pinned tap version (tap_name@tap_version)."},

@@ -157,7 +157,14 @@ static const char components_json[] =
     "\"IcebergTable\":{\"type\":\"object\",\"required\":[\"metadata\"],\"properties\":{"
     "\"metadata-location\":{\"type\":\"string\"},\"metadata\":{\"type\":\"object\",\"required\":[\"format-version\","
     "\"table-uuid\"]},\"config\":{\"type\":\"object\"}}},"
-    "\"Health\":{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"type\":\"string\"}}}"
+    "\"Health\":{\"type\":\"object\",\"required\":[\"status\"],\"properties\":{\"status\":{\"type\":\"string\"}}},"
+    "\"ConfigKey\":{\"type\":\"object\",\"description\":\"The public JWK of the config key pair.\","
+    "\"required\":[\"kty\",\"kid\",\"use\",\"alg\"],\"properties\":{"
+    "\"kty\":{\"type\":\"string\",\"enum\":[\"RSA\",\"EC\"]},\"kid\":{\"type\":\"string\"},"
+    "\"use\":{\"type\":\"string\",\"enum\":[\"enc\"]},"
+    "\"alg\":{\"type\":\"string\",\"enum\":[\"RSA-OAEP-256\",\"ECDH-ES\"]},"
+    "\"n\":{\"type\":\"string\"},\"e\":{\"type\":\"string\"},\"crv\":{\"type\":\"string\"},"
+    "\"x\":{\"type\":\"string\"},\"y\":{\"type\":\"string\"}}}"
     "}";
 
 /* One documented operation. resp: a component name (or NULL for no body). */
@@ -234,6 +241,9 @@ static const struct op_doc ops[] = {
      "CatalogList"},
     {"DELETE", "/v1/admin/tenants/{tenant_id}/catalog/{catalog_name}", "Deactivate a catalog.",
      "catalogs", 200, "Catalog"},
+    {"GET", "/v1/admin/config-key",
+     "The public JWK to encrypt tap configs with (compact JWE, no shared key).", "connectors",
+     200, "ConfigKey"},
     {"POST", "/v1/etl/meltano/webhook", "A runner reports a finished run (HMAC-signed).",
      "webhook", 200, "WebhookResult", NULL, 0, "WebhookBody"},
     {"GET", "/iceberg/v1/config", "Iceberg REST: catalog configuration.", "iceberg", 200,

@@ -59,6 +59,8 @@ void api_h_connector_patch(struct api_ctx *c)
     }
     p.config_encrypted = api_fields_str(&fv, "config_encrypted");
     p.config_clear = api_fields_has(&fv, "config_encrypted") && !p.config_encrypted;
+    if (p.config_encrypted && !api_config_encrypted_ok(c, p.config_encrypted))
+        return;
     p.tap_version = api_fields_str(&fv, "tap_version");
     p.tap_version_clear = api_fields_has(&fv, "tap_version") && !p.tap_version;
     p.meltano_environment = api_fields_str(&fv, "meltano_environment");

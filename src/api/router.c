@@ -4,6 +4,12 @@
  * split on '/', `{name}` segments capture one non-empty segment. 404 vs 405
  * is decided here: a path that some pattern matches under another method is
  * 405 with the Allow list of those methods.
+ *
+ * Paths arrive raw (the server installs a no-op unescape callback in
+ * libmicrohttpd): matching works on the encoded text, so "%2F" inside a
+ * segment never becomes a separator, and each captured `{name}` value is
+ * percent-decoded only after its segment matched. api_path_check() refuses,
+ * before routing, a path whose escapes are malformed or decode to NUL.
  */
 #include "api/api_int.h"
 
@@ -46,6 +52,7 @@ const struct api_route api_routes[] = {
     {"DELETE", "/v1/admin/tenants/{tenant_id}/catalog/{catalog_name}", api_h_catalog_delete,
      API_AUTH_JWT, 0},
     {"POST", "/v1/etl/meltano/webhook", api_h_webhook, API_AUTH_WEBHOOK, API_F_JSON_BODY},
+    {"GET", "/v1/admin/config-key", api_h_config_key, API_AUTH_JWT, 0},
     {"GET", "/iceberg/v1/config", api_h_iceberg_config, API_AUTH_JWT, 0},
     {"GET", "/iceberg/v1/namespaces", api_h_iceberg_ns_list, API_AUTH_JWT, 0},
     {"POST", "/iceberg/v1/namespaces", api_h_iceberg_ns_create, API_AUTH_JWT, API_F_JSON_BODY},
@@ -76,7 +83,61 @@ const char *api_param(const struct api_params *p, const char *name)
     return NULL;
 }
 
-/* Matches one pattern; fills p on success. */
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+bool api_path_check(const char *path, const char **why)
+{
+    for (const char *p = path; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            *why = "The request path must not contain control characters.";
+            return false;
+        }
+        if (*p != '%')
+            continue;
+        int hi = hex_value(p[1]);
+        int lo = hi < 0 ? -1 : hex_value(p[2]);
+        if (hi < 0 || lo < 0) {
+            *why = "The request path contains a malformed percent-escape.";
+            return false;
+        }
+        if (hi == 0 && lo == 0) {
+            *why = "The request path must not contain NUL (%00).";
+            return false;
+        }
+        p += 2;
+    }
+    return true;
+}
+
+/* Percent-decodes n raw bytes into out (cap bytes, NUL-terminated). The
+ * escapes were checked by api_path_check. False when the result does not fit. */
+static bool decode_segment(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '%' && i + 2 < n && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+            ch = (char)(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return false;
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+/* Matches one pattern against the raw path; fills p (decoded values) on success. */
 static bool match_pattern(const char *pattern, const char *path, struct api_params *p)
 {
     p->n = 0;
@@ -98,8 +159,8 @@ static bool match_pattern(const char *pattern, const char *path, struct api_para
             size_t nlen = alen - 2 < sizeof p->name[0] - 1 ? alen - 2 : sizeof p->name[0] - 1;
             memcpy(p->name[p->n], a + 1, nlen);
             p->name[p->n][nlen] = '\0';
-            memcpy(p->value[p->n], b, blen);
-            p->value[p->n][blen] = '\0';
+            if (!decode_segment(b, blen, p->value[p->n], sizeof p->value[p->n]))
+                return false;
             p->n++;
         } else if (alen != blen || memcmp(a, b, alen) != 0) {
             return false;

@@ -17,9 +17,21 @@
  * body (api_reply_raw: the cached connector list) is sent from the shared
  * blob without a copy, the response holding its own reference.
  *
- * Memory: everything a request owns hangs off `struct req`, freed in the
- * request-completed callback (MHD_OPTION_NOTIFY_COMPLETED), whatever path the
- * request took.
+ * Connection model (docs/architecture.md, "Connections"): libmicrohttpd's
+ * epoll polling threads (IVORY_HTTP_THREADS) own every socket and only parse
+ * and move bytes, so an idle or slow client costs a file descriptor and a
+ * little memory, never a thread. The checks that need neither the store nor a
+ * key (431, 413, 400 on framing and path, 404/405) are answered on the
+ * polling thread; every routed request is suspended and handed to the
+ * worker pool (workers.c), whose thread runs auth, body parsing and the
+ * handler, builds the response and resumes the connection; the polling thread
+ * then queues it. conn_guard.c adds the header and body deadlines and the
+ * server adds a per-IP and a total connection limit.
+ *
+ * Memory: everything a request owns hangs off `struct req`, created by the URI
+ * log hook and freed in the request-completed callback
+ * (MHD_OPTION_NOTIFY_COMPLETED), whatever path the request took, including a
+ * response built by a worker and never queued.
  */
 #include "api/api_int.h"
 
@@ -31,14 +43,17 @@
 #include <string.h>
 #include <strings.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
 struct api_server {
     struct api_server_state st;
     struct MHD_Daemon *d;
+    struct api_guard *guard;
+    struct api_workers *workers;
     int port;
-    _Atomic int inflight;       /* requests inside a handler right now */
+    _Atomic int inflight;       /* requests queued for or inside a handler right now */
 };
 
 /* Request header budget (request line + header names and values). MHD's
@@ -53,12 +68,33 @@ struct api_server {
 #define API_CACHE_BYTES ((size_t)64 << 20)
 #define API_CACHE_ENTRIES 4096
 
+/* Decoded query values handed to handlers (the server sees raw URLs). */
+#define API_MAX_QUERY_LOOKUPS 8
+
 struct req {
     int64_t t0_us;            /* arrival of the request's headers (monotonic) */
     struct buf body;
     bool too_big;
     bool headers_too_big;
+    bool conflicting_length;    /* two Content-Length headers that differ */
+    bool started;               /* the access handler has seen this request */
+    bool nul_in_target;         /* a literal NUL byte inside the request target */
+    const char *raw_target;     /* the request target as first parsed (URI log hook) */
+    size_t raw_target_len;      /* its length up to the first NUL */
     json_t *json;
+    struct MHD_Connection *conn;
+    struct api_server *srv;
+    struct api_conn *gc;            /* the connection's deadline record (borrowed) */
+    const char *url, *method;       /* libmicrohttpd's, valid until completion */
+    const struct api_route *route;  /* chosen on the polling thread */
+    struct api_ctx ctx;             /* the handler's view; reply released after use */
+    int64_t t0_ms;
+    struct MHD_Response *response;  /* built by a worker, queued on resume */
+    unsigned status;
+    bool response_failed;           /* a worker could not build a response */
+    int nquery;
+    char *query_key[API_MAX_QUERY_LOOKUPS];
+    char *query_value[API_MAX_QUERY_LOOKUPS];   /* percent-decoded */
 };
 
 /* Monotonic microseconds since t0_us (0: since the clock's origin). */
@@ -74,7 +110,9 @@ static void blob_free_cb(void *cls)
     api_blob_unref(cls);
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_ctx *c)
+/* Turns a handler's reply into a libmicrohttpd response (NULL when out of
+ * memory). Safe on any thread; the caller queues it on the polling thread. */
+static struct MHD_Response *make_response(struct api_ctx *c)
 {
     char *text = NULL;
     size_t len = 0;
@@ -86,7 +124,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_ctx *c
                                                                    b);
         if (!r) {
             api_blob_unref(b);
-            return MHD_NO;
+            return NULL;
         }
         has_body = true;
     } else {
@@ -98,7 +136,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_ctx *c
                                             text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
         if (!r) {
             free(text);
-            return MHD_NO;
+            return NULL;
         }
         has_body = text != NULL;
     }
@@ -122,16 +160,60 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_ctx *c
     }
     if (c->www_authenticate)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (c->close_connection)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (c->status == 405 && c->allow[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, c->allow);
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)c->status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return r;
 }
 
+/* Query values arrive raw (see no_unescape); each is decoded on first lookup
+ * and kept on the request. A value whose escapes decode to NUL reads as absent
+ * from its first NUL on, exactly like a C string, so it can never widen. */
 static const char *conn_query(void *qctx, const char *key)
 {
-    return MHD_lookup_connection_value((struct MHD_Connection *)qctx, MHD_GET_ARGUMENT_KIND, key);
+    struct req *rq = qctx;
+    for (int i = 0; i < rq->nquery; i++)
+        if (!strcmp(rq->query_key[i], key))
+            return rq->query_value[i];
+    const char *raw = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+    if (!raw || rq->nquery >= API_MAX_QUERY_LOOKUPS)
+        return raw;
+    char *val = xstrdup(raw);
+    MHD_http_unescape(val);
+    rq->query_key[rq->nquery] = xstrdup(key);
+    rq->query_value[rq->nquery] = val;
+    rq->nquery++;
+    return val;
+}
+
+/* libmicrohttpd's unescape hook, made a no-op: the router sees the raw path so
+ * that "%2F" inside a segment is data, not a separator (router.c decodes each
+ * captured segment after matching). Query values are decoded in conn_query. */
+static size_t no_unescape(void *cls, struct MHD_Connection *conn, char *uri)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(uri);
+}
+
+struct length_scan {
+    const char *first;
+    bool conflict;
+};
+
+static enum MHD_Result scan_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           const char *value)
+{
+    (void)kind;
+    struct length_scan *ls = cls;
+    if (!key || strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+        return MHD_YES;
+    if (!ls->first)
+        ls->first = value ? value : "";
+    else if (strcmp(ls->first, value ? value : "") != 0)
+        ls->conflict = true;
+    return MHD_YES;
 }
 
 static bool is_json_content_type(const char *ct)
@@ -216,14 +298,18 @@ static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, cons
     return MHD_YES;
 }
 
-static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct req *rq,
-                     const char *url, const char *method, struct api_ctx *c)
+/* The checks that need neither the store nor a key, on the polling thread.
+ * Returns the route to run, or NULL with c's reply set. */
+static const struct api_route *route_request(struct api_server *srv, struct MHD_Connection *conn,
+                                             struct req *rq, struct api_ctx *c)
 {
+    const char *url = rq->url, *method = rq->method;
+    c->route_index = -1;
     c->srv = &srv->st;
     c->method = method;
     c->path = url;
     c->query = conn_query;
-    c->qctx = conn;
+    c->qctx = rq;
     c->body = rq->body.data ? rq->body.data : "";
     c->body_len = rq->body.len;
     c->header_signature = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Ivory-Signature");
@@ -236,12 +322,28 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
     if (rq->headers_too_big) {
         api_error(c, 431, "request_header_fields_too_large", NULL,
                   "The request headers exceed %u bytes.", API_MAX_HEADER_BYTES);
-        return;
+        return NULL;
+    }
+    if (rq->conflicting_length) {
+        c->close_connection = true;
+        api_error(c, 400, "bad_request", NULL,
+                  "The request has conflicting Content-Length headers.");
+        return NULL;
+    }
+    const char *why = NULL;
+    if (rq->nul_in_target) {
+        c->close_connection = true;
+        api_error(c, 400, "bad_request", NULL, "The request path must not contain NUL.");
+        return NULL;
+    }
+    if (!api_path_check(url, &why)) {
+        api_error(c, 400, "bad_request", NULL, "%s", why);
+        return NULL;
     }
     if (rq->too_big) {
         api_error(c, 413, "payload_too_large", NULL, "The request body exceeds %zu bytes.",
                   srv->st.cfg->max_body_bytes);
-        return;
+        return NULL;
     }
     int status = 0;
     const struct api_route *rt = api_route_match(api_routes, api_routes_count, method, url,
@@ -252,9 +354,17 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
                       method);
         else
             api_error(c, 404, "not_found", NULL, "No such endpoint.");
-        return;
+        return NULL;
     }
     c->route_index = (int)(rt - api_routes);
+    return rt;
+}
+
+/* Auth, body parsing and the handler: may block on the store, so it runs on a
+ * worker (or inline for routes that never touch it). */
+static void run_route(struct MHD_Connection *conn, struct req *rq, const struct api_route *rt,
+                      struct api_ctx *c)
+{
     if (rt->auth == API_AUTH_JWT && !authenticate(c, conn))
         return;
     if (rt->flags & API_F_JSON_BODY) {
@@ -269,29 +379,8 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
                       "The request body must be sent as application/json.");
             return;
         }
-        json_error_t jerr;
-        rq->json = json_loadb(c->body, c->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-                              &jerr);
-        if (!rq->json) {
-            api_error(c, 400, "invalid_json", NULL, "The body is not valid JSON: %s (line %d).",
-                      jerr.text, jerr.line);
+        if (!api_parse_json_body(c, &rq->json))
             return;
-        }
-        if (!json_is_object(rq->json)) {
-            api_error(c, 400, "invalid_json", NULL, "The body must be a JSON object.");
-            return;
-        }
-        /* Strings are NUL-terminated from here on: a value with an embedded
-         * NUL would be validated as its prefix, so it is rejected outright. */
-        const char *key;
-        json_t *val;
-        json_object_foreach(rq->json, key, val) {
-            if (json_is_string(val) && strlen(json_string_value(val)) != json_string_length(val)) {
-                api_error(c, 422, "validation_error", key, "%s must not contain NUL characters.",
-                          key);
-                return;
-            }
-        }
         c->json = rq->json;
     } else if (!body_is_blank(c->body, c->body_len) && !check_no_body(c, conn, rq)) {
         return;
@@ -301,32 +390,128 @@ static void dispatch(struct api_server *srv, struct MHD_Connection *conn, struct
         api_internal(c, "handler", NULL);
 }
 
+/* libmicrohttpd's URI log hook runs once per request, as soon as the request
+ * line is parsed and before the target is split at '?': the request state is
+ * created here and remembers where the raw target starts and how long it reads
+ * as a C string. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct api_server *srv = cls;
+    struct req *rq = xcalloc(1, sizeof *rq);
+    buf_init(&rq->body, srv->st.cfg->max_body_bytes);
+    rq->conn = conn;
+    rq->raw_target = uri;
+    rq->raw_target_len = strlen(uri);
+    return rq;
+}
+
+/* A literal NUL byte in the request target makes libmicrohttpd's C strings
+ * stop early ("/healthz\0/x" reads as "/healthz"). In 0.9.75 the target and the
+ * HTTP version live in the same line buffer, the separator space replaced by a
+ * NUL, so the target's real length is the distance between the two; when that
+ * layout does not hold (another library version), nothing is concluded. */
+static bool target_has_nul(const struct req *rq, const char *version)
+{
+    if (!rq->raw_target || !version || version <= rq->raw_target)
+        return false;
+    size_t span = (size_t)(version - rq->raw_target);
+    if (span > API_CONN_MEMORY || version[-1] != '\0')
+        return false;
+    return span - 1 != rq->raw_target_len;
+}
+
+static void log_request(const struct req *rq)
+{
+    int64_t dt = mono_ms() - rq->t0_ms;
+    int status = rq->ctx.status;
+    if (status >= 500)
+        log_error("%s %s -> %d (%lld ms)", rq->method, rq->url, status, (long long)dt);
+    else
+        log_debug("%s %s -> %d (%lld ms)", rq->method, rq->url, status, (long long)dt);
+}
+
+/* Builds the response for rq->ctx and keeps it on rq; releases the reply. */
+static void finish_reply(struct req *rq)
+{
+    rq->response = make_response(&rq->ctx);
+    rq->status = (unsigned)rq->ctx.status;
+    rq->response_failed = rq->response == NULL;
+    api_metrics_request(rq->ctx.route_index, rq->ctx.status, mono_us_since(rq->t0_us));
+    log_request(rq);
+    api_ctx_release_reply(&rq->ctx);
+}
+
+/* Worker side: the connection is suspended; run the route, build the
+ * response, then resume so the polling thread queues it. */
+static void run_on_worker(void *arg)
+{
+    struct req *rq = arg;
+    struct api_server *srv = rq->srv;
+    run_route(rq->conn, rq, rq->route, &rq->ctx);
+    finish_reply(rq);
+    atomic_fetch_sub(&srv->inflight, 1);
+    MHD_resume_connection(rq->conn);
+}
+
+static enum MHD_Result queue_built_response(struct MHD_Connection *conn, struct req *rq)
+{
+    if (rq->response_failed)
+        return MHD_NO;
+    struct MHD_Response *r = rq->response;
+    rq->response = NULL;
+    enum MHD_Result ret = MHD_queue_response(conn, rq->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* First call for a request: the headers are complete. */
+static void request_headers_done(struct api_server *srv, struct MHD_Connection *conn,
+                                 struct req *rq, const char *url, const char *method,
+                                 const char *version)
+{
+    rq->started = true;
+    rq->t0_us = mono_us_since(0);
+    rq->srv = srv;
+    rq->url = url;
+    rq->method = method;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    rq->gc = ci ? ci->socket_context : NULL;
+    api_guard_phase(srv->guard, rq->gc, API_CONN_RECEIVING_BODY);
+    rq->nul_in_target = target_has_nul(rq, version);
+    size_t hdr = strlen(url) + strlen(method) + 12;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &hdr);
+    rq->headers_too_big = hdr > API_MAX_HEADER_BYTES;
+    struct length_scan ls = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_content_length, &ls);
+    rq->conflicting_length = ls.conflict;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end = NULL;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (end != cl && n > srv->st.cfg->max_body_bytes)
+            rq->too_big = true;
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
 {
     struct api_server *srv = cls;
-    (void)version;
     struct req *rq = *con_cls;
-    if (!rq) {
-        rq = xcalloc(1, sizeof *rq);
-        rq->t0_us = mono_us_since(0);
-        buf_init(&rq->body, srv->st.cfg->max_body_bytes);
-        size_t hdr = strlen(url) + strlen(method) + 12;
-        MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &hdr);
-        rq->headers_too_big = hdr > API_MAX_HEADER_BYTES;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl) {
-            char *end = NULL;
-            unsigned long long n = strtoull(cl, &end, 10);
-            if (end != cl && n > srv->st.cfg->max_body_bytes)
-                rq->too_big = true;
-        }
-        *con_cls = rq;
+    if (!rq)
+        rq = *con_cls = on_request_line(srv, url, conn);
+    if (!rq->started) {
+        request_headers_done(srv, conn, rq, url, method, version);
         return MHD_YES;
     }
+    if (rq->response || rq->response_failed)   /* back from a worker */
+        return queue_built_response(conn, rq);
     if (*upload_size > 0) {
+        if (api_guard_overdue(srv->guard, rq->gc))
+            return MHD_NO;   /* the body deadline passed: close the connection */
         /* Drain but do not keep bytes past the cap. */
         if (!rq->too_big && !rq->headers_too_big &&
             buf_append(&rq->body, upload_data, *upload_size) != IV_OK) {
@@ -336,37 +521,58 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
-    struct api_ctx c;
-    memset(&c, 0, sizeof c);
-    c.route_index = -1;
-    int64_t t0 = mono_ms();
-    atomic_fetch_add(&srv->inflight, 1);
-    dispatch(srv, conn, rq, url, method, &c);
-    enum MHD_Result ret = send_reply(conn, &c);
-    atomic_fetch_sub(&srv->inflight, 1);
-    int64_t dt = mono_ms() - t0;
-    api_metrics_request(c.route_index, c.status, mono_us_since(rq->t0_us));
-    if (c.status >= 500)
-        log_error("%s %s -> %d (%lld ms)", method, url, c.status, (long long)dt);
-    else
-        log_debug("%s %s -> %d (%lld ms)", method, url, c.status, (long long)dt);
-    api_ctx_release_reply(&c);
-    return ret;
+    api_guard_phase(srv->guard, rq->gc, API_CONN_BUSY);
+    rq->t0_ms = mono_ms();
+    const struct api_route *rt = route_request(srv, conn, rq, &rq->ctx);
+    if (rt) {
+        /* May block on the store (even /healthz checks the store's files through the
+         * pool): hand it to a worker. */
+        rq->route = rt;
+        atomic_fetch_add(&srv->inflight, 1);
+        MHD_suspend_connection(conn);
+        api_workers_submit(srv->workers, run_on_worker, rq);
+        return MHD_YES;
+    }
+    finish_reply(rq);   /* answered on the polling thread: rejected before routing */
+    return queue_built_response(conn, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
+    struct api_server *srv = cls;
     (void)toe;
     struct req *rq = *con_cls;
     if (!rq)
         return;
+    /* The next request on this connection must send its headers in time. */
+    api_guard_phase(srv->guard, rq->gc, API_CONN_AWAIT_HEADERS);
+    (void)conn;
+    if (rq->response)
+        MHD_destroy_response(rq->response);
+    api_ctx_release_reply(&rq->ctx);
     buf_release(&rq->body);
     json_decref(rq->json);
+    for (int i = 0; i < rq->nquery; i++) {
+        free(rq->query_key[i]);
+        free(rq->query_value[i]);
+    }
     free(rq);
     *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct api_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? api_guard_opened(srv->guard, ci->connect_fd) : NULL;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        api_guard_closed(srv->guard, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -409,6 +615,28 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa, struct iv_er
     return IV_OK;
 }
 
+/* Raises the soft RLIMIT_NOFILE to the hard limit and returns how many
+ * connections fit: the wanted number, or fewer when the descriptors do not
+ * allow it (256 are kept for the store, the runner and its taps). */
+static unsigned connection_budget(int wanted)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return (unsigned)wanted;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t before = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = before;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)wanted + 256)
+        return (unsigned)wanted;
+    unsigned fit = rl.rlim_cur > 512 ? (unsigned)(rl.rlim_cur - 256) : 256u;
+    log_warn("http: open-file limit %llu allows %u connections, not IVORY_HTTP_MAX_CONNECTIONS=%d",
+             (unsigned long long)rl.rlim_cur, fit, wanted);
+    return fit;
+}
+
 int api_server_start(struct api_server **out, const struct iv_config *cfg, struct store *st,
                      struct iv_err *e)
 {
@@ -440,27 +668,40 @@ int api_server_start(struct api_server **out, const struct iv_config *cfg, struc
     rc = master_key_load(cfg->master_key_b64, cfg->data_dir, srv->st.master_key, e);
     if (rc < 0)
         goto fail;
+    if (cfg->config_private_key) {
+        rc = jwe_key_load(&srv->st.config_key, cfg->config_private_key, e);
+        if (rc < 0)
+            goto fail;
+    }
 
-    unsigned conn_limit = (unsigned)(cfg->http_threads * 64 < 256 ? 256 : cfg->http_threads * 64);
-#ifdef IVORY_API_POOL_MODE
-    /* Benchmark-only alternative (docs/architecture.md): a fixed pool of
-     * epoll threads, each serving many connections. */
+    /* Zero fields (a config not made by config_load, e.g. in tests) take the
+     * documented defaults; deadlines <= 0 mean none. */
+    int threads = cfg->http_threads > 0 ? cfg->http_threads : 2;
+    int workers = cfg->http_workers > 0 ? cfg->http_workers : 2 * threads + 2;
+    double idle_s = cfg->http_idle_timeout_s > 0 ? cfg->http_idle_timeout_s : 30;
+    unsigned conn_limit =
+        connection_budget(cfg->http_max_connections > 0 ? cfg->http_max_connections : 10000);
+    rc = api_guard_new(&srv->guard, cfg->http_header_timeout_s, cfg->http_body_timeout_s, e);
+    if (rc < 0)
+        goto fail;
+    rc = api_workers_new(&srv->workers, workers, e);
+    if (rc < 0)
+        goto fail;
     srv->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, srv,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
-#else
-    srv->d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-            MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, srv,
-#endif
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, on_request_line, srv,
         MHD_OPTION_CONNECTION_LIMIT, conn_limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_per_ip_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(idle_s + 0.5),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_CONN_MEMORY,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_END);
     if (!srv->d) {
         rc = iv_err_set(e, IV_EIO, "cannot listen on %s (address in use or not permitted)",
@@ -495,9 +736,15 @@ void api_server_stop(struct api_server *srv)
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
-        MHD_stop_daemon(srv->d);
     }
+    /* Every queued request still runs and resumes its connection: libmicrohttpd
+     * must not be stopped with connections suspended. */
+    api_workers_free(srv->workers);
+    if (srv->d)
+        MHD_stop_daemon(srv->d);
+    api_guard_free(srv->guard);
     jwt_verifier_free(srv->st.jwt);
+    jwe_key_free(srv->st.config_key);
     api_cache_free(srv->st.cache);
     memset(srv->st.master_key, 0, sizeof srv->st.master_key);
     free(srv);

@@ -224,3 +224,30 @@ json_t *api_json_text_or_null(const char *text)
     json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
     return j ? j : json_null();
 }
+
+bool api_parse_json_body(struct api_ctx *c, json_t **out)
+{
+    json_error_t jerr;
+    *out = json_loadb(c->body, c->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!*out) {
+        api_error(c, 400, "invalid_json", NULL, "The body is not valid JSON: %s (line %d).",
+                  jerr.text, jerr.line);
+        return false;
+    }
+    if (!json_is_object(*out)) {
+        api_error(c, 400, "invalid_json", NULL, "The body must be a JSON object.");
+        return false;
+    }
+    /* Strings are NUL-terminated from here on: a value with an embedded NUL
+     * would be validated as its prefix, so it is rejected outright. */
+    const char *key;
+    json_t *val;
+    json_object_foreach(*out, key, val) {
+        if (json_is_string(val) && strlen(json_string_value(val)) != json_string_length(val)) {
+            api_error(c, 422, "validation_error", key, "%s must not contain NUL characters.", key);
+            return false;
+        }
+    }
+    c->json = *out;
+    return true;
+}

@@ -35,6 +35,7 @@ static const struct opt opts[] = {
     {"IVORY_JWT_AUDIENCE", OPT_STR, OFF(jwt_audience), NULL, 0, 0},
     {"IVORY_MASTER_KEY", OPT_STR, OFF(master_key_b64), NULL, 0, 0},
     {"IVORY_CONFIG_KEY", OPT_STR, OFF(config_key_b64), NULL, 0, 0},
+    {"IVORY_CONFIG_PRIVATE_KEY", OPT_STR, OFF(config_private_key), NULL, 0, 0},
     {"IVORY_TAP_PATH", OPT_STR, OFF(tap_path), "", 0, 0},
     {"IVORY_POLL_INTERVAL", OPT_SECONDS, OFF(poll_interval_s), "30", 0.01, 86400},
     {"IVORY_FIRST_RUN_DELAY", OPT_SECONDS, OFF(first_run_delay_s), "300", 0, 31536000},
@@ -51,6 +52,12 @@ static const struct opt opts[] = {
     {"IVORY_SHUTDOWN_GRACE", OPT_SECONDS, OFF(shutdown_grace_s), "30", 0, 86400},
     {"IVORY_MELTANO_PROJECT", OPT_STR, OFF(meltano_project), NULL, 0, 0},
     {"IVORY_HTTP_THREADS", OPT_INT, OFF(http_threads), "0", 0, 256},
+    {"IVORY_HTTP_WORKERS", OPT_INT, OFF(http_workers), "0", 0, 1024},
+    {"IVORY_HTTP_MAX_CONNECTIONS", OPT_INT, OFF(http_max_connections), "10000", 16, 1000000},
+    {"IVORY_HTTP_PER_IP_LIMIT", OPT_INT, OFF(http_per_ip_limit), "256", 0, 1000000},
+    {"IVORY_HTTP_HEADER_TIMEOUT", OPT_SECONDS, OFF(http_header_timeout_s), "10", 0.2, 3600},
+    {"IVORY_HTTP_BODY_TIMEOUT", OPT_SECONDS, OFF(http_body_timeout_s), "30", 0.2, 3600},
+    {"IVORY_HTTP_IDLE_TIMEOUT", OPT_SECONDS, OFF(http_idle_timeout_s), "30", 1, 3600},
     {"IVORY_RUNNER_LEASE", OPT_SECONDS, OFF(runner_lease_s), "0", 0, 86400},
     {"IVORY_CHECKPOINT_ROWS", OPT_SECONDS, OFF(checkpoint_rows), "1000000", 1, 1e12},
     {"IVORY_CHECKPOINT_SECONDS", OPT_SECONDS, OFF(checkpoint_seconds), "60", 0.01, 86400},
@@ -118,6 +125,8 @@ int config_load(struct iv_config *cfg, struct iv_err *e)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->http_threads = n > 0 ? (int)n : 2;
     }
+    if (cfg->http_workers <= 0)
+        cfg->http_workers = 2 * cfg->http_threads + 2;
     return IV_OK;
 }
 

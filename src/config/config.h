@@ -19,6 +19,7 @@ struct iv_config {
     char *jwt_audience;         /* IVORY_JWT_AUDIENCE */
     char *master_key_b64;       /* IVORY_MASTER_KEY (else generated into data dir) */
     char *config_key_b64;       /* IVORY_CONFIG_KEY */
+    char *config_private_key;   /* IVORY_CONFIG_PRIVATE_KEY: PEM path, JWE config key pair */
     char *tap_path;             /* IVORY_TAP_PATH */
     double poll_interval_s;     /* IVORY_POLL_INTERVAL */
     double first_run_delay_s;   /* IVORY_FIRST_RUN_DELAY */
@@ -34,7 +35,13 @@ struct iv_config {
     int max_runs_per_tenant;    /* IVORY_MAX_RUNS_PER_TENANT, default 2 */
     double shutdown_grace_s;    /* IVORY_SHUTDOWN_GRACE, default 30 */
     char *meltano_project;      /* IVORY_MELTANO_PROJECT */
-    int http_threads;           /* IVORY_HTTP_THREADS, default = cores */
+    int http_threads;           /* IVORY_HTTP_THREADS: polling threads, default = cores */
+    int http_workers;           /* IVORY_HTTP_WORKERS: handler threads, 0 = 2 x threads + 2 */
+    int http_max_connections;   /* IVORY_HTTP_MAX_CONNECTIONS, default 10,000 */
+    int http_per_ip_limit;      /* IVORY_HTTP_PER_IP_LIMIT, default 256, 0 = no limit */
+    double http_header_timeout_s; /* IVORY_HTTP_HEADER_TIMEOUT: whole header, default 10 */
+    double http_body_timeout_s; /* IVORY_HTTP_BODY_TIMEOUT: whole body, default 30 */
+    double http_idle_timeout_s; /* IVORY_HTTP_IDLE_TIMEOUT: no progress, default 30 */
     double runner_lease_s;      /* IVORY_RUNNER_LEASE, 0 = clamp(4 x poll, 3 s, 120 s) */
     double checkpoint_rows;     /* IVORY_CHECKPOINT_ROWS, default 1,000,000 */
     double checkpoint_seconds;  /* IVORY_CHECKPOINT_SECONDS, default 60 */

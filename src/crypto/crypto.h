@@ -1,8 +1,9 @@
 /*
  * crypto: everything that touches keys. JWT verification (libjwt), HMAC-SHA256
  * webhook signatures with constant-time comparison, the AES-256-GCM envelope
- * for tap configs (CONTRACT §8), sealing secrets at rest with the master key,
- * and master-key loading/generation.
+ * for tap configs (CONTRACT §8), compact JWE with the config key pair
+ * (client-side encryption without a shared key), sealing secrets at rest with
+ * the master key, and master-key loading/generation.
  *
  * Nothing here logs key material; error messages never include secrets.
  */
@@ -83,6 +84,39 @@ int envelope_decrypt(const uint8_t key[32], const char *envelope, uint8_t **plai
 bool envelope_shape_ok(const char *envelope);
 /* Decodes a base64 32-byte key (IVORY_CONFIG_KEY / IVORY_MASTER_KEY). */
 int key_from_base64(const char *b64, uint8_t key[32], struct iv_err *e);
+
+/* ---- compact JWE with Ivory's config key pair (jwe.c) ---------------------- */
+/* Client-side encryption of tap configs without a shared key: clients encrypt
+ * with the public JWK (GET /v1/admin/config-key), only the server and runners
+ * hold the private key (IVORY_CONFIG_PRIVATE_KEY, a PEM file). Accepted:
+ * alg RSA-OAEP-256 (RSA >= 2048 key) or ECDH-ES (P-256 key), enc A256GCM. */
+struct jwe_key;
+/* PEM private key (or public only: then it can encrypt and publish, not
+ * decrypt). *out: free with jwe_key_free. IV_EINVAL with a message naming
+ * the file on anything else. */
+int jwe_key_load(struct jwe_key **out, const char *path, struct iv_err *e);
+/* Public key from a JWK JSON text (RSA or EC P-256), for `ivory config encrypt`. */
+int jwe_key_from_jwk(struct jwe_key **out, const char *jwk_json, struct iv_err *e);
+void jwe_key_free(struct jwe_key *k);
+/* The public JWK (kty, members, kid = RFC 7638 thumbprint, use "enc", alg).
+ * Caller frees. */
+char *jwe_public_jwk(const struct jwe_key *k);
+const char *jwe_key_id(const struct jwe_key *k);
+bool jwe_key_has_private(const struct jwe_key *k);
+/* Compact JWE of plain for k (caller frees), NULL with e set on failure. */
+char *jwe_encrypt(const struct jwe_key *k, const void *plain, size_t n, struct iv_err *e);
+/* True for text shaped like a compact JWE (five parts), not a v1: envelope. */
+bool jwe_looks_compact(const char *s);
+/* Structure and header check without decrypting (the API's check): five
+ * canonical base64url parts, alg/enc allowed, no zip/crit, IV 96 and tag 128
+ * bits; with k, alg matches k's type and a kid, if present, is k's.
+ * IV_OK or IV_EINVAL with a one-sentence reason. */
+int jwe_check(const char *compact, const struct jwe_key *k, struct iv_err *e);
+/* Decrypts with k's private key. *plain_out NUL-terminated, caller frees
+ * (wipe with OPENSSL_cleanse). IV_EINVAL malformed, IV_EAUTH wrong key or
+ * tampered. */
+int jwe_decrypt(const struct jwe_key *k, const char *compact, uint8_t **plain_out,
+                size_t *plain_len, struct iv_err *e);
 
 /* ---- master key: secrets at rest ------------------------------------------- */
 /* From IVORY_MASTER_KEY (b64) if set, else <data_dir>/master.key (created 0600

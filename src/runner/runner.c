@@ -455,6 +455,15 @@ int runner_start(struct runner **out, const struct iv_config *cfg, struct store 
             snprintf(r->config_key_err, sizeof r->config_key_err, "IVORY_CONFIG_KEY is not "
                      "a base64 32-byte key (%s)", ke.msg);
     }
+    if (cfg->config_private_key) {
+        struct iv_err ke = {0};
+        if (jwe_key_load(&r->jwe_key, cfg->config_private_key, &ke) != IV_OK)
+            snprintf(r->jwe_key_err, sizeof r->jwe_key_err, "IVORY_CONFIG_PRIVATE_KEY: %s",
+                     ke.msg);
+        else if (!jwe_key_has_private(r->jwe_key))
+            snprintf(r->jwe_key_err, sizeof r->jwe_key_err,
+                     "IVORY_CONFIG_PRIVATE_KEY holds only a public key");
+    }
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
     uint8_t rnd[4];
@@ -567,5 +576,6 @@ void runner_stop(struct runner *r, double grace_s)
     OPENSSL_cleanse(r->master, sizeof r->master);
     OPENSSL_cleanse(r->report_key, sizeof r->report_key);
     OPENSSL_cleanse(r->config_key, sizeof r->config_key);
+    jwe_key_free(r->jwe_key);
     free(r);
 }

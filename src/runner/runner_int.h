@@ -48,6 +48,8 @@ struct runner {
     uint8_t config_key[32];
     bool have_config_key;
     char config_key_err[600];      /* why IVORY_CONFIG_KEY is unusable, when set but bad */
+    struct jwe_key *jwe_key;       /* IVORY_CONFIG_PRIVATE_KEY, or NULL */
+    char jwe_key_err[600];         /* why it is unusable, when set but bad */
     char sandbox_err[700];         /* why taps cannot be sandboxed: every run fails with it */
     int64_t lease_ms;
     int64_t ckpt_rows;             /* checkpoint every N rows (at a STATE) */

@@ -426,11 +426,39 @@ static void on_commit(void *ctx, const char *state, int64_t rows)
 
 /* ---- pre-flight ------------------------------------------------------------------------------ */
 
+static char *config_object_or_null(uint8_t *plain, size_t n, struct runner_secrets *rs,
+                                   char why[600]);
+
+/* A config the client encrypted to the server's public key (compact JWE). */
+static int decrypt_config_jwe(struct runner *r, const char *jwe, uint8_t **plain, size_t *n,
+                              char why[600])
+{
+    if (!r->jwe_key || r->jwe_key_err[0]) {
+        snprintf(why, 600, "cannot decrypt config_encrypted (JWE): %.500s",
+                 r->jwe_key_err[0] ? r->jwe_key_err
+                                   : "IVORY_CONFIG_PRIVATE_KEY is not set on this runner");
+        return IV_EINVAL;
+    }
+    struct iv_err e = {0};
+    if (jwe_decrypt(r->jwe_key, jwe, plain, n, &e) != IV_OK) {
+        snprintf(why, 600, "cannot decrypt config_encrypted (JWE): %.500s", e.msg);
+        return IV_EAUTH;
+    }
+    return IV_OK;
+}
+
 char *runner_decrypt_config(struct runner *r, const char *env, struct runner_secrets *rs,
                             char why[600])
 {
     if (!env || !*env)
         return xstrdup("{}");
+    uint8_t *plain = NULL;
+    size_t n = 0;
+    if (jwe_looks_compact(env)) {
+        if (decrypt_config_jwe(r, env, &plain, &n, why) != IV_OK)
+            return NULL;
+        return config_object_or_null(plain, n, rs, why);
+    }
     if (!r->have_config_key) {
         if (r->config_key_err[0])
             snprintf(why, 600, "cannot decrypt config_encrypted: %.500s", r->config_key_err);
@@ -439,8 +467,6 @@ char *runner_decrypt_config(struct runner *r, const char *env, struct runner_sec
                      "not set on this runner");
         return NULL;
     }
-    uint8_t *plain = NULL;
-    size_t n = 0;
     struct iv_err e = {0};
     int rc = envelope_decrypt(r->config_key, env, &plain, &n, &e);
     if (rc == IV_EAUTH) {
@@ -452,6 +478,14 @@ char *runner_decrypt_config(struct runner *r, const char *env, struct runner_sec
         snprintf(why, 600, "cannot decrypt config_encrypted: %.500s", e.msg);
         return NULL;
     }
+    return config_object_or_null(plain, n, rs, why);
+}
+
+/* plain (taken) must be a JSON object: returned as the config text with its
+ * secrets added to rs; else wiped, freed, NULL with why set. */
+static char *config_object_or_null(uint8_t *plain, size_t n, struct runner_secrets *rs,
+                                   char why[600])
+{
     json_error_t je;
     json_t *j = json_loadb((const char *)plain, n, 0, &je);
     if (!json_is_object(j)) {

@@ -97,6 +97,25 @@ describe('discovery and selection', { skip: notBuilt('serve') }, () => {
         assert.equal(stream(named.json, 'users').table, 'people');
     });
 
+    test('a tap that ignores the selection still loads exactly the selected streams and fields', async () => {
+        const conn = await multi({ count: 2, ignore_selection: true });
+        assert.equal((await discover(conn.id)).status, 200);
+        const p = await patch(conn.id, { streams: [
+            { tap_stream_id: 'users', fields: { email: false } },
+            { tap_stream_id: 'orders', selected: false },
+        ] });
+        assert.equal(p.status, 200, p.text);
+        assert.equal(stream(p.json, 'users').table, conn.iomete_table, 'one selected stream');
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
+        assert.equal(rs[0].rows_loaded, 2);
+        const users = await tableRows(srv, T, conn.iomete_table);
+        assert.deepEqual(ids(users), [1, 2]);
+        assert.deepEqual(Object.keys(users[0]).sort(), ['id', 'name']);
+        for (const t of ['orders', 'events', 'users'])
+            assert.ok(!fs.existsSync(path.join(srv.dir, 'wh', T.slug, T.namespace, `${conn.iomete_table}_${t}`)), t);
+    });
+
     test('bad bodies are 4xx naming the problem and change nothing', async () => {
         const conn = await multi({ count: 1 });
         assert.equal((await discover(conn.id)).status, 200);

@@ -84,6 +84,9 @@ static int setup(void **state)
     memset(&cfg, 0, sizeof cfg);
     cfg.first_run_delay_s = 300;
     cfg.max_body_bytes = 1 << 20;
+    cfg.tenant_max_connectors = 1000;   /* the defaults of IVORY_TENANT_MAX_* */
+    cfg.tenant_max_catalogs = 50;
+    cfg.warehouse_root = "/tmp";   /* the catalogs below live in /tmp */
     struct iv_err e = {0};
     if (store_open(&st.store, dburl, 2, true, &e) != IV_OK)
         return -1;

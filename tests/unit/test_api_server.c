@@ -127,6 +127,9 @@ static int setup(void **state)
     cfg.data_dir = dir;
     cfg.http_threads = 2;
     cfg.max_body_bytes = 1 << 20;
+    cfg.tenant_max_connectors = 1000;   /* the defaults of IVORY_TENANT_MAX_* */
+    cfg.tenant_max_catalogs = 50;
+    cfg.warehouse_root = "/tmp";   /* the catalogs below live in /tmp */
     cfg.first_run_delay_s = 300;
     if (api_server_start(&srv, &cfg, store, &e) != IV_OK) {
         fprintf(stderr, "api_server_start: %s\n", e.msg);

@@ -551,6 +551,36 @@ static void test_concurrent_verify(void **state)
     jwt_verifier_free(v);
 }
 
+/* A signature that decodes to the right bytes under a lenient decoder but is
+ * not canonical unpadded base64url is refused; the canonical text verifies. */
+static void test_noncanonical_signature(void **state)
+{
+    (void)state;
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    struct jwt_verifier *v = verifier("hs-secret", NULL, NULL, NULL, NULL, NULL);
+    char *t = jwt_sign_hs256("hs-secret", "dev-tenant", 60, NULL);
+    size_t n = strlen(t);
+    assert_int_equal(n - (size_t)(strrchr(t, '.') + 1 - t), 43);   /* 32 bytes, 2 spare bits */
+    char *bad = malloc(n + 2);
+    memcpy(bad, t, n + 1);
+    unsigned last = (unsigned)(strchr(alphabet, t[n - 1]) - alphabet);
+    bad[n - 1] = alphabet[last ^ 1u];   /* flips one unused bit */
+    expect_reject(v, bad, "canonical");
+    bad[n - 1] = alphabet[last ^ 2u];
+    expect_reject(v, bad, "canonical");
+    memcpy(bad, t, n);
+    bad[n] = '=';
+    bad[n + 1] = '\0';
+    expect_reject(v, bad, "canonical");
+    bad[n] = 'A';   /* 44 chars: a length no 32-byte value encodes to, unpadded */
+    expect_reject(v, bad, "signature");
+    expect_accept(v, t, "dev-tenant");
+    free(bad);
+    free(t);
+    jwt_verifier_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_cache_rechecks_exp),
         cmocka_unit_test(test_concurrent_verify),
+        cmocka_unit_test(test_noncanonical_signature),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -612,6 +612,85 @@ static void test_db_errors(void **state)
     assert_null(d);
 }
 
+/* Stream catalog: tenant-scoped, compare-and-set on the version; discovery requests: scoped
+ * insert, claim once, finish only while running, abandon only while unfinished. */
+static int wake_count;
+static void count_wake(void *ctx)
+{
+    (void)ctx;
+    wake_count++;
+}
+
+static void test_stream_catalog_and_discovery(void **state)
+{
+    struct fx *f = *state;
+    struct iv_err e = {0};
+    make_tenant(f->s, "ta", "tenant-a");
+    make_tenant(f->s, "tb", "tenant-b");
+    make_connector(f->s, "ta", "c1", "0 2 * * *");
+
+    struct store_stream_catalog sc;
+    assert_int_equal(store_stream_catalog_get(f->s, "tb", "c1", &sc, &e), IV_ENOTFOUND);
+    assert_int_equal(store_stream_catalog_get(f->s, "ta", "c1", &sc, &e), IV_OK);
+    assert_null(sc.doc);
+    assert_int_equal(sc.discovered_at, STORE_NULL_TIME);
+    int64_t v0 = sc.version;
+    store_stream_catalog_release(&sc);
+
+    struct store_stream_catalog_write w = {.doc = "{\"streams\":[]}", .expect_version = v0,
+                                           .discovered_at = 5000};
+    assert_int_equal(store_stream_catalog_put(f->s, "tb", "c1", &w, &e), IV_ECONFLICT);
+    assert_int_equal(store_stream_catalog_put(f->s, "ta", "c1", &w, &e), IV_OK);
+    /* a second writer that read the same version loses */
+    w.doc = "{\"streams\":[1]}";
+    assert_int_equal(store_stream_catalog_put(f->s, "ta", "c1", &w, &e), IV_ECONFLICT);
+    w.expect_version = v0 + 1;
+    w.discovered_at = STORE_NULL_TIME;
+    w.set_state = true;
+    w.new_state = "{\"bookmarks\":{}}";
+    w.refuse_if_running = true;
+    assert_int_equal(store_stream_catalog_put(f->s, "ta", "c1", &w, &e), IV_OK);
+    assert_int_equal(store_stream_catalog_get(f->s, "ta", "c1", &sc, &e), IV_OK);
+    assert_string_equal(sc.doc, "{\"streams\":[1]}");
+    assert_int_equal(sc.discovered_at, 5000);   /* kept */
+    assert_int_equal(sc.version, v0 + 2);
+    assert_string_equal(sc.tap_state, "{\"bookmarks\":{}}");
+    assert_false(sc.running);
+    store_stream_catalog_release(&sc);
+
+    wake_count = 0;
+    store_set_wake_hook(f->s, count_wake, NULL);
+    assert_int_equal(store_discovery_request(f->s, "tb", "c1", "r0", 1, &e), IV_ENOTFOUND);
+    assert_int_equal(store_discovery_request(f->s, "ta", "c1", "r1", 1, &e), IV_OK);
+    assert_int_equal(wake_count, 1);
+    store_set_wake_hook(f->s, NULL, NULL);
+    struct store_discovery d;
+    assert_int_equal(store_discovery_get(f->s, "tb", "r1", &d, &e), IV_ENOTFOUND);
+    struct store_discovery *v = NULL;
+    size_t n = 0;
+    assert_int_equal(store_discovery_claim(f->s, "runner-1", 10, 1000, 4, &v, &n, &e), IV_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].id, "r1");
+    assert_string_equal(v[0].tenant_id, "ta");
+    store_discoveries_free(v, n);
+    assert_int_equal(store_discovery_claim(f->s, "runner-2", 10, 1000, 4, &v, &n, &e), IV_OK);
+    assert_int_equal(n, 0);   /* claimed once */
+    store_discoveries_free(v, n);
+    assert_int_equal(store_discovery_finish(f->s, "r1", "failed", 502, "crash", NULL, 20, &e),
+                     IV_OK);
+    /* a late abandon or second finish changes nothing */
+    assert_int_equal(store_discovery_abandon(f->s, "ta", "r1", 504, "late", &e), IV_OK);
+    assert_int_equal(store_discovery_finish(f->s, "r1", "done", 200, NULL, "{}", 30, &e), IV_OK);
+    assert_int_equal(store_discovery_get(f->s, "ta", "r1", &d, &e), IV_OK);
+    assert_string_equal(d.status, "failed");
+    assert_int_equal(d.http_status, 502);
+    assert_string_equal(d.detail, "crash");
+    store_discovery_release(&d);
+    /* deleting the connector removes its requests */
+    assert_int_equal(store_connector_delete(f->s, "ta", "c1", &e), IV_OK);
+    assert_int_equal(store_discovery_get(f->s, "ta", "r1", &d, &e), IV_ENOTFOUND);
+}
+
 int main(void)
 {
     snprintf(dbdir, sizeof dbdir, "/tmp/ivory-test-store-%d", (int)getpid());
@@ -630,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_db_errors),
         cmocka_unit_test_setup_teardown(test_generation_triggers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connector_each_matches_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_catalog_and_discovery, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(dbdir);
