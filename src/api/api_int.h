@@ -218,13 +218,16 @@ bool api_parse_limit(const char *s, int *out);
 const char *api_unknown_field(const json_t *obj, const char *const *allowed);
 
 /* ---- request fields, described once (fields.c) ---------------------------------------------- */
-enum api_field_type { AF_STRING, AF_OBJECT, AF_INTEGER, AF_BOOLEAN };
+/* AF_INTEGER values are counts: never negative. AF_ID: a string or an integer (ids that some
+ * clients send as numbers, e.g. an Iceberg snapshot id). */
+enum api_field_type { AF_STRING, AF_OBJECT, AF_INTEGER, AF_BOOLEAN, AF_ID };
 enum {
     AF_CREATE = 1 << 0,     /* writable in the create (POST) body */
     AF_PATCH = 1 << 1,      /* writable by PATCH */
     AF_REQUIRED = 1 << 2,   /* required on create (and never empty) */
     AF_NULLABLE = 1 << 3,   /* null accepted (clears the value) */
     AF_SECRET = 1 << 4,     /* stored sealed or encrypted, never returned */
+    AF_BLANK_NULL = 1 << 5, /* an empty string means absent (catalog fields, as since v1) */
 };
 struct api_field {
     const char *name;
@@ -252,6 +255,8 @@ struct api_field_values {
 };
 extern const struct api_resource api_connector_resource;
 extern const struct api_resource api_state_resource;
+extern const struct api_resource api_catalog_resource;
+extern const struct api_resource api_webhook_resource;
 /* Checks c->json against r for mode (AF_CREATE or AF_PATCH): unknown fields, fields not
  * writable in mode, types, required, null, length, enum and rule; the first failure is a 422
  * naming its field (replied here) and returns false. */

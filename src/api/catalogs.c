@@ -69,23 +69,6 @@ static json_t *catalog_view(const struct store_catalog *k, const char *slug)
     return j;
 }
 
-/* Reads an optional string field (null = absent); 422 on another type. */
-static bool opt_str(struct api_ctx *c, const char *key, const char **out)
-{
-    json_t *v = json_object_get(c->json, key);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return true;
-    if (!json_is_string(v) || strlen(json_string_value(v)) > 1024) {
-        api_error(c, 422, "validation_error", key, "%s must be a string.", key);
-        return false;
-    }
-    *out = json_string_value(v);
-    if (!**out)
-        *out = NULL;
-    return true;
-}
-
 /* The platform keys of `metadata` (region, s3_path_style, prefix) have fixed types. */
 static bool valid_platform_metadata(struct api_ctx *c, const json_t *meta)
 {
@@ -123,7 +106,7 @@ static bool within_catalog_quota(struct api_ctx *c, const char *tenant_id, const
         api_internal(c, "tenant usage", &e);
         return false;
     }
-    if (ncat < c->srv->cfg->tenant_max_catalogs)
+    if (c->srv->cfg->tenant_max_catalogs <= 0 || ncat < c->srv->cfg->tenant_max_catalogs)
         return true;
     struct store_catalog existing = {0};
     int rc = store_catalog_get(c->srv->store, tenant_id, name, &existing, &e);
@@ -137,49 +120,24 @@ static bool within_catalog_quota(struct api_ctx *c, const char *tenant_id, const
 
 void api_h_catalog_upsert(struct api_ctx *c)
 {
-    static const char *const allowed[] = {
-        "catalog_name", "catalog_type", "catalog_uri", "warehouse", "storage_prefix",
-        "s3_endpoint", "s3_access_key_id", "s3_secret_key_enc", "catalog_credential_enc", "metadata", "active", NULL};
     const char *tenant_id = api_param(&c->params, "tenant_id");
     if (!may_act_on(c, tenant_id))
         return;
-    const char *unknown = api_unknown_field(c->json, allowed);
-    if (unknown) {
-        api_error(c, 422, "validation_error", unknown, "Unknown field '%s'.", unknown);
+    struct api_field_values fv;
+    if (!api_fields_parse(c, &api_catalog_resource, AF_CREATE, &fv))
         return;
-    }
-    const char *name, *type, *uri, *wh, *prefix, *endpoint, *key_id, *secret, *cred;
-    if (!opt_str(c, "catalog_name", &name) || !opt_str(c, "catalog_type", &type) ||
-        !opt_str(c, "catalog_uri", &uri) || !opt_str(c, "warehouse", &wh) ||
-        !opt_str(c, "storage_prefix", &prefix) || !opt_str(c, "s3_endpoint", &endpoint) ||
-        !opt_str(c, "s3_access_key_id", &key_id) || !opt_str(c, "s3_secret_key_enc", &secret) ||
-        !opt_str(c, "catalog_credential_enc", &cred))
-        return;
-    if (!name)
-        name = "ivory-lakehouse";
-    if (!api_valid_catalog_name(name)) {
-        api_error(c, 422, "validation_error", "catalog_name",
-                  "catalog_name must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$.");
-        return;
-    }
-    if (!api_valid_catalog_type(type)) {
-        api_error(c, 422, "validation_error", "catalog_type",
-                  "catalog_type must be one of rest, hive, glue, sql, hadoop.");
-        return;
-    }
+    const char *name = api_fields_str_or_default(&fv, "catalog_name");
+    const char *type = api_fields_str(&fv, "catalog_type");
+    const char *uri = api_fields_str(&fv, "catalog_uri");
+    const char *wh = api_fields_str(&fv, "warehouse");
+    const char *prefix = api_fields_str(&fv, "storage_prefix");
+    const char *endpoint = api_fields_str(&fv, "s3_endpoint");
+    const char *key_id = api_fields_str(&fv, "s3_access_key_id");
+    const char *secret = api_fields_str(&fv, "s3_secret_key_enc");
+    const char *cred = api_fields_str(&fv, "catalog_credential_enc");
     if (!uri && strcmp(type, "hadoop") != 0) {
         api_error(c, 422, "validation_error", "catalog_uri",
                   "catalog_uri is required for a %s catalog.", type);
-        return;
-    }
-    if (!wh || !api_valid_warehouse(wh)) {
-        api_error(c, 422, "validation_error", "warehouse",
-                  "warehouse is required and must be a file:/// or s3://bucket/ URI.");
-        return;
-    }
-    if (!prefix || !api_valid_storage_prefix(prefix)) {
-        api_error(c, 422, "validation_error", "storage_prefix",
-                  "storage_prefix is required: a relative path without '.' or '..' segments.");
         return;
     }
     const char *bad_field = NULL;
@@ -188,18 +146,10 @@ void api_h_catalog_upsert(struct api_ctx *c)
         api_error(c, 422, "validation_error", bad_field, "%s.", pe.msg);
         return;
     }
-    json_t *meta = json_object_get(c->json, "metadata");
-    if (meta && !json_is_null(meta) && !json_is_object(meta)) {
-        api_error(c, 422, "validation_error", "metadata", "metadata must be a JSON object.");
-        return;
-    }
+    const json_t *meta = api_fields_json(&fv, "metadata");
     if (meta && json_is_object(meta) && !valid_platform_metadata(c, meta))
         return;
-    json_t *act = json_object_get(c->json, "active");
-    if (act && !json_is_boolean(act)) {
-        api_error(c, 422, "validation_error", "active", "active must be a boolean.");
-        return;
-    }
+    const json_t *act = api_fields_json(&fv, "active");
 
     /* The tenant: existing, or created now from the token's tenant_slug. */
     struct iv_err e = {0};

@@ -78,6 +78,68 @@ static const struct api_field state_fields[] = {
 };
 const struct api_resource api_state_resource = {"State", state_fields, 1};
 
+static bool valid_catalog_name(const char *s)
+{
+    return api_valid_catalog_name(s);
+}
+
+static const char *const catalog_types[] = {"rest", "hive", "glue", "sql", "hadoop", NULL};
+
+#define CB (AF_CREATE | AF_NULLABLE | AF_BLANK_NULL)
+static const struct api_field catalog_fields[] = {
+    {"catalog_name", AF_STRING, CB, 128, "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", valid_catalog_name,
+     NULL, "ivory-lakehouse", NULL, "The catalog's name, unique within the tenant (the upsert key)."},
+    {"catalog_type", AF_STRING, CB | AF_REQUIRED, 16, NULL, NULL, NULL, NULL, catalog_types,
+     "rest, glue, sql or hadoop (hive is stored; runs against it fail as not supported)."},
+    {"catalog_uri", AF_STRING, CB, 1024, NULL, NULL, NULL, NULL, NULL,
+     "Required except for hadoop: sql: local, a SQLite path under the warehouse root or an "
+     "allow-listed database; rest: the catalog's base URL; glue: the Glue endpoint."},
+    {"warehouse", AF_STRING, CB | AF_REQUIRED, 1024, NULL, api_valid_warehouse,
+     "must be a file:/// or s3://bucket/ URI", NULL, NULL,
+     "Where the data lives: file:///... (under the operator's warehouse root) or s3://bucket/..."},
+    {"storage_prefix", AF_STRING, CB | AF_REQUIRED, 512, NULL, api_valid_storage_prefix,
+     "must be a relative path without '.' or '..' segments", NULL, NULL,
+     "The tenant's prefix inside the warehouse."},
+    {"s3_endpoint", AF_STRING, CB, 1024, NULL, NULL, NULL, NULL, NULL,
+     "A custom S3 endpoint (MinIO, R2, Ceph)."},
+    {"s3_access_key_id", AF_STRING, CB, 1024, NULL, NULL, NULL, NULL, NULL, "The S3 access key id."},
+    {"s3_secret_key_enc", AF_STRING, CB | AF_SECRET, 1024, NULL, NULL, NULL, NULL, NULL,
+     "The S3 secret key; stored sealed, never returned (has_s3_secret_key instead)."},
+    {"catalog_credential_enc", AF_STRING, CB | AF_SECRET, 1024, NULL, NULL, NULL, NULL, NULL,
+     "rest: a bearer token or client_id:client_secret; stored sealed, never returned."},
+    {"metadata", AF_OBJECT, AF_CREATE | AF_NULLABLE, 0, NULL, NULL, NULL, NULL, NULL,
+     "Free-form object; the platform keys region, s3_path_style and prefix have fixed types."},
+    {"active", AF_BOOLEAN, AF_CREATE, 0, NULL, NULL, NULL, NULL, NULL,
+     "Whether connectors may write to it (default true)."},
+};
+#undef CB
+const struct api_resource api_catalog_resource = {
+    "CatalogBody", catalog_fields, sizeof catalog_fields / sizeof catalog_fields[0]};
+
+static const char *const webhook_statuses[] = {"completed", "failed", "cancelled", NULL};
+#define WN (AF_CREATE | AF_NULLABLE)
+static const struct api_field webhook_fields[] = {
+    {"connector_id", AF_STRING, AF_CREATE | AF_REQUIRED, STORE_ID_MAX - 1, NULL, NULL, NULL, NULL,
+     NULL, "The connector whose webhook_secret signed the request."},
+    {"run_id", AF_STRING, AF_CREATE | AF_REQUIRED, STORE_ID_MAX - 1, NULL, NULL, NULL, NULL, NULL,
+     "The run being reported (the same run_id twice changes nothing)."},
+    {"status", AF_STRING, AF_CREATE | AF_REQUIRED, 16, NULL, NULL, NULL, NULL, webhook_statuses,
+     "How the run ended."},
+    {"rows_synced", AF_INTEGER, WN, 0, NULL, NULL, NULL, NULL, NULL, "Records read (>= 0)."},
+    {"rows_loaded", AF_INTEGER, WN, 0, NULL, NULL, NULL, NULL, NULL, "Rows committed (>= 0)."},
+    {"transform_errors", AF_INTEGER, WN, 0, NULL, NULL, NULL, NULL, NULL, "Rows refused (>= 0)."},
+    {"tap_state", AF_OBJECT, WN, 0, NULL, NULL, NULL, NULL, NULL, "The STATE committed last."},
+    {"started_at", AF_STRING, WN, 64, NULL, NULL, NULL, NULL, NULL, "ISO-8601 time."},
+    {"completed_at", AF_STRING, WN, 64, NULL, NULL, NULL, NULL, NULL, "ISO-8601 time."},
+    {"error_msg", AF_STRING, WN, 64 * 1024, NULL, NULL, NULL, NULL, NULL, "Why it failed."},
+    {"iomete_table", AF_STRING, WN, 1024, NULL, NULL, NULL, NULL, NULL, "namespace.table"},
+    {"snapshot_id", AF_ID, WN, 64, NULL, NULL, NULL, NULL, NULL,
+     "The last snapshot committed (an integer is accepted too)."},
+};
+#undef WN
+const struct api_resource api_webhook_resource = {
+    "WebhookBody", webhook_fields, sizeof webhook_fields / sizeof webhook_fields[0]};
+
 /* ---- the parser -------------------------------------------------------------------------- */
 
 static const char *type_name(enum api_field_type t)
@@ -85,8 +147,9 @@ static const char *type_name(enum api_field_type t)
     switch (t) {
     case AF_STRING: return "a string";
     case AF_OBJECT: return "an object";
-    case AF_INTEGER: return "an integer";
+    case AF_INTEGER: return "a non-negative integer";
     case AF_BOOLEAN: return "a boolean";
+    case AF_ID: return "a string or an integer";
     }
     return "a value";
 }
@@ -96,8 +159,9 @@ static bool type_ok(enum api_field_type t, const json_t *v)
     switch (t) {
     case AF_STRING: return json_is_string(v);
     case AF_OBJECT: return json_is_object(v);
-    case AF_INTEGER: return json_is_integer(v);
+    case AF_INTEGER: return json_is_integer(v) && json_integer_value(v) >= 0;
     case AF_BOOLEAN: return json_is_boolean(v);
+    case AF_ID: return json_is_string(v) || json_is_integer(v);
     }
     return false;
 }
@@ -192,6 +256,8 @@ bool api_fields_parse(struct api_ctx *c, const struct api_resource *r, unsigned 
         if (!(f->flags & mode))
             continue;
         v = json_object_get(c->json, f->name);
+        if (v && (f->flags & AF_BLANK_NULL) && json_is_string(v) && json_string_length(v) == 0)
+            v = NULL;
         if (!v) {
             if ((f->flags & AF_REQUIRED) && mode != AF_PATCH) {
                 api_error(c, 422, "validation_error", f->name, "%s is required.", f->name);
@@ -259,12 +325,21 @@ json_t *api_fields_schema(const struct api_resource *r, unsigned mode)
         const char *t = f->type == AF_STRING    ? "string"
                         : f->type == AF_OBJECT  ? "object"
                         : f->type == AF_INTEGER ? "integer"
+                        : f->type == AF_ID      ? "string"
                                                 : "boolean";
         json_t *p = json_object();
+        json_t *types = json_pack("[s]", t);
+        if (f->type == AF_ID)
+            json_array_append_new(types, json_string("integer"));
         if (f->flags & AF_NULLABLE)
-            json_object_set_new(p, "type", json_pack("[s,s]", t, "null"));
-        else
+            json_array_append_new(types, json_string("null"));
+        if (json_array_size(types) == 1)
             json_object_set_new(p, "type", json_string(t));
+        else
+            json_object_set_new(p, "type", json_incref(types));
+        json_decref(types);
+        if (f->type == AF_INTEGER)
+            json_object_set_new(p, "minimum", json_integer(0));
         if (f->type == AF_STRING && f->max_len > 0)
             json_object_set_new(p, "maxLength", json_integer(f->max_len));
         if (f->type == AF_STRING && (f->flags & AF_REQUIRED))

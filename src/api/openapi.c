@@ -93,20 +93,6 @@ static const char components_json[] =
     "\"CatalogList\":{\"type\":\"object\",\"required\":[\"catalogs\",\"count\"],\"properties\":{"
     "\"catalogs\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Catalog\"}},"
     "\"count\":{\"type\":\"integer\"}}},"
-    "\"CatalogBody\":{\"type\":\"object\",\"required\":[\"warehouse\",\"storage_prefix\"],\"properties\":{"
-    "\"catalog_name\":{\"type\":\"string\"},\"catalog_type\":{\"enum\":[\"rest\",\"hive\",\"glue\",\"sql\",\"hadoop\"]},"
-    "\"catalog_uri\":{\"type\":[\"string\",\"null\"]},\"warehouse\":{\"type\":\"string\"},"
-    "\"storage_prefix\":{\"type\":\"string\"},\"s3_endpoint\":{\"type\":[\"string\",\"null\"]},"
-    "\"s3_access_key_id\":{\"type\":[\"string\",\"null\"]},\"s3_secret_key_enc\":{\"type\":[\"string\",\"null\"],\"writeOnly\":true},"
-    "\"metadata\":{\"type\":\"object\"},\"active\":{\"type\":\"boolean\"}}},"
-    "\"WebhookBody\":{\"type\":\"object\",\"required\":[\"connector_id\",\"run_id\",\"status\"],\"properties\":{"
-    "\"connector_id\":{\"type\":\"string\"},\"run_id\":{\"type\":\"string\"},"
-    "\"status\":{\"enum\":[\"completed\",\"failed\",\"cancelled\"]},\"rows_synced\":{\"type\":[\"integer\",\"null\"],\"minimum\":0},"
-    "\"rows_loaded\":{\"type\":[\"integer\",\"null\"],\"minimum\":0},\"transform_errors\":{\"type\":[\"integer\",\"null\"],\"minimum\":0},"
-    "\"tap_state\":{\"type\":[\"object\",\"null\"]},\"started_at\":{\"type\":[\"string\",\"null\"]},"
-    "\"completed_at\":{\"type\":[\"string\",\"null\"]},\"error_msg\":{\"type\":[\"string\",\"null\"]},"
-    "\"iomete_table\":{\"type\":[\"string\",\"null\"]},\"snapshot_id\":{\"type\":[\"integer\",\"string\",\"null\"]}},"
-    "\"additionalProperties\":false},"
     "\"WebhookResult\":{\"type\":\"object\",\"required\":[\"connector_id\",\"run_id\",\"replay\","
     "\"connector_status\",\"consecutive_failures\",\"next_run_at\"],\"properties\":{"
     "\"replay\":{\"type\":\"boolean\"},\"next_run_at\":{\"$ref\":\"#/components/schemas/Time\"}}},"
@@ -399,6 +385,8 @@ static json_t *document(void)
     json_object_set_new(schemas, "Connector", api_fields_schema(&api_connector_resource, AF_CREATE));
     json_object_set_new(schemas, "ConnectorPatch",
                         api_fields_schema(&api_connector_resource, AF_PATCH));
+    json_object_set_new(schemas, "CatalogBody", api_fields_schema(&api_catalog_resource, AF_CREATE));
+    json_object_set_new(schemas, "WebhookBody", api_fields_schema(&api_webhook_resource, AF_CREATE));
     json_t *paths = json_object();
     for (size_t i = 0; i < api_routes_count; i++) {
         const struct api_route *r = &api_routes[i];

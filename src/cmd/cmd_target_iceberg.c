@@ -226,6 +226,7 @@ int cmd_target_iceberg(int argc, char **argv)
         .target_file_bytes = cfg.target_file_bytes,
         .run_id = run_id,
         .on_commit = echo_state,
+        .batch_files = true,   /* the user's own process: BATCH files are read as that user */
     };
     if ((rc = singer_loader_new(&ld, &lo, &e)))
         goto fail;

@@ -513,7 +513,19 @@ int lake_append_commit(struct lake_append *a, const char *state_json, const char
         if (rc)
             break;
         bool unknown = false;
-        rc = lake_table_swap(t, md, &unknown, e);
+        bool created = t->staged;
+        if (created) {   /* the table enters the catalog with this first commit */
+            char *loc = NULL;
+            rc = t->cat->ops->create(t->cat, t->ns, t->name, t->location_path, md, &loc, e);
+            if (rc) {
+                json_decref(md);
+            } else {
+                t->staged = false;
+                rc = lake_table_adopt(t, loc, md, e);
+            }
+        } else {
+            rc = lake_table_swap(t, md, &unknown, e);
+        }
         if (rc == IV_OK) {
             commit_done(a);
             if (snapshot_id_out)
@@ -537,6 +549,11 @@ int lake_append_commit(struct lake_append *a, const char *state_json, const char
         }
         lake_io_remove(t->cat, p.list_path);
         FREE_NULL(p.list_path);
+        if (created && rc == IV_ECONFLICT) {
+            rc = iv_err_set(e, IV_ECONFLICT, "table '%s.%s' was created by another writer while "
+                            "this load was staging it; run the load again", t->ns, t->name);
+            break;
+        }
         if (rc != IV_ECONFLICT || attempt > retries)
             break;
         log_info("commit to %s.%s conflicted (attempt %d), retrying in %lld ms", t->ns,
@@ -587,6 +604,8 @@ int lake_commit_many(struct lake_append *const *apps, int n, const char *state_j
     int rc = IV_OK;
     for (int i = 0; i < n && !rc; i++)
         rc = writer_close(apps[i], e);
+    for (int i = 0; i < n && !rc; i++)   /* the swap below updates rows: create them first */
+        rc = lake_table_materialize(apps[i]->t, e);
     if (rc)
         return rc;
     struct commit_plan *p = xcalloc((size_t)n, sizeof *p);

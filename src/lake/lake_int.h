@@ -189,6 +189,8 @@ struct lake_table {
     char *location_uri;          /* md "location"; owned */
     char *location_path;         /* local path of location; owned */
     struct lake_schema schema;   /* current schema (ids from the table) */
+    bool staged;                 /* not in the catalog yet: its first commit creates it
+                                  * (lake_table_load_or_stage); metadata_location NULL */
 };
 /* Replaces t's metadata with (loc, md); takes loc and md. */
 int lake_table_adopt(struct lake_table *t, char *loc, json_t *md, struct iv_err *e);

@@ -56,6 +56,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <unictype.h>
+#include <unistr.h>
 #include <zstd.h>
 
 /* parquet.thrift enums */
@@ -779,6 +781,55 @@ static int pq_flush_row_group(struct pqw *w)
 
 /* ---- open ---------------------------------------------------------------------- */
 
+/* Java's Character.isLetter / isDigit on one UTF-16 code unit (a surrogate is neither). */
+static bool java_letter(ucs4_t u)
+{
+    return u < 0xD800 || u > 0xDFFF ? uc_is_general_category(u, UC_LETTER) : false;
+}
+static bool java_digit(ucs4_t u)
+{
+    return u < 0xD800 || u > 0xDFFF ? uc_is_general_category(u, UC_DECIMAL_DIGIT_NUMBER) : false;
+}
+
+/* Appends one character (a BMP code point or one surrogate) the way
+ * AvroSchemaUtil.sanitize(char) does: a digit as "_" + the digit, else "_x" + its
+ * UTF-16 code unit in upper-case hex. */
+static void avro_escape_unit(struct buf *b, ucs4_t unit, const uint8_t *utf8, int len)
+{
+    if (java_digit(unit)) {
+        buf_putc(b, '_');
+        buf_append(b, utf8, (size_t)len);
+        return;
+    }
+    buf_printf(b, "_x%X", (unsigned)unit);
+}
+
+char *pq_avro_name(const char *name)
+{
+    struct buf b;
+    buf_init(&b, (size_t)1 << 20);
+    const uint8_t *p = (const uint8_t *)name, *end = p + strlen(name);
+    bool first = true;
+    while (p < end) {
+        ucs4_t u;
+        int len = u8_mbtouc(&u, p, (size_t)(end - p));
+        p += len;
+        bool ok = java_letter(u) || u == '_' || (!first && java_digit(u));
+        first = false;
+        if (ok) {
+            buf_append(&b, p - len, (size_t)len);
+        } else if (u > 0xFFFF) {   /* a surrogate pair in Java: two escaped units */
+            avro_escape_unit(&b, 0xD800 + ((u - 0x10000) >> 10), NULL, 0);
+            avro_escape_unit(&b, 0xDC00 + ((u - 0x10000) & 0x3FF), NULL, 0);
+        } else {
+            avro_escape_unit(&b, u, p - len, len);
+        }
+    }
+    char *out = xstrndup(b.data ? b.data : "", b.len);
+    buf_release(&b);
+    return out;
+}
+
 static int col_setup(struct pq_col *c, const struct lake_field *f, struct iv_err *e)
 {
     c->f = *f;
@@ -824,9 +875,7 @@ static int col_setup(struct pq_col *c, const struct lake_field *f, struct iv_err
         return iv_err_set(e, IV_EINVAL, "parquet column '%s': unknown type %d", f->name,
                           (int)f->type);
     }
-    c->f.name = strdup(f->name);
-    if (!c->f.name)
-        return iv_err_set(e, IV_ENOMEM, "parquet writer: out of memory");
+    c->f.name = pq_avro_name(f->name);
     c->dict_mode = c->dict_enabled;
     return 0;
 }

@@ -65,6 +65,14 @@ struct pqw;
 /* Copies what it needs from fields/opts. Writes to "<path>.tmp-<rand>" until finish. */
 int pqw_open(struct pqw **out, const char *path, const struct lake_field *fields, int nfields,
              const struct pqw_options *opts, struct iv_err *e);
+/* The Parquet name of an Iceberg column, as Iceberg's Java writer makes it
+ * (AvroSchemaUtil.makeCompatibleName): a letter or '_' first, then letters, digits and
+ * '_' (Unicode letters and digits, as Java's Character.isLetter/isDigit); any other
+ * character becomes "_x" + its UTF-16 code unit in upper-case hex, a leading digit "_" +
+ * the digit ("Foo::Bar" -> "Foo_x3A_x3ABar", "1st" -> "_1st"). Readers that match columns
+ * by name sanitize the Iceberg name the same way; readers that match by field id are
+ * unaffected. Caller frees. */
+char *pq_avro_name(const char *name);
 int pqw_put_null(struct pqw *w, int col);
 int pqw_put_bool(struct pqw *w, int col, bool v);
 int pqw_put_i32(struct pqw *w, int col, int32_t v);      /* int, date */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 int lake_table_adopt(struct lake_table *t, char *loc, json_t *md, struct iv_err *e)
 {
@@ -166,6 +167,8 @@ int lake_table_load(struct lake_catalog *c, const char *ns, const char *name,
 
 int lake_table_refresh(struct lake_table *t, struct iv_err *e)
 {
+    if (t->staged)
+        return IV_OK;   /* only in memory until its first commit */
     char *loc = NULL;
     json_t *md = NULL;
     int rc = load_pointer(t->cat, t->ns, t->name, &loc, &md, e);
@@ -180,9 +183,47 @@ int lake_table_refresh(struct lake_table *t, struct iv_err *e)
     return md ? lake_table_adopt(t, loc, md, e) : read_into(t, loc, e);
 }
 
+static int create_or_stage(struct lake_catalog *c, const char *ns, const char *name,
+                           const char *location, const struct lake_schema *schema, bool stage,
+                           struct lake_table **out, struct iv_err *e);
+
 int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
                       const char *location, const struct lake_schema *schema,
                       struct lake_table **out, struct iv_err *e)
+{
+    return create_or_stage(c, ns, name, location, schema, false, out, e);
+}
+
+int lake_table_load_or_stage(struct lake_catalog *c, const char *ns, const char *name,
+                             const struct lake_schema *schema, struct lake_table **out,
+                             struct iv_err *e)
+{
+    int rc = lake_table_load(c, ns, name, out, e);
+    if (rc != IV_ENOTFOUND)
+        return rc;
+    return create_or_stage(c, ns, name, NULL, schema, true, out, e);
+}
+
+int lake_table_materialize(struct lake_table *t, struct iv_err *e)
+{
+    if (!t->staged)
+        return IV_OK;
+    char *loc = NULL;
+    int rc = t->cat->ops->create(t->cat, t->ns, t->name, t->location_path, t->md, &loc, e);
+    if (rc == IV_ECONFLICT)
+        return iv_err_set(e, IV_ECONFLICT, "table '%s.%s' was created by another writer while "
+                          "this load was staging it; run the load again", t->ns, t->name);
+    if (rc)
+        return rc;
+    free(t->metadata_location);
+    t->metadata_location = loc;
+    t->staged = false;
+    return IV_OK;
+}
+
+static int create_or_stage(struct lake_catalog *c, const char *ns, const char *name,
+                           const char *location, const struct lake_schema *schema, bool stage,
+                           struct lake_table **out, struct iv_err *e)
 {
     *out = NULL;
     int rc = check_names(ns, name, e);
@@ -221,7 +262,16 @@ int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
     json_t *md = lake_md_new(uri, &s, now_ms());
     free(uri);
     char *loc = NULL;
-    if (c->ops->create_md) {   /* the catalog assigns ids and writes the metadata (rest) */
+    if (stage && (c->ops->create_md || lake_is_s3_uri(lpath)))
+        stage = false;   /* staging is for local tables of catalogs we write metadata for */
+    if (stage) {   /* the first commit writes its manifests here before the table exists */
+        char *mdir = xasprintf("%s/metadata", lpath);
+        rc = mkdir_p(mdir, 0755) ? iv_err_set(e, IV_EIO, "cannot create directory '%s'", mdir)
+                                 : IV_OK;
+        free(mdir);
+        if (rc)
+            json_decref(md);
+    } else if (c->ops->create_md) {   /* the catalog assigns ids and writes the metadata (rest) */
         json_t *smd = NULL;
         rc = c->ops->create_md(c, ns, name, location ? lpath : NULL, md, &loc, &smd, e);
         json_decref(md);
@@ -239,6 +289,7 @@ int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
         lake_table_close(t);
         goto out;
     }
+    t->staged = stage;
     *out = t;
 out:
     lake_schema_release(&s);
@@ -285,10 +336,25 @@ int64_t lake_table_current_snapshot_id(const struct lake_table *t)
     return id < 0 ? -1 : id;
 }
 
+/* A staged table that never got its first commit: remove the directories staging made
+ * (rmdir only removes empty ones, so nothing anyone wrote is lost). */
+static void unstage_dirs(const struct lake_table *t)
+{
+    const char *subs[] = { "metadata", "data" };
+    for (int i = 0; i < 2; i++) {
+        char *d = xasprintf("%s/%s", t->location_path, subs[i]);
+        rmdir(d);
+        free(d);
+    }
+    rmdir(t->location_path);
+}
+
 void lake_table_close(struct lake_table *t)
 {
     if (!t)
         return;
+    if (t->staged && t->location_path)
+        unstage_dirs(t);
     free(t->ns);
     free(t->name);
     free(t->metadata_location);
@@ -386,6 +452,12 @@ int lake_table_evolve(struct lake_table *t, const struct lake_schema *incoming, 
         json_t *md = lake_md_next(t->md, t->metadata_location, now_ms());
         lake_md_add_schema(md, &ns, last);
         lake_schema_release(&ns);
+        if (t->staged) {   /* not in the catalog yet: the change stays in memory */
+            rc = lake_table_adopt(t, NULL, md, e);
+            if (!rc && changed)
+                *changed = true;
+            return rc;
+        }
         bool unknown = false;
         rc = lake_table_swap(t, md, &unknown, e);
         if (rc == IV_OK) {

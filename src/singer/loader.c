@@ -8,13 +8,26 @@
  */
 #include "singer/singer.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define DEFAULT_BATCH_ROWS 1000000
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 #define DEFAULT_BATCH_SECONDS 300.0
 
 /* ---- pipeline: decode on the main thread, write on a second one ------------------
@@ -373,7 +386,7 @@ static int open_stream(struct singer_loader *l, struct ld_stream *ts, struct iv_
         }
     }
     ts->table_name = tname;
-    if ((rc = lake_table_load_or_create(l->o.cat, l->ns, tname, NULL, &ts->incoming, &ts->t, e)))
+    if ((rc = lake_table_load_or_stage(l->o.cat, l->ns, tname, &ts->incoming, &ts->t, e)))
         goto fail;
     follow_string_columns(ts);
     bool changed = false;
@@ -557,6 +570,153 @@ int singer_loader_new(struct singer_loader **out, const struct singer_loader_opt
     return IV_OK;
 }
 
+/* The open stream RECORDs (or a BATCH) of `stream` go to; *out NULL when the stream is
+ * not loaded (counted as skipped). */
+static int stream_for_records(struct singer_loader *l, const char *what, const char *stream,
+                              struct ld_stream **out, struct iv_err *e)
+{
+    *out = NULL;
+    struct ld_stream *ts = find_stream(l, stream);
+    if (!ts)
+        return iv_err_set(e, IV_EINVAL, "%s for stream \"%s\" before its SCHEMA", what, stream);
+    int rc;
+    if (!ts->a && !ts->skip && (rc = route_all(l, e)))
+        return rc;
+    if (ts->skip) {
+        l->st.records_skipped++;
+        return IV_OK;
+    }
+    *out = ts;
+    return IV_OK;
+}
+
+/* One record into the stream's batch: from a RECORD message (m), or the record object
+ * text of a BATCH file line (rec, n). */
+static int load_record(struct singer_loader *l, struct ld_stream *ts, const struct singer_msg *m,
+                       const char *rec, size_t n, struct iv_err *e)
+{
+    struct batch *bt;
+    int rc = pipe_batch(&l->pipe, ts->a, &bt, e);
+    if (rc)
+        return rc;
+    struct singer_sink sink = {
+        .ctx = bt, .put_null = b_null, .put_bool = b_bool, .put_i32 = b_i32,
+        .put_i64 = b_i64, .put_double = b_dbl, .put_bytes = b_bytes, .end_row = b_end,
+        .put_decimal = b_dec,
+    };
+    rc = m ? singer_decode_record(ts->dec, m, &sink, e)
+           : singer_stream_decode(ts->dec, rec, n, &sink, e);
+    if (rc)
+        return err_wrap(e, rc, "stream \"%s\"", ts->name);
+    l->st.records++;
+    l->pending_rows++;
+    return IV_OK;
+}
+
+/* "file:///a%20b/x.jsonl.gz" or "/a/x.jsonl" -> a heap path; NULL for other schemes. */
+static char *batch_file_path(const char *uri)
+{
+    const char *p = uri;
+    if (!strncmp(p, "file://", 7))
+        p += 7;
+    if (p[0] != '/')
+        return NULL;
+    size_t n = strlen(p);
+    char *out = xmalloc(n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (p[i] == '%' && i + 2 < n && (hi = hexval(p[i + 1])) >= 0 &&
+            (lo = hexval(p[i + 2])) >= 0 && (hi || lo)) {
+            *o++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            *o++ = p[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Reads one BATCH file (gzip or plain; zlib tells them apart): one record object per
+ * line, each loaded like a RECORD of the stream. Errors name the file and its line. */
+static int load_batch_file(struct singer_loader *l, struct ld_stream *ts, const char *uri,
+                           struct iv_err *e)
+{
+    char *path = batch_file_path(uri);
+    if (!path)
+        return iv_err_set(e, IV_EINVAL, "BATCH file \"%.200s\" is not a local file:// URI", uri);
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        int rc = iv_err_set(e, IV_EIO, "BATCH file %.200s: %s", path, strerror(errno));
+        free(path);
+        return rc;
+    }
+    struct buf b;
+    buf_init(&b, SINGER_DEFAULT_MAX_LINE + 65536);
+    int64_t line_no = 0;
+    int rc = IV_OK;
+    bool eof = false;
+    size_t start = 0;
+    while (!rc) {
+        char *nl = memchr(b.data + start, '\n', b.len - start);
+        if (!nl && !eof) {
+            memmove(b.data, b.data + start, b.len - start);
+            b.len -= start;
+            start = 0;
+            if ((rc = buf_reserve(&b, 65536))) {
+                rc = iv_err_set(e, IV_ETOOBIG, "BATCH file %.200s: line %lld is too long",
+                                path, (long long)line_no + 1);
+                break;
+            }
+            int got = gzread(f, b.data + b.len, 65536);
+            if (got < 0) {
+                int zerr;
+                rc = iv_err_set(e, IV_EIO, "BATCH file %.200s: %s", path, gzerror(f, &zerr));
+                break;
+            }
+            b.len += (size_t)got;
+            eof = got == 0;
+            continue;
+        }
+        size_t end = nl ? (size_t)(nl - b.data) : b.len;
+        if (end == start && !nl)
+            break;
+        line_no++;
+        size_t n = end - start;
+        const char *rec = b.data + start;
+        start = nl ? end + 1 : end;
+        if (n > 0 && rec[n - 1] == '\r')
+            n--;
+        size_t k = 0;
+        while (k < n && (rec[k] == ' ' || rec[k] == '\t'))
+            k++;
+        if (k == n)
+            continue;
+        if ((rc = load_record(l, ts, NULL, rec, n, e)))
+            err_wrap(e, rc, "BATCH file %.200s line %lld", path, (long long)line_no);
+    }
+    buf_release(&b);
+    gzclose(f);
+    free(path);
+    return rc;
+}
+
+static int load_batch(struct singer_loader *l, struct ld_stream *ts, const json_t *manifest,
+                      struct iv_err *e)
+{
+    if (!l->o.batch_files)
+        return iv_err_set(e, IV_EINVAL, "BATCH messages (records in files) are not accepted "
+                          "here; send RECORD messages");
+    size_t i;
+    const json_t *f;
+    json_array_foreach(manifest, i, f) {
+        int rc = load_batch_file(l, ts, json_string_value(f), e);
+        if (rc)
+            return rc;
+    }
+    return IV_OK;
+}
+
 int singer_loader_line(struct singer_loader *l, const char *line, size_t len, struct iv_err *e)
 {
     if (len > 0 && line[len - 1] == '\r')
@@ -572,31 +732,17 @@ int singer_loader_line(struct singer_loader *l, const char *line, size_t len, st
         return rc;
     switch (m.type) {
     case SINGER_MSG_RECORD: {
-        struct ld_stream *ts = find_stream(l, m.stream);
-        if (!ts) {
-            rc = iv_err_set(e, IV_EINVAL, "RECORD for stream \"%s\" before its SCHEMA", m.stream);
+        struct ld_stream *ts;
+        if ((rc = stream_for_records(l, "RECORD", m.stream, &ts, e)) || !ts)
             break;
-        }
-        if (!ts->a && (rc = route_all(l, e)))
+        rc = load_record(l, ts, &m, NULL, 0, e);
+        break;
+    }
+    case SINGER_MSG_BATCH: {
+        struct ld_stream *ts;
+        if ((rc = stream_for_records(l, "BATCH", m.stream, &ts, e)) || !ts)
             break;
-        if (ts->skip) {
-            l->st.records_skipped++;
-            break;
-        }
-        struct batch *bt;
-        if ((rc = pipe_batch(&l->pipe, ts->a, &bt, e)))
-            break;
-        struct singer_sink sink = {
-            .ctx = bt, .put_null = b_null, .put_bool = b_bool, .put_i32 = b_i32,
-            .put_i64 = b_i64, .put_double = b_dbl, .put_bytes = b_bytes, .end_row = b_end,
-            .put_decimal = b_dec,
-        };
-        if ((rc = singer_decode_record(ts->dec, &m, &sink, e))) {
-            err_wrap(e, rc, "stream \"%s\"", m.stream);
-            break;
-        }
-        l->st.records++;
-        l->pending_rows++;
+        rc = load_batch(l, ts, json_object_get(m.json, "manifest"), e);
         break;
     }
     case SINGER_MSG_SCHEMA:
@@ -630,6 +776,9 @@ int singer_loader_finish(struct singer_loader *l, struct iv_err *e)
     int rc = pipe_drain(&l->pipe, e);
     if (!rc)
         rc = commit(l, true, e);
+    for (int i = 0; i < l->nstreams && !rc; i++)   /* a clean run leaves its tables, rows or not */
+        if (l->streams[i].t)
+            rc = lake_table_materialize(l->streams[i].t, e);
     for (int i = 0; i < l->nstreams && !rc; i++) {
         int64_t n = stream_dropped(&l->streams[i]);
         if (n > 0)

@@ -54,6 +54,7 @@ enum singer_msg_type {
     SINGER_MSG_RECORD,
     SINGER_MSG_STATE,
     SINGER_MSG_ACTIVATE_VERSION,
+    SINGER_MSG_BATCH,       /* Meltano SDK batch mode: records in local jsonl(.gz) files */
 };
 struct singer_msg {
     enum singer_msg_type type;
@@ -63,7 +64,7 @@ struct singer_msg {
     size_t record_len;
     bool record_open;       /* record runs on to the end of the line: the rest of the message
                              * after the object is validated by singer_decode_record */
-    json_t *json;           /* SCHEMA/STATE/ACTIVATE_VERSION: whole message, owned by msg */
+    json_t *json;           /* SCHEMA/STATE/ACTIVATE_VERSION/BATCH: whole message, owned by msg */
 };
 struct singer_parser {
     struct buf scratch;     /* unescaped stream name */
@@ -232,6 +233,9 @@ struct singer_loader_opts {
     const char *run_id;             /* recorded in every snapshot (copied; NULL = none) */
     singer_commit_fn on_commit;
     void *commit_ctx;
+    bool batch_files;               /* BATCH messages may name local files (file:// URIs or
+                                     * absolute paths) to read; false: BATCH is refused, so a
+                                     * tap cannot make the loader read files of this host */
 };
 
 struct singer_loader_stats {

@@ -78,6 +78,34 @@ static int load_json(const char *line, size_t len, struct singer_msg *out, struc
     return IV_OK;
 }
 
+/* A BATCH message (Meltano SDK batch mode): "encoding" {"format": "jsonl",
+ * "compression": "gzip" | "none"} and "manifest", a non-empty array of file URIs. */
+static int check_batch(const json_t *m, struct iv_err *e)
+{
+    const json_t *enc = json_object_get(m, "encoding");
+    if (!json_is_object(enc))
+        return iv_err_set(e, IV_EINVAL, "BATCH has no \"encoding\" object");
+    const char *format = json_str(enc, "format");
+    if (!format || strcmp(format, "jsonl") != 0)
+        return iv_err_set(e, IV_EINVAL, "BATCH encoding format \"%.40s\" is not supported "
+                          "(jsonl only)", format ? format : "(none)");
+    const json_t *comp = json_object_get(enc, "compression");
+    const char *c = json_string_value(comp);
+    if (comp && !json_is_null(comp) && !(c && (!strcmp(c, "gzip") || !strcmp(c, "none"))))
+        return iv_err_set(e, IV_EINVAL, "BATCH compression \"%.40s\" is not supported "
+                          "(gzip or none)", c ? c : "(not a string)");
+    const json_t *man = json_object_get(m, "manifest");
+    if (!json_is_array(man) || json_array_size(man) == 0)
+        return iv_err_set(e, IV_EINVAL, "BATCH has no \"manifest\" array of files");
+    size_t i;
+    const json_t *f;
+    json_array_foreach(man, i, f) {
+        if (!json_is_string(f))
+            return iv_err_set(e, IV_EINVAL, "BATCH manifest entry %zu is not a string", i);
+    }
+    return IV_OK;
+}
+
 int singer_parse_line(struct singer_parser *p, const char *line, size_t len,
                       struct singer_msg *out, struct iv_err *e)
 {
@@ -222,6 +250,16 @@ int singer_parse_line(struct singer_parser *p, const char *line, size_t len,
         out->type = SINGER_MSG_ACTIVATE_VERSION;
         if ((rc = load_json(line, len, out, e)))
             return rc;
+    } else if (span_eq(&type, "BATCH")) {
+        out->type = SINGER_MSG_BATCH;
+        if (!stream.set)
+            return iv_err_set(e, IV_EINVAL, "BATCH has no \"stream\"");
+        if ((rc = load_json(line, len, out, e)))
+            return rc;
+        if ((rc = check_batch(out->json, e))) {
+            singer_msg_clear(out);
+            return rc;
+        }
     } else {
         size_t n;
         const char *t = span_text(p, &type, &n);

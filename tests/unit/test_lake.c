@@ -967,12 +967,14 @@ static void crash_child(const char *type, const char *dir)
     if (lake_table_load(c, "db", "t", &t, NULL))
         _exit(3);
     char *state = NULL;
-    lake_table_last_state(t, &state, NULL, NULL, NULL);
+    if (lake_table_last_state(t, &state, NULL, NULL, NULL) != IV_OK)
+        _exit(5);
     long k = state ? strtol(strchr(state, ':') + 1, NULL, 10) : 0;
     free(state);
     for (;;) {
         struct lake_append *a = NULL;
-        lake_append_begin(t, NULL, &a, NULL);
+        if (lake_append_begin(t, NULL, &a, NULL) != IV_OK)
+            _exit(6);
         for (int i = 0; i < 20; i++)
             put_row(a, k * 20 + i);
         char st[32];
@@ -1004,6 +1006,18 @@ static void crash_case(const char *type)
         uint8_t rnd;
         random_bytes(&rnd, 1);
         usleep(30000 + (useconds_t)rnd * 400);      /* 30..130 ms into the run */
+        /* On a loaded machine (ASan, a parallel suite) a child may not reach its first commit
+         * in 130 ms for many rounds: from round 4 on, with nothing committed yet, wait (up to
+         * 10 s) for one, so the test always kills a writer that has committed something. */
+        for (int w = 0; round >= 4 && last_rows == 0 && w < 500; w++) {
+            struct lake_table *probe = NULL;
+            bool any = lake_table_load(c, "db", "t", &probe, NULL) == IV_OK
+                       && lake_table_current_snapshot_id(probe) >= 0;
+            lake_table_close(probe);
+            if (any)
+                break;
+            usleep(20000);
+        }
         kill(pid, SIGKILL);
         int status = 0;
         waitpid(pid, &status, 0);

@@ -1128,6 +1128,33 @@ static void test_type_strings(void **state)
         assert_int_not_equal(lake_type_parse(bad[k], &f), 0);
 }
 
+/* Parquet field names as Iceberg's Java writer makes them (AvroSchemaUtil.makeCompatibleName);
+ * expected values worked out by hand from that code. */
+static void check_avro(const char *in, const char *want)
+{
+    char *got = pq_avro_name(in);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_avro_names(void **state)
+{
+    (void)state;
+    check_avro("id", "id");
+    check_avro("_sdc_x", "_sdc_x");
+    check_avro("Foo::Bar", "Foo_x3A_x3ABar");
+    check_avro("a.b", "a_x2Eb");
+    check_avro("with space", "with_x20space");
+    check_avro("kebab-case", "kebab_x2Dcase");
+    check_avro("1st", "_1st");
+    check_avro("a1", "a1");
+    check_avro("$ref", "_x24ref");
+    check_avro("caf\xc3\xa9", "caf\xc3\xa9");          /* é is a letter in Java */
+    check_avro("\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9");
+    check_avro("x\xf0\x9f\x8e\x89", "x_xD83C_xDF89");   /* U+1F389: a surrogate pair */
+    check_avro("\xd9\xa3x", "_\xd9\xa3x");               /* Arabic-Indic digit three first */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1144,6 +1171,7 @@ int main(void)
         cmocka_unit_test(test_long_null_runs_split_pages),
         cmocka_unit_test(test_footer_thrift_bytes),
         cmocka_unit_test(test_errors_are_sticky_and_leave_nothing),
+        cmocka_unit_test(test_avro_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
