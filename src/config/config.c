@@ -189,6 +189,11 @@ int config_confine_catalog(const struct iv_config *cfg, const char *catalog_type
                            struct iv_err *e)
 {
     *field_out = NULL;
+    if (warehouse && !strncmp(warehouse, "file://", 7) && !cfg->warehouse_root) {
+        *field_out = "warehouse";
+        return iv_err_set(e, IV_EINVAL, "warehouse: this server has no warehouse root for "
+                          "file:// locations");
+    }
     if (warehouse && !strncmp(warehouse, "file://", 7)) {
         if (!cfg->warehouse_root || !*cfg->warehouse_root) {
             /* Fail closed: without a root nothing local is confined. */

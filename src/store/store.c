@@ -9,6 +9,7 @@
  */
 #include "store/store_internal.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,6 +95,7 @@ struct db *store__acquire(struct store *s)
     struct db *d = NULL;
     pthread_mutex_lock(&s->lock);
     for (;;) {
+        assert(s->n_idle >= 0 && s->n_idle <= s->n_open && s->n_open <= s->max);
         if (s->n_idle > 0) {
             d = s->idle[--s->n_idle];
             break;
@@ -129,6 +131,7 @@ void store__release(struct store *s, struct db *d)
         return;
     db_rollback(d);      /* a caller that forgot to finish its transaction */
     pthread_mutex_lock(&s->lock);
+    assert(s->n_idle < s->n_open);   /* a connection released twice, or not ours */
     s->idle[s->n_idle++] = d;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);
@@ -620,7 +623,9 @@ int store_conn_next_status(enum store_conn_status from, enum store_conn_event ev
 {
     if ((unsigned)from >= CONN__COUNT || (unsigned)ev >= CEV__COUNT)
         return -1;
-    return transitions[from][ev];
+    int to = transitions[from][ev];
+    assert(to == -1 || (to >= 0 && to < CONN__COUNT));   /* the table names only statuses */
+    return to;
 }
 
 /* The one place a connector's status changes. Must run inside the caller's
@@ -988,7 +993,9 @@ static int fill_change(struct db *d, const char *tenant_id, const char *id,
         return rc;
     rc = db_step(st, e);
     if (rc == DB_ROW) {
-        store_conn_status_parse(db_col_text(st, 0), &out->status);
+        /* the column is only ever written from the status table: a parse failure leaves
+         * the zeroed status, and the next transition check refuses it */
+        IV_DISCARD(store_conn_status_parse(db_col_text(st, 0), &out->status));
         snprintf(out->source_system, sizeof out->source_system, "%s", db_col_text(st, 1));
         rc = IV_OK;
     } else if (rc == DB_DONE) {

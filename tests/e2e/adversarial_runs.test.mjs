@@ -158,3 +158,35 @@ describe('adversarial: the data directory deleted under a running server (point 
         }
     });
 });
+
+describe('adversarial: secrets never leak through error messages (point 6)', { skip: notBuilt('serve') }, () => {
+    let srv, T;
+    const secret = 'Hunter2"Pass\\word';
+    before(async () => {
+        srv = await startRunnerServer({ taps: ['tap-fixture', 'source-fixture'] });
+        T = await runnerTenant(srv);
+    });
+    after(async () => { if (srv) await srv.stop(); });
+    const leaks = (text) => [secret, JSON.stringify(secret).slice(1, -1), secret.toUpperCase(),
+        JSON.stringify(secret.toUpperCase()).slice(1, -1), secret.toLowerCase()].filter((f) => text.includes(f));
+
+    test('an Airbyte TRACE error carrying a config value is redacted in error_msg and the log', async () => {
+        const conn = await registerTap(srv, T, { api_key: secret, fail: `401 for key ${secret}` },
+            { tap_name: 'source-fixture', connector_type: 'airbyte' });
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'failed');
+        assert.match(rs[0].error_msg, /401 for key \[REDACTED\]/);
+        assert.deepEqual(leaks(rs[0].error_msg), []);
+        assert.deepEqual(leaks(srv.stderr()), [], 'the server log');
+    });
+
+    test('JSON-escaped and upper-cased forms in stderr are redacted', async () => {
+        const text = `escaped=${JSON.stringify(secret)} upper=${secret.toUpperCase()} lower=${secret.toLowerCase()}`;
+        const conn = await registerTap(srv, T, { password: secret, stderr_text: text, count: 3, fail_after: 1 });
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'failed');
+        assert.match(rs[0].error_msg, /escaped="\[REDACTED\]" upper=\[REDACTED\] lower=\[REDACTED\]/, rs[0].error_msg);
+        assert.deepEqual(leaks(rs[0].error_msg), []);
+        assert.deepEqual(leaks(srv.stderr()), []);
+    });
+});

@@ -967,12 +967,14 @@ static void crash_child(const char *type, const char *dir)
     if (lake_table_load(c, "db", "t", &t, NULL))
         _exit(3);
     char *state = NULL;
-    lake_table_last_state(t, &state, NULL, NULL, NULL);
+    if (lake_table_last_state(t, &state, NULL, NULL, NULL) != IV_OK)
+        _exit(5);
     long k = state ? strtol(strchr(state, ':') + 1, NULL, 10) : 0;
     free(state);
     for (;;) {
         struct lake_append *a = NULL;
-        lake_append_begin(t, NULL, &a, NULL);
+        if (lake_append_begin(t, NULL, &a, NULL) != IV_OK)
+            _exit(6);
         for (int i = 0; i < 20; i++)
             put_row(a, k * 20 + i);
         char st[32];

@@ -482,9 +482,12 @@ static void test_generation_triggers(void **state)
     struct store_catalog cat = {.catalog_name = "lake2", .catalog_type = "hadoop",
                                 .warehouse = "file:///tmp/w", .storage_prefix = "q",
                                 .active = true};
-    EXPECT_BUMP("catalog insert", store_catalog_upsert(f->s, "ta", &cat, NULL, NULL, &e));
-    EXPECT_BUMP("catalog update", store_catalog_upsert(f->s, "ta", &cat, NULL, NULL, &e));
-    EXPECT_BUMP("catalog deactivate", store_catalog_deactivate(f->s, "ta", "lake2", &e));
+    EXPECT_BUMP("catalog insert",
+                assert_int_equal(store_catalog_upsert(f->s, "ta", &cat, NULL, NULL, &e), IV_OK));
+    EXPECT_BUMP("catalog update",
+                assert_int_equal(store_catalog_upsert(f->s, "ta", &cat, NULL, NULL, &e), IV_OK));
+    EXPECT_BUMP("catalog deactivate",
+                assert_int_equal(store_catalog_deactivate(f->s, "ta", "lake2", &e), IV_OK));
     EXPECT_BUMP("connector create", make_connector(f->s, "ta", "c1", "0 2 * * *"));
     EXPECT_BUMP("trigger",
                 assert_int_equal(store_connector_trigger(f->s, "ta", "c1", 5, &ch, &e), IV_OK));
