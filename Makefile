@@ -4,6 +4,8 @@
 #   make            build ./ivory (release flags, -Werror)
 #   make unit       build and run tests/unit under AddressSanitizer + UBSan
 #   make e2e        run tests/e2e (node --test) against ./ivory, except the valgrind gate
+#   make e2e-pg     the same suites with the store on PostgreSQL (IVORY_TEST_PG_URL: a database
+#                   the tests may create schemas in; ./dev.sh test starts a throwaway one)
 #   make valgrind   the valgrind gate: target-iceberg and one runner sync under memcheck
 #   make test       unit + e2e + valgrind
 #   make fuzz       bounded libFuzzer runs (clang)
@@ -33,7 +35,7 @@ AOBJS   := $(SRCS:src/%.c=build/asan/%.o) build/asan/gen/console_assets.o
 UNITS   := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all unit e2e valgrind test clean fuzz bench demo expr-diff-random deb
+.PHONY: all unit e2e e2e-pg valgrind test clean fuzz bench demo expr-diff-random deb
 
 all: ivory
 
@@ -79,6 +81,10 @@ E2E_TESTS := $(filter-out tests/e2e/valgrind.test.mjs,$(wildcard tests/e2e/*.tes
 
 e2e: ivory
 	node --test --test-concurrency=2 $(E2E_TESTS)
+
+e2e-pg: ivory
+	@test -n "$$IVORY_TEST_PG_URL" || { echo "make e2e-pg: set IVORY_TEST_PG_URL" >&2; exit 2; }
+	IVORY_E2E_BACKEND=postgres node --test --test-concurrency=2 $(E2E_TESTS)
 
 # tests/e2e/valgrind.test.mjs skips (and says so) when valgrind is not installed.
 valgrind: ivory

@@ -106,7 +106,7 @@ static bool within_catalog_quota(struct api_ctx *c, const char *tenant_id, const
         api_internal(c, "tenant usage", &e);
         return false;
     }
-    if (ncat < c->srv->cfg->tenant_max_catalogs)
+    if (c->srv->cfg->tenant_max_catalogs <= 0 || ncat < c->srv->cfg->tenant_max_catalogs)
         return true;
     struct store_catalog existing = {0};
     int rc = store_catalog_get(c->srv->store, tenant_id, name, &existing, &e);

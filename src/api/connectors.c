@@ -8,6 +8,7 @@
 #include "api/api_int.h"
 #include "sched/sched.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -113,7 +114,7 @@ static bool within_connector_quota(struct api_ctx *c)
         api_internal(c, "tenant usage", &e);
         return false;
     }
-    if (nconn >= c->srv->cfg->tenant_max_connectors) {
+    if (c->srv->cfg->tenant_max_connectors > 0 && nconn >= c->srv->cfg->tenant_max_connectors) {
         api_error(c, 429, "quota_exceeded", NULL, "This tenant already has %lld connectors, "
                   "its quota (IVORY_TENANT_MAX_CONNECTORS); delete one first.",
                   (long long)nconn);
@@ -162,7 +163,7 @@ void api_h_connector_create(struct api_ctx *c)
     uint8_t raw[32];
     random_bytes(raw, sizeof raw);
     char *secret_hex = hex_encode(raw, sizeof raw);
-    memset(raw, 0, sizeof raw);
+    OPENSSL_cleanse(raw, sizeof raw);
     /* The HMAC key is the hex text exactly as returned to the client. */
     char *sealed = secret_seal(c->srv->master_key, secret_hex, strlen(secret_hex));
     int64_t next = now_ms() + (int64_t)(c->srv->cfg->first_run_delay_s * 1000.0);
@@ -203,7 +204,7 @@ void api_h_connector_create(struct api_ctx *c)
         log_info("connector %s registered for tenant %s (%s -> %s.%s)", id, tenant_of(c),
                  tap_name, ns, dest_table);
     }
-    memset(secret_hex, 0, strlen(secret_hex));
+    OPENSSL_cleanse(secret_hex, strlen(secret_hex));
     free(secret_hex);
     free(sealed);
 }

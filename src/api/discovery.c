@@ -185,7 +185,9 @@ static int wait_for_runner(struct api_ctx *c, const char *req_id, struct store_d
                 : "The runner did not answer within the discovery timeout "
                   "(IVORY_DISCOVER_TIMEOUT).";
             int status = pending ? 503 : 504;
-            store_discovery_abandon(c->srv->store, tenant_of(c), req_id, status, why, e);
+            /* losing the race to the runner's late answer is fine: read what won */
+            IV_DISCARD(store_discovery_abandon(c->srv->store, tenant_of(c), req_id, status,
+                                               why, e));
             continue;   /* read what won: the abandon, or the runner's late answer */
         }
         sleep_ms(nap);

@@ -99,9 +99,7 @@ static int open_lake(struct api_ctx *c, const struct store_catalog *k, struct la
     char *wh = join_path(k->warehouse, k->storage_prefix);
     char *uri = NULL;
     if (k->catalog_uri && strcmp(k->catalog_uri, "local") == 0) {
-        char *abs = realpath(c->srv->cfg->data_dir, NULL);
-        uri = xasprintf("%s/iceberg_catalog.db", abs ? abs : c->srv->cfg->data_dir);
-        free(abs);
+        uri = config_local_catalog_uri(c->srv->cfg);
     } else {
         uri = xstrdup(k->catalog_uri);
     }

@@ -74,6 +74,19 @@ static void reply_current(struct api_ctx *c, const char *id, int status)
     store_mappings_free(v, n);
 }
 
+/* Ownership before anything else: another tenant's (or no) connector is a 404 whatever the
+ * body holds, so validation never tells a caller about a connector it cannot see. */
+static bool connector_visible(struct api_ctx *c, const char *id)
+{
+    struct store_connector k;
+    struct iv_err e = {0};
+    int rc = store_connector_get(c->srv->store, tenant_of(c), id, &k, &e);
+    if (replied_store_error(c, rc, &e, "connector get", "Connector not found."))
+        return false;
+    store_connector_release(&k);
+    return true;
+}
+
 void api_h_mappings_get(struct api_ctx *c)
 {
     reply_current(c, api_param(&c->params, "id"), 200);
@@ -212,6 +225,8 @@ static bool check_columns(struct api_ctx *c, const struct store_mapping *v, size
 void api_h_mappings_put(struct api_ctx *c)
 {
     const char *id = api_param(&c->params, "id");
+    if (!connector_visible(c, id))
+        return;
     json_t *arr = json_object_get(c->json, "mappings");
     const char *k;
     json_t *x;
@@ -460,6 +475,8 @@ static size_t propose(const char *stream, json_t *fields, const struct target_co
 void api_h_map_fields(struct api_ctx *c)
 {
     const char *id = api_param(&c->params, "id");
+    if (!connector_visible(c, id))
+        return;
     static const char *const known[] = {"source_stream", "source_schema", "target_schema",
                                         "target_table", "target_schema_def", NULL};
     const char *k;

@@ -35,6 +35,7 @@
  */
 #include "api/api_int.h"
 
+#include <openssl/crypto.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -746,6 +747,6 @@ void api_server_stop(struct api_server *srv)
     jwt_verifier_free(srv->st.jwt);
     jwe_key_free(srv->st.config_key);
     api_cache_free(srv->st.cache);
-    memset(srv->st.master_key, 0, sizeof srv->st.master_key);
+    OPENSSL_cleanse(srv->st.master_key, sizeof srv->st.master_key);
     free(srv);
 }

@@ -66,11 +66,11 @@ static bool verify(struct api_ctx *c, const char *connector_id, char *tenant_out
     ok = true;
 out:
     if (secret) {
-        memset(secret, 0, secret_len);
+        OPENSSL_cleanse(secret, secret_len);
         free(secret);
     }
     if (prev) {
-        memset(prev, 0, prev_len);
+        OPENSSL_cleanse(prev, prev_len);
         free(prev);
     }
     free(sealed);

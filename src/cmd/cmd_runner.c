@@ -25,7 +25,8 @@ int cmd_runner(int argc, char **argv)
     struct iv_err e = {0};
     struct store *st = NULL;
     struct runner *r = NULL;
-    if (store_open(&st, cfg.db_url, cfg.max_concurrent_runs * 2 + 4, true, &e) != IV_OK) {
+    int pool = cfg.db_pool > 0 ? cfg.db_pool : cfg.max_concurrent_runs * 2 + 4;
+    if (store_open(&st, cfg.db_url, pool, true, &e) != IV_OK) {
         cmd_fail("runner: %s", e.msg);
         goto out;
     }

@@ -35,7 +35,9 @@ int cmd_serve(int argc, char **argv)
     status = 1;
     struct store *st = NULL;
     struct api_server *api = NULL;
-    int pool = cfg.http_threads * 2 + 2 + cfg.max_concurrent_runs + 2;   /* + runner */
+    int pool = cfg.db_pool > 0 ? cfg.db_pool
+                               : cfg.http_threads * 2 + 2 +
+                                     (cfg.serve_runner ? cfg.max_concurrent_runs + 2 : 0);
     if (store_open(&st, cfg.db_url, pool, true, &e) != IV_OK) {
         cmd_fail("serve: %s", e.msg);
         goto out;
@@ -44,11 +46,12 @@ int cmd_serve(int argc, char **argv)
         cmd_fail("serve: %s", e.msg);
         goto out;
     }
-    char host[64];
+    char host[64], db_url_shown[512];
     snprintf(host, sizeof host, "%.*s", (int)strcspn(cfg.listen, ":"), cfg.listen);
+    db_url_redact(cfg.db_url, db_url_shown, sizeof db_url_shown);
     log_info("ivory %s listening on http://%s:%d (store %s); dev token: ivory tenant create "
              "--slug SLUG (needs IVORY_JWT_SECRET)",
-             IVORY_VERSION, host, api_server_port(api), cfg.db_url);
+             IVORY_VERSION, host, api_server_port(api), db_url_shown);
     /* RUNNER HOOK: start. Without IVORY_API_URL the webhook goes to this server's
      * actual address (the listen port may have been 0). */
     if (!cfg.api_url_from_env) {
@@ -57,7 +60,9 @@ int cmd_serve(int argc, char **argv)
                                 api_server_port(api));
     }
     struct runner *runner = NULL;
-    if (runner_start(&runner, &cfg, st, &e) != IV_OK) {
+    if (!cfg.serve_runner)
+        log_info("runner off (IVORY_SERVE_RUNNER=0): this server only answers the API");
+    else if (runner_start(&runner, &cfg, st, &e) != IV_OK) {
         cmd_fail("serve: %s", e.msg);
         goto out;
     }

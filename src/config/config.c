@@ -62,6 +62,8 @@ static const struct opt opts[] = {
     {"IVORY_CHECKPOINT_ROWS", OPT_SECONDS, OFF(checkpoint_rows), "1000000", 1, 1e12},
     {"IVORY_CHECKPOINT_SECONDS", OPT_SECONDS, OFF(checkpoint_seconds), "60", 0.01, 86400},
     {"IVORY_WEBHOOK_MAX_ATTEMPTS", OPT_INT, OFF(webhook_max_attempts), "0", 0, 1000},
+    {"IVORY_DB_POOL", OPT_INT, OFF(db_pool), "0", 0, 1024},
+    {"IVORY_SERVE_RUNNER", OPT_INT, OFF(serve_runner), "1", 0, 1},
     {"IVORY_TAP_SANDBOX", OPT_STR, OFF(tap_sandbox), "on", 0, 0},
     {"IVORY_TAP_DATA_DIRS", OPT_STR, OFF(tap_data_dirs), NULL, 0, 0},
     {"IVORY_TAP_WRITABLE_DIRS", OPT_STR, OFF(tap_writable_dirs), NULL, 0, 0},
@@ -183,12 +185,27 @@ static bool sql_catalog_listed(const struct iv_config *cfg, const char *uri)
     return false;
 }
 
+char *config_local_catalog_uri(const struct iv_config *cfg)
+{
+    if (cfg->db_url && !strncmp(cfg->db_url, "postgres", 8))
+        return xstrdup(cfg->db_url);
+    char *abs = realpath(cfg->data_dir, NULL);
+    char *uri = xasprintf("%s/iceberg_catalog.db", abs ? abs : cfg->data_dir);
+    free(abs);
+    return uri;
+}
+
 int config_confine_catalog(const struct iv_config *cfg, const char *catalog_type,
                            const char *catalog_uri, const char *warehouse,
                            const char *storage_prefix, const char **field_out,
                            struct iv_err *e)
 {
     *field_out = NULL;
+    if (warehouse && !strncmp(warehouse, "file://", 7) && !cfg->warehouse_root) {
+        *field_out = "warehouse";
+        return iv_err_set(e, IV_EINVAL, "warehouse: this server has no warehouse root for "
+                          "file:// locations");
+    }
     if (warehouse && !strncmp(warehouse, "file://", 7)) {
         if (!cfg->warehouse_root || !*cfg->warehouse_root) {
             /* Fail closed: without a root nothing local is confined. */

@@ -45,6 +45,9 @@ struct iv_config {
     double runner_lease_s;      /* IVORY_RUNNER_LEASE, 0 = clamp(4 x poll, 3 s, 120 s) */
     double checkpoint_rows;     /* IVORY_CHECKPOINT_ROWS, default 1,000,000 */
     double checkpoint_seconds;  /* IVORY_CHECKPOINT_SECONDS, default 60 */
+    int db_pool;                /* IVORY_DB_POOL: store connections per process, 0 = derived
+                                   from the thread counts (docs/deploy.md) */
+    int serve_runner;           /* IVORY_SERVE_RUNNER: 0 = `ivory serve` runs the API only */
     int webhook_max_attempts;   /* IVORY_WEBHOOK_MAX_ATTEMPTS, 0 = client default (12) */
     /* The tap sandbox (docs/security.md). */
     char *tap_sandbox;          /* IVORY_TAP_SANDBOX: "on" (default) or "off" */
@@ -73,6 +76,12 @@ void config_release(struct iv_config *cfg);
  * catalog_uri must be "local" (the server's own catalog file) or listed in
  * IVORY_SQL_CATALOGS, and never the control-plane store under any name. On failure
  * IV_EINVAL, *field_out names the field and e->msg is one sentence for the client. */
+/* The catalog uri behind a tenant's sql catalog_uri "local": on a SQLite store the file
+ * DATA_DIR/iceberg_catalog.db; on a PostgreSQL store the store's own database (IVORY_DB),
+ * which every API server and runner of a multi-machine deployment shares, and which other
+ * engines can open as a JDBC / SQL catalog (docs/deploy.md). Caller frees. */
+char *config_local_catalog_uri(const struct iv_config *cfg);
+
 int config_confine_catalog(const struct iv_config *cfg, const char *catalog_type,
                            const char *catalog_uri, const char *warehouse,
                            const char *storage_prefix, const char **field_out,

@@ -14,36 +14,14 @@
  *                       and jobs disappear with it;
  *   busy_timeout=10000  writers queue instead of failing under contention.
  */
-#include "db/db.h"
+#include "db/db_int.h"
 
 #include <errno.h>
-#include <sqlite3.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* Prepared statements kept per connection (db_prepare_cached). Enough for the
- * store's hot queries; beyond it statements are prepared and freed as before. */
-#define DB_STMT_CACHE 48
-
-struct db_stmt {
-    struct db *db;
-    sqlite3_stmt *st;
-    const char *sql;         /* cached: the connection's own copy of the text */
-    bool cached, in_use;
-};
-
-struct db {
-    enum db_kind kind;
-    sqlite3 *sq;
-    char *path;              /* the SQLite file, NULL for :memory: */
-    dev_t dev;               /* its identity at open: a deleted or replaced file is noticed */
-    ino_t ino;
-    int tx_depth;            /* 0 or 1: we never nest */
-    struct db_stmt *cache[DB_STMT_CACHE];
-    int n_cache;
-};
 
 static int map_sqlite(struct db *d, int rc, const char *what, struct iv_err *e)
 {
@@ -87,8 +65,7 @@ int db_open(struct db **out, const char *url, struct iv_err *e)
     if (!url || !*url)
         return iv_err_set(e, IV_EINVAL, "store url is empty");
     if (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11))
-        return iv_err_set(e, IV_EUNSUPPORTED,
-                          "store url: PostgreSQL is not supported yet (use sqlite:PATH)");
+        return pg_open(out, url, e);
     if (strncmp(url, "sqlite:", 7) != 0)
         return iv_err_set(e, IV_EINVAL, "store url must start with sqlite: or postgresql://");
     const char *path = url + 7;
@@ -132,10 +109,45 @@ int db_open(struct db **out, const char *url, struct iv_err *e)
     return IV_OK;
 }
 
+void db_url_redact(const char *url, char *out, size_t out_size)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    const char *p = url;
+    const char *scheme = strstr(url, "://");
+    if (scheme) {
+        const char *auth = scheme + 3;
+        size_t auth_len = strcspn(auth, "/?");
+        const char *at = memchr(auth, '@', auth_len);
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            buf_append(&b, url, (size_t)(colon + 1 - url));
+            buf_append_str(&b, "***");
+            p = at;
+        }
+    }
+    for (; *p; p++) {
+        if ((p == url || p[-1] == '?' || p[-1] == '&') && !strncmp(p, "password=", 9)) {
+            buf_append_str(&b, "password=***");
+            p += 9 + strcspn(p + 9, "&");
+            if (!*p)
+                break;
+        }
+        buf_append(&b, p, 1);
+    }
+    char *full = buf_detach(&b, NULL);
+    snprintf(out, out_size, "%s", full ? full : "");
+    free(full);
+}
+
 void db_close(struct db *d)
 {
     if (!d)
         return;
+    if (d->kind == DB_POSTGRES) {
+        pg_close(d);
+        return;
+    }
     for (int i = 0; i < d->n_cache; i++) {
         sqlite3_finalize(d->cache[i]->st);
         free((char *)d->cache[i]->sql);
@@ -166,6 +178,8 @@ enum db_kind db_get_kind(const struct db *d)
 
 int db_exec(struct db *d, const char *sql, struct iv_err *e)
 {
+    if (d->kind == DB_POSTGRES)
+        return pg_exec(d, sql, e);
     char *err = NULL;
     int rc = sqlite3_exec(d->sq, sql, NULL, NULL, &err);
     if (rc != SQLITE_OK) {
@@ -183,6 +197,8 @@ int db_exec(struct db *d, const char *sql, struct iv_err *e)
 int db_prepare(struct db *d, const char *sql, struct db_stmt **out, struct iv_err *e)
 {
     *out = NULL;
+    if (d->kind == DB_POSTGRES)
+        return pg_prepare(d, sql, false, out, e);
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(d->sq, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
@@ -207,6 +223,17 @@ int db_prepare_cached(struct db *d, const char *sql, struct db_stmt **out, struc
     }
     if (d->n_cache == DB_STMT_CACHE)
         return db_prepare(d, sql, out, e);
+    if (d->kind == DB_POSTGRES) {
+        int rc = pg_prepare(d, sql, true, out, e);
+        if (rc < 0)
+            return rc;
+        struct db_stmt *s = *out;
+        s->sql = xstrdup(sql);
+        s->cached = true;
+        s->in_use = true;
+        d->cache[d->n_cache++] = s;
+        return IV_OK;
+    }
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v3(d->sq, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
     if (rc != SQLITE_OK)
@@ -226,6 +253,15 @@ void db_finalize(struct db_stmt *s)
 {
     if (!s)
         return;
+    if (s->db->kind == DB_POSTGRES) {
+        if (s->cached) {
+            pg_stmt_clear(s);
+            s->in_use = false;
+        } else {
+            pg_stmt_free(s);
+        }
+        return;
+    }
     if (s->cached) {
         /* Back to the connection's cache: reset (ends its read snapshot) and
          * forget the bindings so the next user starts clean. */
@@ -240,6 +276,8 @@ void db_finalize(struct db_stmt *s)
 
 int db_bind_text(struct db_stmt *s, int idx, const char *v)
 {
+    if (s->db->kind == DB_POSTGRES)
+        return pg_bind(s, idx, v);
     int rc = v ? sqlite3_bind_text(s->st, idx, v, -1, SQLITE_TRANSIENT)
                : sqlite3_bind_null(s->st, idx);
     return rc == SQLITE_OK ? IV_OK : IV_EDB;
@@ -247,16 +285,25 @@ int db_bind_text(struct db_stmt *s, int idx, const char *v)
 
 int db_bind_int64(struct db_stmt *s, int idx, int64_t v)
 {
+    if (s->db->kind == DB_POSTGRES) {
+        char num[24];
+        snprintf(num, sizeof num, "%lld", (long long)v);
+        return pg_bind(s, idx, num);
+    }
     return sqlite3_bind_int64(s->st, idx, v) == SQLITE_OK ? IV_OK : IV_EDB;
 }
 
 int db_bind_null(struct db_stmt *s, int idx)
 {
+    if (s->db->kind == DB_POSTGRES)
+        return pg_bind(s, idx, NULL);
     return sqlite3_bind_null(s->st, idx) == SQLITE_OK ? IV_OK : IV_EDB;
 }
 
 int db_step(struct db_stmt *s, struct iv_err *e)
 {
+    if (s->db->kind == DB_POSTGRES)
+        return pg_step(s, e);
     /* A write to a deleted store file would "succeed" into an unlinked inode and be lost:
      * writes are refused once the file is gone (a stat, about a microsecond). */
     if (s->db->tx_depth == 0 && !sqlite3_stmt_readonly(s->st) && !sqlite3_stmt_busy(s->st)) {
@@ -276,11 +323,17 @@ int db_step(struct db_stmt *s, struct iv_err *e)
 
 void db_reset(struct db_stmt *s)
 {
+    if (s->db->kind == DB_POSTGRES) {
+        pg_reset(s);
+        return;
+    }
     sqlite3_reset(s->st);
 }
 
 const char *db_col_text(struct db_stmt *s, int col)
 {
+    if (s->db->kind == DB_POSTGRES)
+        return pg_col_text(s, col);
     if (sqlite3_column_type(s->st, col) == SQLITE_NULL)
         return NULL;
     return (const char *)sqlite3_column_text(s->st, col);
@@ -288,11 +341,22 @@ const char *db_col_text(struct db_stmt *s, int col)
 
 int64_t db_col_int64(struct db_stmt *s, int col)
 {
+    if (s->db->kind == DB_POSTGRES) {
+        /* Text format: integers as digits, booleans (comparisons, EXISTS) as t/f. */
+        const char *v = pg_col_text(s, col);
+        if (!v)
+            return 0;
+        if (v[0] == 't' && !v[1])
+            return 1;
+        return strtoll(v, NULL, 10);
+    }
     return sqlite3_column_int64(s->st, col);
 }
 
 bool db_col_is_null(struct db_stmt *s, int col)
 {
+    if (s->db->kind == DB_POSTGRES)
+        return pg_col_text(s, col) == NULL;
     return sqlite3_column_type(s->st, col) == SQLITE_NULL;
 }
 
@@ -303,11 +367,19 @@ char *db_col_strdup(struct db_stmt *s, int col)
 
 int64_t db_changes(struct db *d)
 {
+    if (d->kind == DB_POSTGRES)
+        return d->changes;
     return sqlite3_changes64(d->sq);
 }
 
 int db_begin(struct db *d, struct iv_err *e)
 {
+    if (d->kind == DB_POSTGRES) {
+        int prc = pg_begin(d, "BEGIN", e);
+        if (prc == IV_OK)
+            d->tx_depth = 1;
+        return prc;
+    }
     int rc = db_check_file(d, e);
     if (rc != IV_OK)
         return rc;
@@ -321,7 +393,9 @@ int db_begin_read(struct db *d, struct iv_err *e)
 {
     /* Deferred: the snapshot is taken by the first SELECT and kept until
      * commit/rollback, so consecutive reads agree with each other. */
-    int rc = db_exec(d, "BEGIN", e);
+    int rc = d->kind == DB_POSTGRES
+                 ? pg_begin(d, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", e)
+                 : db_exec(d, "BEGIN", e);
     if (rc == IV_OK)
         d->tx_depth = 1;
     return rc;
@@ -332,14 +406,40 @@ int db_commit(struct db *d, struct iv_err *e)
     int rc = db_exec(d, "COMMIT", e);
     if (rc == IV_OK)
         d->tx_depth = 0;
+    else if (d->kind == DB_POSTGRES)
+        db_rollback(d);          /* a failed COMMIT has ended the transaction */
     return rc;
 }
 
 void db_rollback(struct db *d)
 {
+    if (d->kind == DB_POSTGRES) {
+        pg_rollback(d);
+        d->tx_depth = 0;
+        d->tx_broken = false;
+        return;
+    }
     if (!sqlite3_get_autocommit(d->sq))
         sqlite3_exec(d->sq, "ROLLBACK", NULL, NULL, NULL);
     d->tx_depth = 0;
+}
+
+/* ---- notifications -------------------------------------------------------- */
+
+int db_listen(struct db *d, const char *channel, struct iv_err *e)
+{
+    if (d->kind != DB_POSTGRES)
+        return iv_err_set(e, IV_EUNSUPPORTED, "LISTEN needs PostgreSQL");
+    return pg_listen(d, channel, e);
+}
+
+int db_wait(struct db *d, int wake_fd, int timeout_ms, struct iv_err *e)
+{
+    if (d && d->kind == DB_POSTGRES)
+        return pg_wait_notify(d, wake_fd, timeout_ms, e);
+    struct pollfd p = {.fd = wake_fd, .events = POLLIN};
+    int n = poll(&p, wake_fd >= 0 ? 1 : 0, timeout_ms);
+    return n > 0 ? 1 : 0;
 }
 
 /* ---- migrations ---------------------------------------------------------- */
@@ -393,7 +493,7 @@ int db_migrate(struct db *d, const struct db_migration *m, size_t n, int *applie
             db_rollback(d);
             continue;
         }
-        rc = db_exec(d, m[i].sql, e);
+        rc = db_exec(d, d->kind == DB_POSTGRES && m[i].sql_pg ? m[i].sql_pg : m[i].sql, e);
         if (rc < 0) {
             struct iv_err inner = *e;
             iv_err_set(e, rc, "migration %d (%s): %s", m[i].version, m[i].name, inner.msg);

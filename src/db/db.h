@@ -24,6 +24,13 @@
 
 enum db_kind { DB_SQLITE = 1, DB_POSTGRES = 2 };
 
+/* Ends a SELECT that reads rows a write transaction is about to change:
+ * PostgreSQL reads it as FOR UPDATE (the rows stay locked until commit, as a
+ * concurrent writer would otherwise decide from a stale read); SQLite sees a
+ * comment, as BEGIN IMMEDIATE already serialises writers. Not valid with
+ * aggregates or on the nullable side of an outer join. */
+#define DB_LOCK_ROWS "/*FOR UPDATE*/"
+
 struct db;        /* one connection (opaque) */
 struct db_stmt;   /* one prepared statement (opaque) */
 
@@ -31,11 +38,16 @@ struct db_stmt;   /* one prepared statement (opaque) */
 enum { DB_DONE = 0, DB_ROW = 1 };
 
 /* Opens `sqlite:PATH` (the file and its directory are created when missing).
- * `postgresql://` / `postgres://` URLs fail with IV_EUNSUPPORTED for now.
+ * or a libpq URL `postgresql://` / `postgres://` (any libpq URI parameter,
+ * e.g. ?options=-csearch_path%3Dschema, sslmode=...).
  * SQLite pragmas: WAL, foreign_keys=ON, busy_timeout, synchronous=FULL
- * (see docs/store.md). *out: caller closes with db_close. */
+ * (see docs/store.md). PostgreSQL: see src/db/pg.c (reconnects, retries).
+ * *out: caller closes with db_close. */
 int db_open(struct db **out, const char *url, struct iv_err *e);
 void db_close(struct db *d);                 /* NULL is a no-op */
+/* The URL fit for a log line: a password in the user part or a password=
+ * parameter becomes "***". Writes at most out_size bytes, always terminated. */
+void db_url_redact(const char *url, char *out, size_t out_size);
 /* The file path of a `sqlite:` URL (caller frees), or NULL for any other URL and for
  * `sqlite::memory:`. */
 char *db_sqlite_path(const char *url);
@@ -92,6 +104,15 @@ int db_begin_read(struct db *d, struct iv_err *e);
 int db_commit(struct db *d, struct iv_err *e);
 void db_rollback(struct db *d);              /* best effort; safe when no tx is open */
 
+/* ---- notifications ---------------------------------------------------------
+ * db_listen: this connection (PostgreSQL only; keep it for the purpose) LISTENs to channel,
+ * again after any reconnect. db_wait: waits up to timeout_ms for a NOTIFY on d (NULL, or a
+ * SQLite connection: none) or for wake_fd (may be -1) to become readable. Returns 1 when
+ * either happened (a reconnect counts, as notifications may have been missed), 0 at timeout,
+ * or an error when the database stayed away. wake_fd is not read. */
+int db_listen(struct db *d, const char *channel, struct iv_err *e);
+int db_wait(struct db *d, int wake_fd, int timeout_ms, struct iv_err *e);
+
 /* ---- migrations ----------------------------------------------------------
  * A migration is a numbered SQL script. db_migrate creates
  * schema_migrations(version, name, applied_at) when missing and applies, in
@@ -101,6 +122,10 @@ struct db_migration {
     int version;              /* strictly increasing, starting at 1 */
     const char *name;
     const char *sql;
+    /* PostgreSQL's text when the portable one cannot serve both (triggers:
+     * SQLite's CREATE TRIGGER ... BEGIN ... END against plpgsql). NULL: `sql`
+     * runs on both engines. */
+    const char *sql_pg;
 };
 int db_migrate(struct db *d, const struct db_migration *m, size_t n, int *applied_out,
                struct iv_err *e);

@@ -42,16 +42,16 @@ void lake_schema_release(struct lake_schema *s);
 void lake_schema_add(struct lake_schema *s, const char *name, enum lake_type type, bool required,
                      int precision, int scale);
 void lake_schema_copy(struct lake_schema *dst, const struct lake_schema *src);
-int lake_schema_find(const struct lake_schema *s, const char *name);  /* index or -1 */
+IV_MUST_USE int lake_schema_find(const struct lake_schema *s, const char *name);  /* index or -1 */
 /* Iceberg schema JSON ({"type":"struct","schema-id":..,"fields":[..]}); new reference. */
 json_t *lake_schema_to_json(const struct lake_schema *s);
-int lake_schema_from_json(const json_t *j, struct lake_schema *out, struct iv_err *e);
+IV_MUST_USE int lake_schema_from_json(const json_t *j, struct lake_schema *out, struct iv_err *e);
 
 /* ---- catalogs ----------------------------------------------------------------- */
 struct lake_catalog_config {
     const char *type;            /* "hadoop" | "sql" | "rest" | "glue"; "hive": IV_EUNSUPPORTED */
     const char *warehouse;       /* "file:///abs/dir", "/abs/dir" or "s3://bucket/prefix" */
-    const char *uri;             /* sql: SQLite file path ("sqlite:PATH" or PATH);
+    const char *uri;             /* sql: "sqlite:PATH", PATH or "postgresql://..." (src/db);
                                   * rest: the catalog's base URL (before /v1/...);
                                   * glue: the Glue endpoint (NULL: AWS regional endpoint) */
     const char *catalog_name;    /* sql: the catalog_name column; default "default" */
@@ -70,25 +70,25 @@ struct lake_catalog_config {
  * (or s3_secret_access_key), region (or s3_region), s3_path_style (boolean),
  * catalog_credential (rest: token or client_id:client_secret), rest_prefix. Missing keys
  * stay NULL; a key of the wrong type is IV_EINVAL naming it. Other keys are ignored. */
-int lake_catalog_config_from_json(const json_t *obj, struct lake_catalog_config *cfg,
+IV_MUST_USE int lake_catalog_config_from_json(const json_t *obj, struct lake_catalog_config *cfg,
                                   struct iv_err *e);
 struct lake_catalog;
-int lake_catalog_open(struct lake_catalog **out, const struct lake_catalog_config *cfg,
+IV_MUST_USE int lake_catalog_open(struct lake_catalog **out, const struct lake_catalog_config *cfg,
                       struct iv_err *e);
 void lake_catalog_close(struct lake_catalog *c);
 
 /* ---- tables ------------------------------------------------------------------- */
 struct lake_table;
 /* IV_ENOTFOUND when the table does not exist. */
-int lake_table_load(struct lake_catalog *c, const char *ns, const char *name,
+IV_MUST_USE int lake_table_load(struct lake_catalog *c, const char *ns, const char *name,
                     struct lake_table **out, struct iv_err *e);
 /* Creates namespace (if needed) and table at location (NULL = {warehouse}/{ns}/{name}),
  * assigning field ids 1..n to `schema` in order. IV_ECONFLICT if it already exists. */
-int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
+IV_MUST_USE int lake_table_create(struct lake_catalog *c, const char *ns, const char *name,
                       const char *location, const struct lake_schema *schema,
                       struct lake_table **out, struct iv_err *e);
 /* Load, or create when absent (a concurrent creator wins and is loaded). */
-int lake_table_load_or_create(struct lake_catalog *c, const char *ns, const char *name,
+IV_MUST_USE int lake_table_load_or_create(struct lake_catalog *c, const char *ns, const char *name,
                               const char *location, const struct lake_schema *schema,
                               struct lake_table **out, struct iv_err *e);
 /* Load, or when absent a *staged* table: its metadata lives in memory only (evolve
@@ -102,7 +102,7 @@ int lake_table_load_or_stage(struct lake_catalog *c, const char *ns, const char 
 /* Creates a staged table in the catalog now (no-op for a table that exists). */
 int lake_table_materialize(struct lake_table *t, struct iv_err *e);
 /* Reloads the current metadata from the catalog. */
-int lake_table_refresh(struct lake_table *t, struct iv_err *e);
+IV_MUST_USE int lake_table_refresh(struct lake_table *t, struct iv_err *e);
 const struct lake_schema *lake_table_schema(const struct lake_table *t);  /* borrowed */
 const char *lake_table_location(const struct lake_table *t);              /* borrowed */
 const char *lake_table_metadata_location(const struct lake_table *t);     /* borrowed */
@@ -115,31 +115,31 @@ void lake_table_close(struct lake_table *t);
  * widen; a column the table has but `incoming` lacks stays (written as null).
  * Any other difference: IV_EINVAL naming the column, nothing written. Commits a
  * metadata-only change when needed; *changed says whether it did. */
-int lake_table_evolve(struct lake_table *t, const struct lake_schema *incoming, bool *changed,
+IV_MUST_USE int lake_table_evolve(struct lake_table *t, const struct lake_schema *incoming, bool *changed,
                       struct iv_err *e);
 
 /* The Singer STATE and run id recorded by the most recent snapshot that has one
  * (summary keys "ivory.state" and "ivory.run-id"). Outputs are NULL / -1 when
  * none. Caller frees the strings. */
-int lake_table_last_state(struct lake_table *t, char **state_json, char **run_id,
+IV_MUST_USE int lake_table_last_state(struct lake_table *t, char **state_json, char **run_id,
                           int64_t *snapshot_id, struct iv_err *e);
 /* Whether some snapshot of the table carries this run id (idempotent retries). */
 bool lake_table_has_run(struct lake_table *t, const char *run_id);
 
 /* ---- catalog administration (catalog_admin.c; sql catalogs) ------------------------
  * For Ivory's Iceberg REST catalog server. Lists are new JSON arrays of strings. */
-int lake_namespace_list(struct lake_catalog *c, json_t **out, struct iv_err *e);
-int lake_namespace_exists(struct lake_catalog *c, const char *ns, bool *exists,
+IV_MUST_USE int lake_namespace_list(struct lake_catalog *c, json_t **out, struct iv_err *e);
+IV_MUST_USE int lake_namespace_exists(struct lake_catalog *c, const char *ns, bool *exists,
                           struct iv_err *e);
 /* IV_ECONFLICT when it exists. */
-int lake_namespace_create(struct lake_catalog *c, const char *ns, struct iv_err *e);
-int lake_table_list(struct lake_catalog *c, const char *ns, json_t **out, struct iv_err *e);
+IV_MUST_USE int lake_namespace_create(struct lake_catalog *c, const char *ns, struct iv_err *e);
+IV_MUST_USE int lake_table_list(struct lake_catalog *c, const char *ns, json_t **out, struct iv_err *e);
 /* Removes the table from the catalog (its files stay). IV_ENOTFOUND when absent. */
-int lake_table_drop(struct lake_catalog *c, const char *ns, const char *name, struct iv_err *e);
+IV_MUST_USE int lake_table_drop(struct lake_catalog *c, const char *ns, const char *name, struct iv_err *e);
 /* Applies an Iceberg REST CommitTableRequest (requirements, updates) to t and commits.
  * IV_ECONFLICT: a requirement failed or another writer moved the table (409);
  * IV_EINVAL: an unknown or ill-formed requirement/update (400). */
-int lake_table_commit_changes(struct lake_table *t, const json_t *requirements,
+IV_MUST_USE int lake_table_commit_changes(struct lake_table *t, const json_t *requirements,
                               const json_t *updates, struct iv_err *e);
 
 /* ---- appends ------------------------------------------------------------------ */
@@ -150,28 +150,28 @@ struct lake_append_options {
 };
 struct lake_append;
 /* Rows use the table's current schema at begin time (column order = schema order). */
-int lake_append_begin(struct lake_table *t, const struct lake_append_options *opts,
+IV_MUST_USE int lake_append_begin(struct lake_table *t, const struct lake_append_options *opts,
                       struct lake_append **out, struct iv_err *e);
 const struct lake_schema *lake_append_schema(const struct lake_append *a);  /* borrowed */
-int lake_put_null(struct lake_append *a, int col);
-int lake_put_bool(struct lake_append *a, int col, bool v);
-int lake_put_i32(struct lake_append *a, int col, int32_t v);
-int lake_put_i64(struct lake_append *a, int col, int64_t v);
-int lake_put_float(struct lake_append *a, int col, float v);
-int lake_put_double(struct lake_append *a, int col, double v);
-int lake_put_bytes(struct lake_append *a, int col, const void *p, size_t n);
-int lake_put_decimal(struct lake_append *a, int col, __int128 unscaled);
-int lake_append_end_row(struct lake_append *a);
+IV_MUST_USE int lake_put_null(struct lake_append *a, int col);
+IV_MUST_USE int lake_put_bool(struct lake_append *a, int col, bool v);
+IV_MUST_USE int lake_put_i32(struct lake_append *a, int col, int32_t v);
+IV_MUST_USE int lake_put_i64(struct lake_append *a, int col, int64_t v);
+IV_MUST_USE int lake_put_float(struct lake_append *a, int col, float v);
+IV_MUST_USE int lake_put_double(struct lake_append *a, int col, double v);
+IV_MUST_USE int lake_put_bytes(struct lake_append *a, int col, const void *p, size_t n);
+IV_MUST_USE int lake_put_decimal(struct lake_append *a, int col, __int128 unscaled);
+IV_MUST_USE int lake_append_end_row(struct lake_append *a);
 int64_t lake_append_pending_rows(const struct lake_append *a);
 /* After the table schema evolved (lake_table_evolve), switch the append to the
  * table's current schema: the open data file is closed (still pending) and a
  * new one is started with the new columns. */
-int lake_append_reschema(struct lake_append *a, struct iv_err *e);
+IV_MUST_USE int lake_append_reschema(struct lake_append *a, struct iv_err *e);
 /* Commits every pending row as one snapshot (operation "append") whose summary
  * carries "ivory.state" = state_json (may be NULL) and "ivory.run-id" = run_id
  * (may be NULL). With zero pending rows and a state, still commits (an empty
  * snapshot recording the state). Retries on conflict (4 retries, 100 ms -> 60 s). */
-int lake_append_commit(struct lake_append *a, const char *state_json, const char *run_id,
+IV_MUST_USE int lake_append_commit(struct lake_append *a, const char *state_json, const char *run_id,
                        int64_t *snapshot_id_out, struct iv_err *e);
 /* Commits n appends on different tables of ONE catalog atomically: one snapshot per
  * table, each carrying the same state_json / run_id, all visible or none. sql catalog
@@ -179,7 +179,7 @@ int lake_append_commit(struct lake_append *a, const char *state_json, const char
  * table and cannot do this: IV_EUNSUPPORTED (commit the tables one by one instead).
  * snapshot_ids_out (n entries, may be NULL) receives each table's new snapshot id.
  * Conflicts retry as lake_append_commit does. */
-int lake_commit_many(struct lake_append *const *apps, int n, const char *state_json,
+IV_MUST_USE int lake_commit_many(struct lake_append *const *apps, int n, const char *state_json,
                      const char *run_id, int64_t *snapshot_ids_out, struct iv_err *e);
 /* Frees; uncommitted rows are discarded and their files removed. NULL ok. */
 void lake_append_free(struct lake_append *a);
@@ -201,12 +201,12 @@ typedef int (*lake_row_fn)(void *ctx, const json_t *row);
 
 /* Reads up to limit rows (< 0: all) of the current snapshot. IV_OK with no calls for a table
  * without data. Errors name the file. */
-int lake_table_scan(struct lake_table *t, int64_t limit, lake_row_fn fn, void *ctx,
+IV_MUST_USE int lake_table_scan(struct lake_table *t, int64_t limit, lake_row_fn fn, void *ctx,
                     struct iv_err *e);
 
 /* Reads up to limit rows (< 0: all) of one Parquet file, mapping its columns to `schema` by
  * Iceberg field id (the Parquet field_id). */
-int lake_parquet_read(const char *path, const struct lake_schema *schema, int64_t limit,
+IV_MUST_USE int lake_parquet_read(const char *path, const struct lake_schema *schema, int64_t limit,
                       lake_row_fn fn, void *ctx, struct iv_err *e);
 
 #endif

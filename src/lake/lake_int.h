@@ -153,7 +153,7 @@ struct lake_catalog {
     char *warehouse_path;        /* absolute local dir or s3:// URI, no trailing slash; owned */
     struct lake_s3 *s3;          /* S3 client when the warehouse is on S3, else NULL; owned */
     char *catalog_name;          /* owned */
-    void *impl;                  /* catalog-private state (sql: sqlite3 *) */
+    void *impl;                  /* catalog-private state (sql: its src/db connection) */
 };
 
 extern const struct lake_catalog_ops lake_hadoop_ops;

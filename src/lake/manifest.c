@@ -190,7 +190,8 @@ int lake_manifest_write(const char *path, const struct lake_data_file *files, in
     lake_schema_init(&sch);
     json_t *sj = json_loads(schema_json, 0, NULL);
     if (sj)
-        (void)lake_schema_from_json(sj, &sch, NULL);
+        /* a manifest's schema is informational here: an unparsable one stays empty */
+        IV_DISCARD(lake_schema_from_json(sj, &sch, NULL));
     json_decref(sj);
     char sid[16];
     snprintf(sid, sizeof sid, "%d", schema_id);

@@ -25,6 +25,8 @@
  */
 #include "runner/child.h"
 
+#include <assert.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -94,6 +96,7 @@ static void ring_put(struct child *c, const char *p, size_t n)
     memcpy(c->ring + end, p, first);
     memcpy(c->ring, p + first, n - first);
     c->ring_len += n;
+    assert(c->ring_len <= c->ring_cap && c->ring_start < c->ring_cap);
 }
 
 /* Length of the secret starting at p (n bytes available), or 0. */
@@ -772,7 +775,7 @@ void child_free(struct child *c)
     buf_release(&c->line);
     free(c->chunk);
     for (int i = 0; i < c->nsecrets; i++) {
-        memset(c->secrets[i], 0, c->secret_lens[i]);
+        OPENSSL_cleanse(c->secrets[i], c->secret_lens[i]);
         free(c->secrets[i]);
     }
     free(c->secrets);

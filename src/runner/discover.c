@@ -18,6 +18,7 @@
 #include "singer/singer.h"
 #include "streams/streams.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,10 +341,11 @@ int runner_discover(struct runner *r, const struct store_connector *c,
 out:
     if (rc != IV_OK) {
         *http_status = f.status ? f.status : 500;
-        *detail = xstrdup(f.why[0] ? f.why : "discovery failed");
+        /* no form of a config secret in the reason */
+        *detail = runner_redact(&rs, f.why[0] ? f.why : "discovery failed");
     }
     if (config) {
-        memset(config, 0, strlen(config));
+        OPENSSL_cleanse(config, strlen(config));
         free(config);
     }
     run_files_destroy(l.rf);
@@ -421,9 +423,10 @@ void discovery_claim(struct runner *r)
         d->req = v[i];
         memset(&v[i], 0, sizeof v[i]);   /* ownership moved */
         if (pthread_create(&d->th, NULL, discovery_main, d) != 0) {
-            store_discovery_finish(r->st, d->req.id, "failed", 503,
+            /* if even this fails, the API's timeout answers the client */
+            IV_DISCARD(store_discovery_finish(r->st, d->req.id, "failed", 503,
                                    "the runner could not start a discovery thread", NULL,
-                                   now_ms(), &e);
+                                   now_ms(), &e));
             store_discovery_release(&d->req);
             free(d);
             continue;

@@ -1,5 +1,6 @@
 /*
- * runner.c: the poll loop. One thread wakes every IVORY_POLL_INTERVAL and, in order:
+ * runner.c: the poll loop. One thread wakes every IVORY_POLL_INTERVAL (or at once when the
+ * store says a connector became due: store_wait_for_work) and, in order:
  *   1. joins the run threads that finished;
  *   2. renews the lease of every job it runs; a job row that vanished (connector deleted)
  *      or carries cancel_requested gets its child cancelled (process group killed);
@@ -311,13 +312,15 @@ static void *loop_main(void *arg)
         claim(r, running);
         discovery_reap(r, false);
         discovery_claim(r);
-        struct timespec ts;
-        abs_deadline(&ts, poll_ms);
+        /* Until the next tick, or earlier: a trigger (store_wake in this process, NOTIFY on
+         * PostgreSQL from any API server), a discovery request (the wake hook), a finished
+         * run, runner_stop. */
         pthread_mutex_lock(&r->mu);
-        if (!r->stopping && !r->wake_pending)
-            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        bool again = r->stopping || r->wake_pending;
         r->wake_pending = false;
         pthread_mutex_unlock(&r->mu);
+        if (!again)
+            store_wait_for_work(r->st, (int)poll_ms);
     }
     return NULL;
 }
@@ -531,6 +534,7 @@ void runner_stop(struct runner *r, double grace_s)
     r->stopping = true;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
+    store_wake(r->st);
     if (r->loop_started)
         pthread_join(r->loop, NULL);
     discovery_reap(r, true);   /* a discovery tap is cancelled: the API answers 503 */

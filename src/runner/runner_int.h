@@ -86,6 +86,8 @@ void runner_secret_add(struct runner_secrets *rs, const char *v);
 /* Adds the string values under secret-looking keys of v (at any depth). */
 void runner_secrets_collect(struct runner_secrets *rs, json_t *v, bool under_secret);
 void runner_secrets_release(struct runner_secrets *rs);
+/* text with every form of every secret replaced by "[REDACTED]" (caller frees). */
+char *runner_redact(const struct runner_secrets *rs, const char *text);
 
 /* The decrypted tap config (caller wipes and frees; "{}" without one) with its secrets added
  * to rs, or NULL with why set (one sentence naming IVORY_CONFIG_KEY when that is the cause). */

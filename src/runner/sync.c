@@ -21,6 +21,7 @@
 #include "streams/streams.h"
 
 #include <ctype.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,22 +65,82 @@ static void sync_fail(struct sync *s, const char *fmt, ...)
     char buf[1024];
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    s->err = xstrdup(buf);
+    /* Every failure reason (a TRACE or LOG error of the tap, its stderr tail, a library's
+     * message) goes through the secrets before it reaches error_msg and the log. */
+    s->err = runner_redact(&s->secrets, buf);
+    OPENSSL_cleanse(buf, sizeof buf);
+}
+
+/* Adds one form of a secret (takes v), once. */
+static void secret_form_add(struct runner_secrets *rs, char *v)
+{
+    for (int i = 0; i < rs->n; i++)
+        if (!strcmp(rs->v[i], v)) {
+            OPENSSL_cleanse(v, strlen(v));
+            free(v);
+            return;
+        }
+    rs->v = xrealloc(rs->v, sizeof(char *) * (size_t)(rs->n + 2));
+    rs->v[rs->n++] = v;
+    rs->v[rs->n] = NULL;
+}
+
+/* The secret as a JSON string body ("p\"w" for p"w): how a tap that logs JSON prints it. */
+static char *json_escaped(const char *v)
+{
+    json_t *j = json_string(v);
+    char *d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    if (!d)
+        return xstrdup(v);
+    size_t n = strlen(d);
+    memmove(d, d + 1, n - 2);   /* strip the quotes */
+    d[n - 2] = '\0';
+    return d;
+}
+
+static char *cased(const char *v, bool upper)
+{
+    char *c = xstrdup(v);
+    for (char *p = c; *p; p++)
+        *p = (char)(upper ? toupper((unsigned char)*p) : tolower((unsigned char)*p));
+    return c;
 }
 
 void runner_secret_add(struct runner_secrets *rs, const char *v)
 {
     if (!v || strlen(v) < 4)
         return;
-    rs->v = xrealloc(rs->v, sizeof(char *) * (size_t)(rs->n + 2));
-    rs->v[rs->n++] = xstrdup(v);
-    rs->v[rs->n] = NULL;
+    /* The forms a tap may print it in: as is, JSON-escaped, upper- and lower-cased (error
+     * texts and some SDKs change case), and the escaped upper-case form. */
+    secret_form_add(rs, xstrdup(v));
+    secret_form_add(rs, json_escaped(v));
+    char *up = cased(v, true);
+    secret_form_add(rs, json_escaped(up));
+    secret_form_add(rs, up);
+    secret_form_add(rs, cased(v, false));
+}
+
+char *runner_redact(const struct runner_secrets *rs, const char *text)
+{
+    char *out = xstrdup(text ? text : "");
+    for (int i = 0; i < rs->n; i++) {
+        size_t sl = strlen(rs->v[i]);
+        char *hit;
+        while (sl > 0 && (hit = strstr(out, rs->v[i])) != NULL) {
+            char *next = xasprintf("%.*s[REDACTED]%s", (int)(hit - out), out, hit + sl);
+            OPENSSL_cleanse(out, strlen(out));
+            free(out);
+            out = next;
+        }
+    }
+    return out;
 }
 
 void runner_secrets_release(struct runner_secrets *rs)
 {
     for (int i = 0; i < rs->n; i++) {
-        memset(rs->v[i], 0, strlen(rs->v[i]));
+        OPENSSL_cleanse(rs->v[i], strlen(rs->v[i]));
         free(rs->v[i]);
     }
     free(rs->v);
@@ -280,7 +341,8 @@ static int reconcile(struct sync *s, struct iv_err *e)
             continue;
         char *state = NULL, *run_id = NULL;
         int64_t snap = -1;
-        lake_table_last_state(t, &state, &run_id, &snap, &e2);
+        /* unreadable metadata means no bookmark to reconcile: state stays NULL */
+        IV_DISCARD(lake_table_last_state(t, &state, &run_id, &snap, &e2));
         lake_table_close(t);
         if (state && run_id && strcmp(run_id, s->j->run_id) != 0) {
             bool exists = false, later = false;
@@ -320,8 +382,8 @@ static void push_tail(struct sync *s, bool force)
     s->last_tail_ms = now;
     char *tail = child_stderr_tail(s->child, NULL);
     struct iv_err e = {0};
-    if (tail && *tail)
-        store_job_update(s->r->st, s->j->job_id, 0, tail, &e);
+    if (tail && *tail && store_job_update(s->r->st, s->j->job_id, 0, tail, &e) != IV_OK)
+        log_debug("run %s: keeping its log tail: %s", s->j->run_id, e.msg);   /* best effort */
     free(tail);
     /* Live progress for GET .../runs/{run_id}: rows read and committed so far. */
     if (s->ld) {
@@ -490,7 +552,7 @@ static char *config_object_or_null(uint8_t *plain, size_t n, struct runner_secre
     json_t *j = json_loadb((const char *)plain, n, 0, &je);
     if (!json_is_object(j)) {
         json_decref(j);
-        memset(plain, 0, n);
+        OPENSSL_cleanse(plain, n);
         free(plain);
         snprintf(why, 600, "the decrypted tap config is not a JSON object");
         return NULL;
@@ -538,10 +600,9 @@ static int open_catalog(struct sync *s)
     char *wh = join_path(c->warehouse, c->storage_prefix);
     char *uri = NULL;
     if (c->catalog_uri && !strcmp(c->catalog_uri, "local")) {
-        /* 'local': the server's own SQLite catalog file in the data dir (docs/runner.md). */
-        char *abs = realpath(s->r->cfg->data_dir, NULL);
-        uri = xasprintf("%s/iceberg_catalog.db", abs ? abs : s->r->cfg->data_dir);
-        free(abs);
+        /* 'local': the server's own catalog (docs/runner.md): a SQLite file in the data dir,
+         * or the store's PostgreSQL database. */
+        uri = config_local_catalog_uri(s->r->cfg);
     } else if (c->catalog_uri) {
         uri = xstrdup(c->catalog_uri);
     }
@@ -699,7 +760,7 @@ static bool report(struct sync *s, bool completed, const char *error_msg, int64_
                                      .max_attempts = r->webhook_attempts,
                                      .runner_id = r->id, .runner_key = r->report_key};
     int rc = webhook_client_post(r->cfg->api_url, secret, sn, txt, &wo, &e);
-    memset(secret, 0, sn);
+    OPENSSL_cleanse(secret, sn);
     free(secret);
     free(txt);
     if (rc == IV_OK) {
@@ -886,7 +947,7 @@ static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
     reconcile(s, &e);
     s->catalog_streams = count_catalog_streams(j->conn.catalog_json);
     if (load_stream_catalog(s) != IV_OK) {
-        memset(config, 0, strlen(config));
+        OPENSSL_cleanse(config, strlen(config));
         free(config);
         return IV_EINVAL;
     }
@@ -916,7 +977,7 @@ static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
     }
     rc = IV_OK;
 out:
-    memset(config, 0, strlen(config));
+    OPENSSL_cleanse(config, strlen(config));
     free(config);
     return rc;
 }
@@ -1039,7 +1100,9 @@ static int spawn(struct sync *s, const struct launch *l)
     if (s->rn->cancel != RUN_CANCEL_NONE)
         child_cancel(c);
     pthread_mutex_unlock(&r->mu);
-    store_job_update(r->st, j->job_id, child_pid(c), NULL, &e);
+    if (store_job_update(r->st, j->job_id, child_pid(c), NULL, &e) != IV_OK)
+        log_warn("run %s: recording the tap's pid: %s (a successor could not kill it if this "
+                 "runner died)", j->run_id, e.msg);
     log_info("run %s: started %s (pid %d) for connector %s", j->run_id, j->conn.tap_name,
              (int)child_pid(c), j->conn.id);
     return IV_OK;
@@ -1068,7 +1131,8 @@ static void load(struct sync *s, struct tap_outcome *out)
     out->tail = child_stderr_tail(s->child, NULL);
     if (out->tail && *out->tail) {
         struct iv_err e = {0};
-        store_job_update(r->st, s->j->job_id, 0, out->tail, &e);
+        if (store_job_update(r->st, s->j->job_id, 0, out->tail, &e) != IV_OK)
+            log_debug("run %s: keeping its log tail: %s", s->j->run_id, e.msg);
     }
 }
 
@@ -1149,7 +1213,9 @@ void *run_main(void *arg)
     if (!j->conn.source_system) {
         /* The connector vanished between claim and load: nothing to run or report. */
         struct iv_err e = {0};
-        store_job_finish(r->st, j->job_id, j->run_id, NULL, &e);
+        if (store_job_finish(r->st, j->job_id, j->run_id, NULL, &e) != IV_OK)
+            log_warn("run %s: removing its job: %s (its lease expires instead)", j->run_id,
+                     e.msg);
         goto done;
     }
     store_tenant_namespace(j->tenant_slug, s.ns);
@@ -1171,7 +1237,9 @@ void *run_main(void *arg)
         log_info("run %s: cancelled (connector deleted); %lld rows were committed before",
                  j->run_id, (long long)st.rows_committed);
         struct iv_err e = {0};
-        store_job_finish(r->st, j->job_id, j->run_id, NULL, &e);
+        if (store_job_finish(r->st, j->job_id, j->run_id, NULL, &e) != IV_OK)
+            log_warn("run %s: removing its job: %s (its lease expires instead)", j->run_id,
+                     e.msg);
         goto done;
     }
     if (cancel == RUN_CANCEL_REQUESTED && s.err) {
@@ -1251,5 +1319,6 @@ done:
     rn->done = true;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
+    store_wake(r->st);   /* the loop reaps it and may claim the next due connector */
     return NULL;
 }

@@ -11,9 +11,11 @@
  * effects and deletes the row.
  *
  * Claiming on SQLite: db_begin is BEGIN IMMEDIATE, so claimers on one file are serialised
- * by the write lock and the due query sees every job row already claimed. On PostgreSQL
- * the due query gets "FOR UPDATE OF c SKIP LOCKED" (CLAIM_LOCK below) so concurrent
- * claimers skip each other's candidates instead of waiting.
+ * by the write lock and the due query sees every job row already claimed. On PostgreSQL a
+ * transaction-scoped advisory lock (CLAIM_ADVISORY_LOCK) gives the same turn-taking, so the
+ * due query's snapshot holds every earlier claim and the fairness counts are exact across
+ * runners; the due query also takes "FOR UPDATE OF c SKIP LOCKED" so a connector row that a
+ * trigger, pause or delete holds is skipped this round instead of waited for.
  */
 #include "store/store_internal.h"
 
@@ -23,6 +25,8 @@
 
 /* How many due candidates one claim looks at (enough to skip tenants at their limit). */
 #define CLAIM_SCAN 256
+/* PostgreSQL advisory lock key that serialises claim transactions ("ivory" in ASCII). */
+#define CLAIM_ADVISORY_LOCK INT64_C(0x69766f7279)
 
 /* Fresh (uncached) statements, as the claim and reap queries are built at run time. */
 #define jq_prep(d, st, e, ...) store__prep((d), (st), false, (e), __VA_ARGS__)
@@ -195,6 +199,17 @@ int store_jobs_claim(struct store *s, const char *runner_id, int64_t now_ms_at, 
     int rc = db_begin(d, e);
     if (rc < 0)
         goto out;
+    if (db_get_kind(d) == DB_POSTGRES) {
+        /* Claims take turns, as on SQLite: under READ COMMITTED a claimer whose due query
+         * started before another's commit would not see that claimer's job row (the lock on
+         * the connector row is gone by then, so SKIP LOCKED does not help). Each statement
+         * after this lock reads a snapshot that holds every earlier claim. */
+        rc = jq_prep(d, &st, e, "SELECT pg_advisory_xact_lock(?)", "i", CLAIM_ADVISORY_LOCK);
+        if (rc < 0 || (rc = db_step(st, e)) < 0)
+            goto fail;
+        db_finalize(st);
+        st = NULL;
+    }
 
     /* Current load, over all runners. */
     rc = jq_prep(d, &st, e, "SELECT tenant_id, COUNT(*) FROM runner_jobs GROUP BY tenant_id", "");

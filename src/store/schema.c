@@ -139,6 +139,27 @@ static const char m002_generation[] =
     " UPDATE tenants SET generation = generation + 1 WHERE id = OLD.tenant_id; END;"
     "CREATE INDEX sync_runs_latest ON sync_runs (connector_id, started_at, updated_at, id);";
 
+/* Migration 2 on PostgreSQL: the same counter, column and index; one plpgsql
+ * function and one AFTER INSERT OR UPDATE OR DELETE row trigger per table
+ * (docs/store.md "Generation"). */
+static const char m002_generation_pg[] =
+    "ALTER TABLE tenants ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;"
+    "CREATE OR REPLACE FUNCTION ivory_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  UPDATE tenants SET generation = generation + 1"
+    "   WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.tenant_id ELSE NEW.tenant_id END;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER connectors_gen AFTER INSERT OR UPDATE OR DELETE ON connectors"
+    " FOR EACH ROW EXECUTE FUNCTION ivory_bump_generation();"
+    "CREATE TRIGGER sync_runs_gen AFTER INSERT OR UPDATE OR DELETE ON sync_runs"
+    " FOR EACH ROW EXECUTE FUNCTION ivory_bump_generation();"
+    "CREATE TRIGGER field_mappings_gen AFTER INSERT OR UPDATE OR DELETE ON field_mappings"
+    " FOR EACH ROW EXECUTE FUNCTION ivory_bump_generation();"
+    "CREATE TRIGGER tenant_catalogs_gen AFTER INSERT OR UPDATE OR DELETE ON tenant_catalogs"
+    " FOR EACH ROW EXECUTE FUNCTION ivory_bump_generation();"
+    "CREATE INDEX sync_runs_latest ON sync_runs (connector_id, started_at, updated_at, id);";
+
 /* Migration 3: discovery and stream selection (docs/store.md "Stream catalog"). The
  * connector's stream catalog (the discovered Singer or Airbyte catalog with the user's
  * selection, as one JSON document), when it was discovered, and a version counter that every
@@ -186,12 +207,13 @@ static const char m005_ops[] =
 static const char m006_transform_samples[] =
     "ALTER TABLE sync_runs ADD COLUMN transform_samples TEXT;";
 
+/* { version, name, portable SQL, PostgreSQL's own text or NULL } */
 const struct db_migration store_migrations[] = {
-    {1, "init control plane", m001_init},
-    {2, "tenant generation counter + latest-run index", m002_generation},
-    {3, "stream catalog and discovery requests", m003_discovery},
-    {4, "tenant_catalogs.catalog_credential_enc", m004_catalog_credential},
-    {5, "operations: schema drift, secret rotation, run progress", m005_ops},
-    {6, "transform samples of a run", m006_transform_samples},
+    {1, "init control plane", m001_init, NULL},
+    {2, "tenant generation counter + latest-run index", m002_generation, m002_generation_pg},
+    {3, "stream catalog and discovery requests", m003_discovery, NULL},
+    {4, "tenant_catalogs.catalog_credential_enc", m004_catalog_credential, NULL},
+    {5, "operations: schema drift, secret rotation, run progress", m005_ops, NULL},
+    {6, "transform samples of a run", m006_transform_samples, NULL},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

@@ -9,11 +9,14 @@
  */
 #include "store/store_internal.h"
 
+#include <assert.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- pool ------------------------------------------------------------------ */
 
@@ -23,9 +26,15 @@ struct store {
     pthread_cond_t cond;
     struct db **idle;
     int n_idle, n_open, max;
+    /* Wake-ups for store_wait_for_work: a self-pipe written by store_wake (in this process)
+     * and, on PostgreSQL, one extra connection that LISTENs to STORE_WORK_CHANNEL. */
+    int wake[2];
+    struct db *listener;
     void (*wake_fn)(void *);       /* store_set_wake_hook; under lock */
     void *wake_ctx;
 };
+
+#define STORE_WORK_CHANNEL "ivory_work"
 
 void store_set_wake_hook(struct store *s, void (*fn)(void *), void *ctx)
 {
@@ -43,6 +52,13 @@ void store__wake(struct store *s)
     pthread_mutex_unlock(&s->lock);
     if (fn)
         fn(ctx);
+    store_wake(s);      /* and a runner waiting in store_wait_for_work */
+    if (!strncmp(s->url, "postgres", 8)) {
+        /* runners in other processes (API servers with IVORY_SERVE_RUNNER=0) */
+        struct db *d = store__acquire(s);
+        db_exec(d, "NOTIFY " STORE_WORK_CHANNEL, NULL);
+        store__release(s, d);
+    }
 }
 
 int store_open(struct store **out, const char *url, int pool_max, bool migrate,
@@ -55,6 +71,11 @@ int store_open(struct store **out, const char *url, int pool_max, bool migrate,
     s->idle = xcalloc((size_t)s->max, sizeof *s->idle);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        s->wake[0] = s->wake[1] = -1;
+        store_close(s);
+        return iv_err_set(e, IV_EIO, "store: cannot create the wake-up pipe");
+    }
     /* Open one connection now so a bad URL fails at startup, not on the
      * first request. */
     struct db *d = NULL;
@@ -82,6 +103,11 @@ void store_close(struct store *s)
         return;
     for (int i = 0; i < s->n_idle; i++)
         db_close(s->idle[i]);
+    db_close(s->listener);
+    if (s->wake[0] >= 0)
+        close(s->wake[0]);
+    if (s->wake[1] >= 0)
+        close(s->wake[1]);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s->idle);
@@ -94,6 +120,7 @@ struct db *store__acquire(struct store *s)
     struct db *d = NULL;
     pthread_mutex_lock(&s->lock);
     for (;;) {
+        assert(s->n_idle >= 0 && s->n_idle <= s->n_open && s->n_open <= s->max);
         if (s->n_idle > 0) {
             d = s->idle[--s->n_idle];
             break;
@@ -129,9 +156,53 @@ void store__release(struct store *s, struct db *d)
         return;
     db_rollback(d);      /* a caller that forgot to finish its transaction */
     pthread_mutex_lock(&s->lock);
+    assert(s->n_idle < s->n_open);   /* a connection released twice, or not ours */
     s->idle[s->n_idle++] = d;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- wake-ups ------------------------------------------------------------------ */
+
+void store_wake(struct store *s)
+{
+    char one = 1;
+    /* Non-blocking: a full pipe already holds a pending wake-up. */
+    if (write(s->wake[1], &one, 1) < 0) {
+    }
+}
+
+/* Inside a write transaction that made a connector due now: on PostgreSQL every process
+ * LISTENing (other runners) hears it at commit, never before; nothing on SQLite, where
+ * only this process's runner can be waiting (store_wake after the commit). */
+static int store__notify_work(struct db *d, struct iv_err *e)
+{
+    return db_get_kind(d) == DB_POSTGRES ? db_exec(d, "NOTIFY " STORE_WORK_CHANNEL, e) : IV_OK;
+}
+
+int store_wait_for_work(struct store *s, int timeout_ms)
+{
+    struct iv_err e = {0};
+    if (!s->listener && !strncmp(s->url, "postgres", 8)) {
+        if (db_open(&s->listener, s->url, &e) == IV_OK &&
+            db_listen(s->listener, STORE_WORK_CHANNEL, &e) != IV_OK) {
+            db_close(s->listener);
+            s->listener = NULL;
+        }
+        if (!s->listener)
+            log_warn("store: LISTEN %s failed (%s): polling only", STORE_WORK_CHANNEL, e.msg);
+    }
+    int rc = db_wait(s->listener, s->wake[0], timeout_ms, &e);
+    if (rc < 0) {
+        /* The database is away: its reconnect already waited; do not spin. */
+        log_warn("store: waiting for work: %s", e.msg);
+        db_close(s->listener);
+        s->listener = NULL;
+    }
+    char drain[64];
+    while (read(s->wake[0], drain, sizeof drain) > 0) {
+    }
+    return rc > 0;
 }
 
 int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e)
@@ -484,6 +555,14 @@ int store_catalog_upsert(struct store *s, const char *tenant_id, const struct st
     int rc = db_begin(d, e);
     if (rc < 0)
         goto out;
+    /* Upserts of one tenant take turns on its row, so two first provisionings cannot both
+     * read "missing" and both insert (PostgreSQL; SQLite's write lock does it already). */
+    rc = q_prep(d, &st, e, "SELECT id FROM tenants WHERE id = ? " DB_LOCK_ROWS, "s", tenant_id);
+    if (rc < 0 || (rc = q_run(st, e)) < 0) {
+        st = NULL;
+        goto fail;
+    }
+    st = NULL;
     rc = catalog_get_db(d, tenant_id, in->catalog_name, &cur, NULL);
     if (rc == IV_ENOTFOUND) {
         char id[37];
@@ -620,7 +699,9 @@ int store_conn_next_status(enum store_conn_status from, enum store_conn_event ev
 {
     if ((unsigned)from >= CONN__COUNT || (unsigned)ev >= CEV__COUNT)
         return -1;
-    return transitions[from][ev];
+    int to = transitions[from][ev];
+    assert(to == -1 || (to >= 0 && to < CONN__COUNT));   /* the table names only statuses */
+    return to;
 }
 
 /* The one place a connector's status changes. Must run inside the caller's
@@ -633,8 +714,8 @@ static int connector_transition(struct db *d, const char *tenant_id, const char 
 {
     struct db_stmt *st = NULL;
     enum store_conn_status from = CONN_ACTIVE;
-    int rc = q_prep(d, &st, e, "SELECT status FROM connectors WHERE tenant_id = ? AND id = ?",
-                    "ss", tenant_id, id);
+    int rc = q_prep(d, &st, e, "SELECT status FROM connectors WHERE tenant_id = ? AND id = ?"
+                    " " DB_LOCK_ROWS, "ss", tenant_id, id);
     if (rc < 0)
         return rc;
     rc = db_step(st, e);
@@ -795,7 +876,7 @@ out:
 
 static const char connector_list_sql[] =
     "SELECT " CONNECTOR_COLS CONNECTOR_FROM
-    " WHERE c.tenant_id = ? AND (? IS NULL OR c.status = ?)"
+    " WHERE c.tenant_id = ? AND (CAST(? AS TEXT) IS NULL OR c.status = ?)"
     " ORDER BY c.created_at, c.id";
 
 int store_connector_list(struct store *s, const char *tenant_id, const char *status_filter,
@@ -872,7 +953,7 @@ static const char connector_each_sql[] =
     " c.rows_total, c.last_synced_at, c.next_run_at, NULL, c.followup_queued, c.created_at,"
     " c.updated_at, r.status, r.rows_synced, r.rows_loaded, r.started_at, r.completed_at,"
     " r.error_msg" CONNECTOR_FROM
-    " WHERE c.tenant_id = ? AND (? IS NULL OR c.status = ?)"
+    " WHERE c.tenant_id = ? AND (CAST(? AS TEXT) IS NULL OR c.status = ?)"
     " ORDER BY c.created_at, c.id";
 
 int store_connector_each(struct store *s, const char *tenant_id, const char *status_filter,
@@ -988,7 +1069,9 @@ static int fill_change(struct db *d, const char *tenant_id, const char *id,
         return rc;
     rc = db_step(st, e);
     if (rc == DB_ROW) {
-        store_conn_status_parse(db_col_text(st, 0), &out->status);
+        /* the column is only ever written from the status table: a parse failure leaves
+         * the zeroed status, and the next transition check refuses it */
+        IV_DISCARD(store_conn_status_parse(db_col_text(st, 0), &out->status));
         snprintf(out->source_system, sizeof out->source_system, "%s", db_col_text(st, 1));
         rc = IV_OK;
     } else if (rc == DB_DONE) {
@@ -1018,6 +1101,7 @@ static int connector_event(struct store *s, const char *tenant_id, const char *i
     struct db_stmt *st = NULL;
     enum store_conn_status from, to;
     struct store_conn_change ch = {0};
+    bool wake = false;
     int rc = db_begin(d, e);
     if (rc < 0)
         goto out;
@@ -1031,6 +1115,9 @@ static int connector_event(struct store *s, const char *tenant_id, const char *i
         if (rc < 0)
             goto fail;
         ch.followup = running;
+        wake = !running;
+        if (wake && (rc = store__notify_work(d, e)) < 0)
+            goto fail;
         if (running)
             rc = q_prep(d, &st, e,
                         "UPDATE connectors SET followup_queued = 1, updated_at = ?"
@@ -1063,6 +1150,8 @@ static int connector_event(struct store *s, const char *tenant_id, const char *i
     rc = db_commit(d, e);
     if (rc < 0)
         goto fail;
+    if (wake)
+        store_wake(s);
     if (out)
         *out = ch;
     goto out;
@@ -1300,14 +1389,23 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     struct store_connector c = {0};
     struct store_webhook_result res = {.next_run_at = STORE_NULL_TIME};
     int64_t run_started = 0;
-    bool running = false;
+    bool running = false, wake = false;
     int rc = db_begin(d, e);
     if (rc < 0)
         goto out;
 
+    /* Lock order connector, then run (as trigger/pause/resume and the claims): a concurrent
+     * delivery for the same run waits here and then sees it finished (a replay). */
+    rc = q_prep(d, &st, e, "SELECT id FROM connectors WHERE tenant_id = ? AND id = ? " DB_LOCK_ROWS,
+                "ss", tenant_id, w->connector_id);
+    if (rc < 0 || (rc = q_run(st, e)) < 0) {
+        st = NULL;
+        goto fail;
+    }
+    st = NULL;
     rc = q_prep(d, &st, e,
                 "SELECT status, started_at FROM sync_runs WHERE tenant_id = ? AND connector_id = ?"
-                " AND id = ?", "sss", tenant_id, w->connector_id, w->run_id);
+                " AND id = ? " DB_LOCK_ROWS, "sss", tenant_id, w->connector_id, w->run_id);
     if (rc < 0)
         goto fail;
     rc = db_step(st, e);
@@ -1376,9 +1474,12 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
                     "tiss", next, now, tenant_id, w->connector_id);
     } else if (w->completed) {
         failures = 0;
-        if (c.status == CONN_ACTIVE)
+        if (c.status == CONN_ACTIVE) {
             next = c.followup_queued ? now : cron_ms;
-        else
+            wake = c.followup_queued;
+            if (wake && (rc = store__notify_work(d, e)) < 0)
+                goto fail;
+        } else
             next = c.next_run_at;   /* paused stays NULL; error keeps its NULL */
         rc = q_prep(d, &st, e,
                     "UPDATE connectors SET consecutive_failures = 0, rows_total = rows_total + ?,"
@@ -1419,6 +1520,8 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     rc = db_commit(d, e);
     if (rc < 0)
         goto fail;
+    if (wake)
+        store_wake(s);
     res.status = to;
     res.next_run_at = next;
     res.consecutive_failures = failures;

@@ -38,30 +38,40 @@ struct store;
 /* Opens the store at url (see db_open) with a pool of at most pool_max
  * connections (>= 1), and applies pending migrations when migrate is true.
  * *out: caller frees with store_close. */
-int store_open(struct store **out, const char *url, int pool_max, bool migrate,
+IV_MUST_USE int store_open(struct store **out, const char *url, int pool_max, bool migrate,
                struct iv_err *e);
 void store_close(struct store *s);
 /* Applies pending migrations; *applied_out / *version_out may be NULL. */
-int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e);
+IV_MUST_USE int store_migrate(struct store *s, int *applied_out, int *version_out, struct iv_err *e);
 /* The newest schema version this binary knows (its last migration). */
-int store_schema_latest(void);
+IV_MUST_USE int store_schema_latest(void);
 /* The schema version recorded in the store (0 for an empty store), without migrating. */
-int store_schema_version(struct store *s, int *version_out, struct iv_err *e);
+IV_MUST_USE int store_schema_version(struct store *s, int *version_out, struct iv_err *e);
 /* SQLite only (IV_EUNSUPPORTED otherwise, naming pg_dump): writes a consistent snapshot of
  * the whole store to dest with VACUUM INTO, one read transaction, while other connections
  * and processes keep writing. The snapshot goes to a new 0600 file beside dest, is fsynced
  * and renamed over dest, so dest is either the old file or a complete new one. */
-int store_backup_to(struct store *s, const char *dest, struct iv_err *e);
+IV_MUST_USE int store_backup_to(struct store *s, const char *dest, struct iv_err *e);
 /* SQLite's PRAGMA quick_check: IV_OK when the file is sound, else IV_EDB naming the first
  * problem. PostgreSQL: IV_OK. */
-int store_quick_check(struct store *s, struct iv_err *e);
+IV_MUST_USE int store_quick_check(struct store *s, struct iv_err *e);
 /* Cheap round trip (SELECT 1) for /readyz. */
-int store_ping(struct store *s, struct iv_err *e);
+IV_MUST_USE int store_ping(struct store *s, struct iv_err *e);
 /* How many connectors and catalogs the tenant has (for the per-tenant quotas). */
-int store_tenant_usage(struct store *s, const char *tenant_id, int64_t *connectors,
+IV_MUST_USE int store_tenant_usage(struct store *s, const char *tenant_id, int64_t *connectors,
                        int64_t *catalogs, struct iv_err *e);
 /* IV_EIO when the store's file was deleted or replaced under the running process. */
-int store_files_ok(struct store *s, struct iv_err *e);
+IV_MUST_USE int store_files_ok(struct store *s, struct iv_err *e);
+
+/* Trigger -> run start without waiting for the next poll. A write that makes a connector
+ * due now (a trigger, a completed run with a queued follow-up) wakes waiting runners:
+ * store_wait_for_work returns early in this process (self-pipe, both backends) and, on
+ * PostgreSQL, in every process (NOTIFY ivory_work, delivered at commit to the connection
+ * each waiting store LISTENs on). The runner's poll stays the safety net.
+ * store_wait_for_work: one thread per store (the runner loop); returns 1 when woken, 0 at
+ * timeout_ms. store_wake: any thread, never blocks. */
+int store_wait_for_work(struct store *s, int timeout_ms);
+void store_wake(struct store *s);
 
 /* Borrow / return a raw connection (store/jobs.c and tests; never the API). */
 struct db *store__acquire(struct store *s);
@@ -74,11 +84,11 @@ struct store_tenant {
     int64_t created_at;
 };
 /* IV_ECONFLICT when the id or the slug exists already. */
-int store_tenant_create(struct store *s, const char *id, const char *slug,
+IV_MUST_USE int store_tenant_create(struct store *s, const char *id, const char *slug,
                         struct store_tenant *out, struct iv_err *e);
-int store_tenant_get(struct store *s, const char *id, struct store_tenant *out,
+IV_MUST_USE int store_tenant_get(struct store *s, const char *id, struct store_tenant *out,
                      struct iv_err *e);                       /* IV_ENOTFOUND */
-int store_tenant_get_by_slug(struct store *s, const char *slug, struct store_tenant *out,
+IV_MUST_USE int store_tenant_get_by_slug(struct store *s, const char *slug, struct store_tenant *out,
                              struct iv_err *e);               /* IV_ENOTFOUND */
 /* "ivory_tenant_" + slug with '-' -> '_' (out >= 80 bytes). */
 void store_tenant_namespace(const char *slug, char out[80]);
@@ -87,7 +97,7 @@ void store_tenant_namespace(const char *slug, char out[80]);
  * Equal (generation, epoch) means nothing the API shows for the tenant changed; epoch is the
  * tenant row's created_at, so a re-created tenant never repeats an old pair. One indexed
  * read on a cached statement. IV_ENOTFOUND when the tenant does not exist. */
-int store_tenant_generation(struct store *s, const char *tenant_id, int64_t *gen_out,
+IV_MUST_USE int store_tenant_generation(struct store *s, const char *tenant_id, int64_t *gen_out,
                             int64_t *epoch_out, struct iv_err *e);
 
 /* ---- catalogs ------------------------------------------------------------- */
@@ -106,22 +116,22 @@ void store_catalog_release(struct store_catalog *c);
  * secret is kept.
  * *created_out: true when inserted. out (may be NULL) receives the stored row;
  * caller releases it. */
-int store_catalog_upsert(struct store *s, const char *tenant_id, const struct store_catalog *in,
+IV_MUST_USE int store_catalog_upsert(struct store *s, const char *tenant_id, const struct store_catalog *in,
                          bool *created_out, struct store_catalog *out, struct iv_err *e);
 /* *out: caller frees with store_catalogs_free(*out, n). Ordered by name. */
-int store_catalog_list(struct store *s, const char *tenant_id, struct store_catalog **out,
+IV_MUST_USE int store_catalog_list(struct store *s, const char *tenant_id, struct store_catalog **out,
                        size_t *n_out, struct iv_err *e);
 void store_catalogs_free(struct store_catalog *v, size_t n);
-int store_catalog_get(struct store *s, const char *tenant_id, const char *name,
+IV_MUST_USE int store_catalog_get(struct store *s, const char *tenant_id, const char *name,
                       struct store_catalog *out, struct iv_err *e);   /* IV_ENOTFOUND */
 /* Sets active = 0. IV_ENOTFOUND when the tenant has no such catalog. */
-int store_catalog_deactivate(struct store *s, const char *tenant_id, const char *name,
+IV_MUST_USE int store_catalog_deactivate(struct store *s, const char *tenant_id, const char *name,
                              struct iv_err *e);
 
 /* ---- connectors ------------------------------------------------------------ */
 enum store_conn_status { CONN_ACTIVE = 0, CONN_PAUSED = 1, CONN_ERROR = 2, CONN__COUNT };
 const char *store_conn_status_name(enum store_conn_status st);
-int store_conn_status_parse(const char *name, enum store_conn_status *out);
+IV_MUST_USE int store_conn_status_parse(const char *name, enum store_conn_status *out);
 
 struct store_connector {
     char *id, *tenant_id, *source_system, *tap_name, *connector_type;
@@ -152,9 +162,9 @@ void store_connectors_free(struct store_connector *v, size_t n);
  * Checks in the same transaction that the tenant exists and that
  * destination_catalog is an active catalog of the tenant: IV_EINVAL with
  * e->msg naming destination_catalog otherwise. */
-int store_connector_create(struct store *s, const struct store_connector *in, struct iv_err *e);
+IV_MUST_USE int store_connector_create(struct store *s, const struct store_connector *in, struct iv_err *e);
 /* status_filter may be NULL. Ordered by created_at. Caller frees *out. */
-int store_connector_list(struct store *s, const char *tenant_id, const char *status_filter,
+IV_MUST_USE int store_connector_list(struct store *s, const char *tenant_id, const char *status_filter,
                          struct store_connector **out, size_t *n_out, struct iv_err *e);
 /* Streams the same rows as store_connector_list (same order) to fn without copying them:
  * every pointer in *c is borrowed for the duration of the call only, the get-only
@@ -163,11 +173,11 @@ int store_connector_list(struct store *s, const char *tenant_id, const char *sta
  * does not exist) come from one read snapshot, so the generation describes exactly the rows
  * seen. fn returning < 0 stops the walk; that value is returned. */
 typedef int (*store_connector_visit_fn)(void *ctx, const struct store_connector *c);
-int store_connector_each(struct store *s, const char *tenant_id, const char *status_filter,
+IV_MUST_USE int store_connector_each(struct store *s, const char *tenant_id, const char *status_filter,
                          store_connector_visit_fn fn, void *ctx, int64_t *gen_out,
                          int64_t *epoch_out, struct iv_err *e);
 /* IV_ENOTFOUND when absent or another tenant's. Caller releases out. */
-int store_connector_get(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_connector_get(struct store *s, const char *tenant_id, const char *id,
                         struct store_connector *out, struct iv_err *e);
 
 /* Result of a state-changing call, for the response. */
@@ -179,19 +189,19 @@ struct store_conn_change {
 /* trigger: active -> active with next_run_at = now_ms_at, or, when a run is in
  * progress, followup_queued = 1 (one follow-up, however many triggers).
  * IV_ECONFLICT when paused or in error; IV_ENOTFOUND. */
-int store_connector_trigger(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_connector_trigger(struct store *s, const char *tenant_id, const char *id,
                             int64_t now_ms_at, struct store_conn_change *out, struct iv_err *e);
 /* pause: active|error|paused -> paused, next_run_at = NULL. Idempotent. */
-int store_connector_pause(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_connector_pause(struct store *s, const char *tenant_id, const char *id,
                           struct store_conn_change *out, struct iv_err *e);
 /* resume: paused|error -> active, consecutive_failures = 0, next_run_at =
  * next_run_ms. On an already active connector it changes nothing. */
-int store_connector_resume(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_connector_resume(struct store *s, const char *tenant_id, const char *id,
                            int64_t next_run_ms, struct store_conn_change *out, struct iv_err *e);
 /* Deletes the connector and, in the same transaction, its field mappings,
  * runs and runner jobs (and with the row its STATE bookmark). A runner whose
  * job row disappears kills its child. IV_ENOTFOUND. */
-int store_connector_delete(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_connector_delete(struct store *s, const char *tenant_id, const char *id,
                            struct iv_err *e);
 
 /* ---- runs ------------------------------------------------------------------- */
@@ -206,18 +216,18 @@ void store_run_release(struct store_run *r);
 void store_runs_free(struct store_run *v, size_t n);
 /* Latest first (started_at DESC). limit 1..200. Caller frees *out.
  * IV_ENOTFOUND when the connector is not the tenant's. */
-int store_run_list(struct store *s, const char *tenant_id, const char *connector_id, int limit,
+IV_MUST_USE int store_run_list(struct store *s, const char *tenant_id, const char *connector_id, int limit,
                    struct store_run **out, size_t *n_out, struct iv_err *e);
 /* Inserts a 'running' run (the runner's claim does this too, with its job row).
  * run_id must be set by the caller. state_before may be NULL. */
-int store_run_start(struct store *s, const char *tenant_id, const char *connector_id,
+IV_MUST_USE int store_run_start(struct store *s, const char *tenant_id, const char *connector_id,
                     const char *run_id, const char *trigger, int64_t started_at,
                     const char *iomete_table, const char *state_before, struct iv_err *e);
 
 /* ---- webhook ------------------------------------------------------------------ */
 /* Unscoped lookup (see the header comment): tenant id and sealed secret of a
  * connector. IV_ENOTFOUND. tenant_out >= STORE_ID_MAX; *secret_enc_out: caller frees. */
-int store_webhook_lookup(struct store *s, const char *connector_id, char *tenant_out,
+IV_MUST_USE int store_webhook_lookup(struct store *s, const char *connector_id, char *tenant_out,
                          char **secret_enc_out, struct iv_err *e);
 
 /* Scheduling policy applied inside the webhook transaction. Times in epoch s. */
@@ -247,14 +257,14 @@ struct store_webhook_result {
 /* Applies a verified webhook in one transaction (CONTRACT §7). now_ms_at is
  * the current time. IV_ENOTFOUND when the run does not exist for this
  * tenant's connector. */
-int store_webhook_apply(struct store *s, const char *tenant_id, const struct store_webhook *w,
+IV_MUST_USE int store_webhook_apply(struct store *s, const char *tenant_id, const struct store_webhook *w,
                         const struct store_policy *pol, int64_t now_ms_at,
                         struct store_webhook_result *out, struct iv_err *e);
 
 /* ---- transitions table (exported for tests) -------------------------------------- */
 enum store_conn_event { CEV_TRIGGER, CEV_PAUSE, CEV_RESUME, CEV_BREAKER, CEV__COUNT };
 /* New status for (from, event), or -1 when the transition is illegal. */
-int store_conn_next_status(enum store_conn_status from, enum store_conn_event ev);
+IV_MUST_USE int store_conn_next_status(enum store_conn_status from, enum store_conn_event ev);
 
 /* ==== operations (store/ops.c) ==============================================================
  * Editing a connector without losing its bookmark, the bookmark itself, webhook-secret
@@ -280,32 +290,32 @@ struct store_connector_patch {
  * progress and p changes anything but sync_schedule (the run in flight uses the old values);
  * IV_ENOTFOUND. next_run_at is only written while the connector is active (paused and error
  * keep NULL). */
-int store_connector_patch(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_connector_patch(struct store *s, const char *tenant_id, const char *id,
                           const struct store_connector_patch *p, struct iv_err *e);
 
 /* Operations view of a connector: its drift policy and whether a run is in progress.
  * policy_out >= 16 bytes. */
-int store_connector_ops_info(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_connector_ops_info(struct store *s, const char *tenant_id, const char *id,
                              char policy_out[16], bool *running_out, struct iv_err *e);
 
 /* Replaces the STATE bookmark (state_json: a JSON object's text) while the connector is
  * paused (IV_ECONFLICT otherwise, or while a run is in progress), and records the edit in the
  * run history: a run row run_id with trigger 'state_edit', status 'completed', state before
  * and after. */
-int store_connector_state_put(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_connector_state_put(struct store *s, const char *tenant_id, const char *id,
                               const char *run_id, const char *state_json, struct iv_err *e);
 /* Clears the bookmark and makes the connector due at now_ms_at (a full run), recorded like a
  * state edit (trigger 'resync'). IV_ECONFLICT when paused, in error or running. */
-int store_connector_resync(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_connector_resync(struct store *s, const char *tenant_id, const char *id,
                            const char *run_id, int64_t now_ms_at, struct iv_err *e);
 
 /* Rotation: the current sealed secret becomes the previous one, verifying until prev_until
  * (ms); new_sealed becomes current. */
-int store_webhook_rotate(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_webhook_rotate(struct store *s, const char *tenant_id, const char *id,
                          const char *new_sealed, int64_t prev_until, struct iv_err *e);
 /* The previous sealed secret of a connector while its grace period lasts at now_ms_at, else
  * *prev_out = NULL (not an error). Unscoped, like store_webhook_lookup. Caller frees. */
-int store_webhook_previous(struct store *s, const char *connector_id, int64_t now_ms_at,
+IV_MUST_USE int store_webhook_previous(struct store *s, const char *connector_id, int64_t now_ms_at,
                            char **prev_out, struct iv_err *e);
 
 /* One run with its progress. IV_ENOTFOUND when the run is not this tenant's connector's. */
@@ -319,15 +329,15 @@ struct store_run_detail {
     bool cancel_requested;
 };
 void store_run_detail_release(struct store_run_detail *d);
-int store_run_get(struct store *s, const char *tenant_id, const char *connector_id,
+IV_MUST_USE int store_run_get(struct store *s, const char *tenant_id, const char *connector_id,
                   const char *run_id, struct store_run_detail *out, struct iv_err *e);
 /* Asks for a running run's end: a run an Ivory runner holds gets cancel_requested (the runner
  * kills the tap's process group and reports 'cancelled'); a run nobody here holds (an
  * external runner's) is marked 'cancelled' at once. IV_ECONFLICT when it is not running. */
-int store_run_cancel(struct store *s, const char *tenant_id, const char *connector_id,
+IV_MUST_USE int store_run_cancel(struct store *s, const char *tenant_id, const char *connector_id,
                      const char *run_id, bool *immediate_out, struct iv_err *e);
 /* The runner's progress report at a checkpoint (or periodically). */
-int store_run_progress(struct store *s, const char *run_id, int64_t rows_read,
+IV_MUST_USE int store_run_progress(struct store *s, const char *run_id, int64_t rows_read,
                        int64_t rows_committed, int64_t checkpoint_at, const char *stream_rows,
                        struct iv_err *e);
 
@@ -340,7 +350,7 @@ struct store_page_filter {
     const char *after_id;
     int limit;
 };
-int store_connector_page(struct store *s, const char *tenant_id,
+IV_MUST_USE int store_connector_page(struct store *s, const char *tenant_id,
                          const struct store_page_filter *f, store_connector_visit_fn fn,
                          void *ctx, bool *more_out, struct iv_err *e);
 
@@ -361,7 +371,7 @@ struct store_metrics {
 };
 extern const char *const store_metric_run_status[4];
 extern const char *const store_metric_run_trigger[6];
-int store_metrics_collect(struct store *s, struct store_metrics *out, struct iv_err *e);
+IV_MUST_USE int store_metrics_collect(struct store *s, struct store_metrics *out, struct iv_err *e);
 
 /* ==== runner jobs ==========================================================================
  * Owned by the runner (queries in store/jobs.c). A claimed connector has one runner_jobs row
@@ -388,23 +398,23 @@ struct store_claim_limits {
 /* Claims due connectors (status 'active', next_run_at <= now_ms_at, no job and no running
  * run) in next_run_at order within the limits: inserts their job and run rows (lease until
  * now + lease_ms). *out: caller frees with store_jobs_free(*out, *n_out). */
-int store_jobs_claim(struct store *s, const char *runner_id, int64_t now_ms_at, int64_t lease_ms,
+IV_MUST_USE int store_jobs_claim(struct store *s, const char *runner_id, int64_t now_ms_at, int64_t lease_ms,
                      const struct store_claim_limits *lim, struct store_job **out, size_t *n_out,
                      struct iv_err *e);
 /* Extends this runner's lease on job_id until lease_until. *alive_out false when the job row
  * is gone (connector deleted) or cancel_requested is set: the runner kills the child.
  * *cancel_out (may be NULL) true in the second case (the run is still reported). */
-int store_job_renew(struct store *s, const char *runner_id, const char *job_id,
+IV_MUST_USE int store_job_renew(struct store *s, const char *runner_id, const char *job_id,
                     int64_t lease_until, bool *alive_out, bool *cancel_out, struct iv_err *e);
 /* Records the child's pid and/or the log tail (NULL: unchanged) on the job row. */
-int store_job_update(struct store *s, const char *job_id, int64_t child_pid, const char *log_tail,
+IV_MUST_USE int store_job_update(struct store *s, const char *job_id, int64_t child_pid, const char *log_tail,
                      struct iv_err *e);
 /* Sets the run's iomete_table (comma list when a run writes several tables). */
-int store_job_set_tables(struct store *s, const char *run_id, const char *iomete_table,
+IV_MUST_USE int store_job_set_tables(struct store *s, const char *run_id, const char *iomete_table,
                          struct iv_err *e);
 /* Ends a job: copies log_tail (may be NULL: the job row's) to the run, deletes the job row.
  * A missing job row is not an error (deleted connector). */
-int store_job_finish(struct store *s, const char *job_id, const char *run_id,
+IV_MUST_USE int store_job_finish(struct store *s, const char *job_id, const char *run_id,
                      const char *log_tail, struct iv_err *e);
 
 /* A job whose lease expired (its runner died), taken over for failing. */
@@ -418,30 +428,30 @@ struct store_dead_job {
 };
 /* Re-leases to runner_id (until now + lease_ms) every job whose lease expired before
  * now_ms_at, so no other runner takes it meanwhile. *out: caller frees (plain array). */
-int store_jobs_take_expired(struct store *s, const char *runner_id, int64_t now_ms_at,
+IV_MUST_USE int store_jobs_take_expired(struct store *s, const char *runner_id, int64_t now_ms_at,
                             int64_t lease_ms, struct store_dead_job **out, size_t *n_out,
                             struct iv_err *e);
 
 /* Bookmark reconciliation: about run_id of the connector. *exists false when the run is not
  * the connector's (e.g. written before a delete + re-register); *status_out the run status;
  * *later_completed_out whether a completed run of the connector started after it. */
-int store_job_run_info(struct store *s, const char *tenant_id, const char *connector_id,
+IV_MUST_USE int store_job_run_info(struct store *s, const char *tenant_id, const char *connector_id,
                        const char *run_id, bool *exists, char status_out[16],
                        bool *later_completed_out, struct iv_err *e);
 /* Records on the running run's row how many rows its checkpoints have committed, so a run
  * whose runner dies still accounts for them (sync_runs.rows_loaded). */
-int store_job_set_progress(struct store *s, const char *run_id, int64_t rows_committed,
+IV_MUST_USE int store_job_set_progress(struct store *s, const char *run_id, int64_t rows_committed,
                            struct iv_err *e);
 /* Adds rows a failed or abandoned run committed before it ended to the connector's
  * rows_total (the webhook adds rows only for completed runs). */
-int store_job_add_rows(struct store *s, const char *tenant_id, const char *connector_id,
+IV_MUST_USE int store_job_add_rows(struct store *s, const char *tenant_id, const char *connector_id,
                        int64_t rows, struct iv_err *e);
 /* Which Ivory runner holds run_id of the tenant: *held false when no runner job exists for
  * it (an external runner's run, or finished); else runner_out (NUL-terminated) names it. */
-int store_job_holder(struct store *s, const char *tenant_id, const char *run_id, bool *held,
+IV_MUST_USE int store_job_holder(struct store *s, const char *tenant_id, const char *run_id, bool *held,
                      char runner_out[STORE_RUNNER_ID_MAX], struct iv_err *e);
 /* Replaces the connector's STATE bookmark (tap_state). */
-int store_job_set_bookmark(struct store *s, const char *tenant_id, const char *connector_id,
+IV_MUST_USE int store_job_set_bookmark(struct store *s, const char *tenant_id, const char *connector_id,
                            const char *state_json, struct iv_err *e);
 /* ==== end of runner jobs ==================================================================== */
 
@@ -462,7 +472,7 @@ struct store_stream_catalog {
 };
 void store_stream_catalog_release(struct store_stream_catalog *c);
 /* IV_ENOTFOUND when the connector is not the tenant's. */
-int store_stream_catalog_get(struct store *s, const char *tenant_id, const char *connector_id,
+IV_MUST_USE int store_stream_catalog_get(struct store *s, const char *tenant_id, const char *connector_id,
                              struct store_stream_catalog *out, struct iv_err *e);
 struct store_stream_catalog_write {
     const char *doc;           /* new document (required) */
@@ -472,7 +482,7 @@ struct store_stream_catalog_write {
     const char *new_state;
     bool refuse_if_running;    /* ... and refuse with IV_EAGAIN while a sync runs */
 };
-int store_stream_catalog_put(struct store *s, const char *tenant_id, const char *connector_id,
+IV_MUST_USE int store_stream_catalog_put(struct store *s, const char *tenant_id, const char *connector_id,
                              const struct store_stream_catalog_write *w, struct iv_err *e);
 
 struct store_discovery {
@@ -488,21 +498,21 @@ struct store_discovery {
 void store_discovery_release(struct store_discovery *d);
 /* Inserts a pending request (id set by the caller) and calls the wake hook. IV_ENOTFOUND
  * when the connector is not the tenant's. */
-int store_discovery_request(struct store *s, const char *tenant_id, const char *connector_id,
+IV_MUST_USE int store_discovery_request(struct store *s, const char *tenant_id, const char *connector_id,
                             const char *id, int64_t now_ms_at, struct iv_err *e);
-int store_discovery_get(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_discovery_get(struct store *s, const char *tenant_id, const char *id,
                         struct store_discovery *out, struct iv_err *e);
 /* Marks a request failed unless it finished already (the API gave up waiting). */
-int store_discovery_abandon(struct store *s, const char *tenant_id, const char *id,
+IV_MUST_USE int store_discovery_abandon(struct store *s, const char *tenant_id, const char *id,
                             int http_status, const char *detail, struct iv_err *e);
 /* Claims up to max pending requests for runner_id with a lease of lease_ms. *out: caller frees
  * with store_discoveries_free. */
-int store_discovery_claim(struct store *s, const char *runner_id, int64_t now_ms_at,
+IV_MUST_USE int store_discovery_claim(struct store *s, const char *runner_id, int64_t now_ms_at,
                           int64_t lease_ms, int max, struct store_discovery **out,
                           size_t *n_out, struct iv_err *e);
 void store_discoveries_free(struct store_discovery *v, size_t n);
 /* Finishes a running request: status "done" (report) or "failed" (http_status, detail). */
-int store_discovery_finish(struct store *s, const char *id, const char *status,
+IV_MUST_USE int store_discovery_finish(struct store *s, const char *id, const char *status,
                            int http_status, const char *detail, const char *report,
                            int64_t now_ms_at, struct iv_err *e);
 

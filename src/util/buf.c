@@ -8,6 +8,7 @@
  */
 #include "util/util.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ int buf_append(struct buf *b, const void *p, size_t n)
     int rc = buf_reserve(b, n);
     if (rc)
         return rc;
+    assert(b->len + n < b->cap && b->len + n <= b->max);   /* reserve kept room for the NUL */
     if (n)
         memcpy(b->data + b->len, p, n);
     b->len += n;

@@ -21,6 +21,13 @@
 #include <jansson.h>
 
 /* ---- error vocabulary ------------------------------------------------- */
+/* On functions that return an IV_* code (the store and the lake): the result must be used;
+ * a call that may ignore it says why with (void) and a comment. */
+#define IV_MUST_USE __attribute__((warn_unused_result))
+/* Explicitly discards an IV_* result (a (void) cast does not silence GCC); always next to a
+ * comment saying why ignoring it is right. */
+#define IV_DISCARD(call) do { int iv_discarded_ = (call); (void)iv_discarded_; } while (0)
+
 enum {
     IV_OK = 0,
     IV_ENOMEM = -1,

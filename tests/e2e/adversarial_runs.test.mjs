@@ -10,7 +10,7 @@ import {
     waitRuns,
 } from './lib/runner.mjs';
 import { postWebhook, signature } from './lib/webhook.mjs';
-import { notBuilt, tempDir } from './lib/server.mjs';
+import { PG_URL, notBuilt, tempDir } from './lib/server.mjs';
 import { client } from './lib/http.mjs';
 import { sql } from './lib/db.mjs';
 
@@ -120,7 +120,8 @@ describe('adversarial: smaller holes of point 8', { skip: notBuilt('serve') }, (
         assert.equal(ok.status, 201, ok.text);
     });
 
-    test('the store, its WAL, the master key and the warehouse files are private (0600/0700)', async () => {
+    test('the store, its WAL, the master key and the warehouse files are private (0600/0700)',
+         { skip: PG_URL ? 'the store is a PostgreSQL database in this pass (no store file)' : false }, async () => {
         const conn = await registerTap(srv, T, { count: 2 });
         assert.equal((await triggerAndWait(T, conn.id))[0].status, 'completed');
         const files = [srv.dbPath, `${srv.dbPath}-wal`, path.join(srv.dir, 'master.key')];
@@ -137,7 +138,8 @@ describe('adversarial: smaller holes of point 8', { skip: notBuilt('serve') }, (
     });
 });
 
-describe('adversarial: the data directory deleted under a running server (point 8)', { skip: notBuilt('serve') }, () => {
+describe('adversarial: the data directory deleted under a running server (point 8)',
+         { skip: notBuilt('serve') || (PG_URL ? 'SQLite store file only (PostgreSQL pass)' : false) }, () => {
     test('writes fail instead of vanishing, and /healthz turns unhealthy', async () => {
         const dir = tempDir();
         const srv = await startRunnerServer({ dir, keepDir: true });
@@ -156,5 +158,37 @@ describe('adversarial: the data directory deleted under a running server (point 
             await srv.stop();
             fs.rmSync(dir, { recursive: true, force: true });
         }
+    });
+});
+
+describe('adversarial: secrets never leak through error messages (point 6)', { skip: notBuilt('serve') }, () => {
+    let srv, T;
+    const secret = 'Hunter2"Pass\\word';
+    before(async () => {
+        srv = await startRunnerServer({ taps: ['tap-fixture', 'source-fixture'] });
+        T = await runnerTenant(srv);
+    });
+    after(async () => { if (srv) await srv.stop(); });
+    const leaks = (text) => [secret, JSON.stringify(secret).slice(1, -1), secret.toUpperCase(),
+        JSON.stringify(secret.toUpperCase()).slice(1, -1), secret.toLowerCase()].filter((f) => text.includes(f));
+
+    test('an Airbyte TRACE error carrying a config value is redacted in error_msg and the log', async () => {
+        const conn = await registerTap(srv, T, { api_key: secret, fail: `401 for key ${secret}` },
+            { tap_name: 'source-fixture', connector_type: 'airbyte' });
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'failed');
+        assert.match(rs[0].error_msg, /401 for key \[REDACTED\]/);
+        assert.deepEqual(leaks(rs[0].error_msg), []);
+        assert.deepEqual(leaks(srv.stderr()), [], 'the server log');
+    });
+
+    test('JSON-escaped and upper-cased forms in stderr are redacted', async () => {
+        const text = `escaped=${JSON.stringify(secret)} upper=${secret.toUpperCase()} lower=${secret.toLowerCase()}`;
+        const conn = await registerTap(srv, T, { password: secret, stderr_text: text, count: 3, fail_after: 1 });
+        const rs = await triggerAndWait(T, conn.id);
+        assert.equal(rs[0].status, 'failed');
+        assert.match(rs[0].error_msg, /escaped="\[REDACTED\]" upper=\[REDACTED\] lower=\[REDACTED\]/, rs[0].error_msg);
+        assert.deepEqual(leaks(rs[0].error_msg), []);
+        assert.deepEqual(leaks(srv.stderr()), []);
     });
 });

@@ -31,7 +31,7 @@ const input = (from, n, state) => lines(
 );
 const ids = (rows) => rows.map((r) => Number(r.id)).sort((a, b) => a - b);
 
-describe('Ivory as an Iceberg REST catalog', () => {
+describe('Ivory as an Iceberg REST catalog', { timeout: 300000 }, () => {
     let moto, srv, proxy, a, b, dir;
     const S3KEY = 'AKIDRESTTEST', S3SECRET = 'rest-s3-secret-Pq9z';
     before(async () => {

@@ -24,7 +24,7 @@ const input = (from, n, state) => lines(
 );
 const ids = (rows) => rows.map((r) => Number(r.id)).sort((a, b) => a - b);
 
-describe('tables on S3 (moto)', () => {
+describe('tables on S3 (moto)', { timeout: 300000 }, () => {
     let moto, proxy, dir, spool;
     before(async () => {
         moto = await startMoto();

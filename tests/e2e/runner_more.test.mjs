@@ -169,13 +169,20 @@ describe("runner: sql catalog with catalog_uri 'local'", { skip: notBuilt('serve
     });
     after(async () => { if (srv) await srv.stop(); });
 
-    test('tables are registered in <data dir>/iceberg_catalog.db and read back', async () => {
+    test('tables are registered in <data dir>/iceberg_catalog.db (PostgreSQL: the store database) and read back', async () => {
         const conn = await registerTap(srv, T, { count: 7 });
         const rs = await triggerAndWait(T, conn.id);
         assert.equal(rs[0].status, 'completed', JSON.stringify(rs[0]));
-        const db = path.join(srv.dir, 'iceberg_catalog.db');
-        assert.ok(fs.existsSync(db));
-        const loc = sqlMetadataLocation(db, T.namespace, conn.iomete_table);
+        // 'local' is the SQLite file in the data dir, or on a PostgreSQL store its own database
+        let loc;
+        if (srv.dbPath.startsWith('postgres')) {
+            loc = sql(srv.dbPath, 'SELECT metadata_location FROM iceberg_tables WHERE'
+                + ` table_namespace = '${T.namespace}' AND table_name = '${conn.iomete_table}'`)[0]?.metadata_location;
+        } else {
+            const db = path.join(srv.dir, 'iceberg_catalog.db');
+            assert.ok(fs.existsSync(db));
+            loc = sqlMetadataLocation(db, T.namespace, conn.iomete_table);
+        }
         assert.ok(loc && loc.includes(`/${T.slug}/${T.namespace}/${conn.iomete_table}/metadata/`), loc);
         assert.deepEqual(ids(await readIcebird({ metadataLocation: loc })), range(1, 7));
     });

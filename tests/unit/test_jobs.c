@@ -173,7 +173,7 @@ static void test_renew_delete_expire(void **state)
 #define NCONN 40
 #define NTHREADS 4
 struct worker {
-    char url[128];
+    char url[512];
     char claimed[NCONN][64];
     int n;
 };
@@ -249,7 +249,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_renew_delete_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims, setup, teardown),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = store_fixture_run_groups("jobs", tests, sizeof tests / sizeof tests[0]);
     rmdir(dbdir);
     return rc;
 }

@@ -20,7 +20,7 @@
 
 #include <dirent.h>
 #include <ftw.h>
-#include <sqlite3.h>
+#include "db/db.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +47,42 @@ static char *test_dir(const char *name)
     return d;
 }
 
+/* The catalog database of a test dir: type "sql" is a SQLite file in it; "sqlpg" is the sql
+ * catalog in PostgreSQL (IVORY_TEST_PG_URL), one schema per test dir. Caller frees. */
+static char *cat_uri(const char *type, const char *dir)
+{
+    if (strcmp(type, "sqlpg") != 0)
+        return xasprintf("sqlite:%s/catalog.db", dir);
+    const char *pg = getenv("IVORY_TEST_PG_URL");
+    char schema[64];
+    snprintf(schema, sizeof schema, "lk_%d_%s", (int)getpid(), strrchr(dir, '/') + 1);
+    for (char *p = schema; *p; p++)
+        if (*p == '-')
+            *p = '_';
+    struct db *d = NULL;
+    struct iv_err e = { 0 };
+    assert_int_equal(db_open(&d, pg, &e), IV_OK);
+    char *sql = xasprintf("CREATE SCHEMA IF NOT EXISTS %s", schema);
+    assert_int_equal(db_exec(d, sql, &e), IV_OK);
+    free(sql);
+    db_close(d);
+    return xasprintf("%s%coptions=-csearch_path%%3D%s", pg, strchr(pg, '?') ? '&' : '?', schema);
+}
+
+/* Skips a PostgreSQL variant when no test database is given. */
+#define NEED_PG()                                                                              \
+    do {                                                                                       \
+        const char *pg_ = getenv("IVORY_TEST_PG_URL");                                         \
+        if (!pg_ || !*pg_)                                                                     \
+            skip();                                                                            \
+    } while (0)
+
 static struct lake_catalog *open_cat(const char *type, const char *dir)
 {
     char *wh = xasprintf("file://%s/wh", dir);
-    char *uri = xasprintf("sqlite:%s/catalog.db", dir);
+    char *uri = cat_uri(type, dir);
+    if (!strcmp(type, "sqlpg"))
+        type = "sql";
     struct lake_catalog_config cfg = { .type = type, .warehouse = wh, .uri = uri };
     struct lake_catalog *c = NULL;
     struct iv_err e = { 0 };
@@ -511,29 +543,30 @@ static void create_append_reload(const char *type)
         const char *base = strrchr(loc, '/') + 1;
         assert_true(strncmp(base, "00003-", 6) == 0);
         assert_non_null(strstr(base, ".metadata.json"));
-        /* the catalog rows other engines read */
-        char *dbp = xasprintf("%s/catalog.db", dir);
-        sqlite3 *db = NULL;
-        assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
-        sqlite3_stmt *q = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT catalog_name, table_namespace, "
+        /* the catalog rows other engines read (through src/db: SQLite file or PostgreSQL) */
+        char *uri = cat_uri(type, dir);
+        struct db *db = NULL;
+        struct iv_err de = { 0 };
+        assert_int_equal(db_open(&db, uri, &de), IV_OK);
+        struct db_stmt *q = NULL;
+        assert_int_equal(db_prepare(db, "SELECT catalog_name, table_namespace, "
                          "metadata_location, previous_metadata_location, iceberg_type FROM "
-                         "iceberg_tables WHERE table_name='events'", -1, &q, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-        assert_string_equal((const char *)sqlite3_column_text(q, 0), "default");
-        assert_string_equal((const char *)sqlite3_column_text(q, 1), "db");
-        assert_string_equal((const char *)sqlite3_column_text(q, 2), loc);
-        assert_non_null(strstr((const char *)sqlite3_column_text(q, 3), "/00002-"));
-        assert_string_equal((const char *)sqlite3_column_text(q, 4), "TABLE");
-        sqlite3_finalize(q);
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT property_value FROM "
+                         "iceberg_tables WHERE table_name='events'", &q, &de), IV_OK);
+        assert_int_equal(db_step(q, &de), DB_ROW);
+        assert_string_equal(db_col_text(q, 0), "default");
+        assert_string_equal(db_col_text(q, 1), "db");
+        assert_string_equal(db_col_text(q, 2), loc);
+        assert_non_null(strstr(db_col_text(q, 3), "/00002-"));
+        assert_string_equal(db_col_text(q, 4), "TABLE");
+        db_finalize(q);
+        assert_int_equal(db_prepare(db, "SELECT property_value FROM "
                          "iceberg_namespace_properties WHERE namespace='db' AND "
-                         "property_key='exists'", -1, &q, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-        assert_string_equal((const char *)sqlite3_column_text(q, 0), "true");
-        sqlite3_finalize(q);
-        sqlite3_close(db);
-        free(dbp);
+                         "property_key='exists'", &q, &de), IV_OK);
+        assert_int_equal(db_step(q, &de), DB_ROW);
+        assert_string_equal(db_col_text(q, 0), "true");
+        db_finalize(q);
+        db_close(db);
+        free(uri);
     }
     assert_int_equal(count_files(mdir, ".metadata.json"), 4);
     free(mdir);
@@ -554,6 +587,13 @@ static void test_sql_create_append_reload(void **st)
 {
     (void)st;
     create_append_reload("sql");
+}
+
+static void test_sqlpg_create_append_reload(void **st)
+{
+    (void)st;
+    NEED_PG();
+    create_append_reload("sqlpg");
 }
 
 /* ---- conflicts ----------------------------------------------------------------------- */
@@ -622,6 +662,13 @@ static void test_conflict_sql(void **st)
 {
     (void)st;
     conflict_case("sql");
+}
+
+static void test_conflict_sqlpg(void **st)
+{
+    (void)st;
+    NEED_PG();
+    conflict_case("sqlpg");
 }
 
 /* ---- schema evolution ------------------------------------------------------------------ */
@@ -749,6 +796,13 @@ static void test_evolve_sql(void **st)
 {
     (void)st;
     evolve_case("sql");
+}
+
+static void test_evolve_sqlpg(void **st)
+{
+    (void)st;
+    NEED_PG();
+    evolve_case("sqlpg");
 }
 
 /* ---- last_state, has_run, empty commits ------------------------------------------------ */
@@ -967,12 +1021,14 @@ static void crash_child(const char *type, const char *dir)
     if (lake_table_load(c, "db", "t", &t, NULL))
         _exit(3);
     char *state = NULL;
-    lake_table_last_state(t, &state, NULL, NULL, NULL);
+    if (lake_table_last_state(t, &state, NULL, NULL, NULL) != IV_OK)
+        _exit(5);
     long k = state ? strtol(strchr(state, ':') + 1, NULL, 10) : 0;
     free(state);
     for (;;) {
         struct lake_append *a = NULL;
-        lake_append_begin(t, NULL, &a, NULL);
+        if (lake_append_begin(t, NULL, &a, NULL) != IV_OK)
+            _exit(6);
         for (int i = 0; i < 20; i++)
             put_row(a, k * 20 + i);
         char st[32];
@@ -1004,6 +1060,18 @@ static void crash_case(const char *type)
         uint8_t rnd;
         random_bytes(&rnd, 1);
         usleep(30000 + (useconds_t)rnd * 400);      /* 30..130 ms into the run */
+        /* On a loaded machine (ASan, a parallel suite) a child may not reach its first commit
+         * in 130 ms for many rounds: from round 4 on, with nothing committed yet, wait (up to
+         * 10 s) for one, so the test always kills a writer that has committed something. */
+        for (int w = 0; round >= 4 && last_rows == 0 && w < 500; w++) {
+            struct lake_table *probe = NULL;
+            bool any = lake_table_load(c, "db", "t", &probe, NULL) == IV_OK
+                       && lake_table_current_snapshot_id(probe) >= 0;
+            lake_table_close(probe);
+            if (any)
+                break;
+            usleep(20000);
+        }
         kill(pid, SIGKILL);
         int status = 0;
         waitpid(pid, &status, 0);
@@ -1280,6 +1348,9 @@ int main(void)
         cmocka_unit_test(test_commit_many),
         cmocka_unit_test(test_readers_tables),
         cmocka_unit_test(test_name_segments),
+        cmocka_unit_test(test_sqlpg_create_append_reload),
+        cmocka_unit_test(test_conflict_sqlpg),
+        cmocka_unit_test(test_evolve_sqlpg),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (!g_keep)

@@ -1,12 +1,37 @@
-// db.mjs — direct access to a test server's SQLite store through the sqlite3 CLI, for the one
+// db.mjs — direct access to a test server's store through the sqlite3 CLI (psql in the
+// PostgreSQL pass), for the one
 // fixture the API cannot make yet: a `sync_runs` row in status `running` (the runner creates
 // these in production). Column names are read from the live schema (PRAGMA table_info), so
 // the fixture follows whatever schema src/store defines; NOT NULL columns it does not know are
 // filled with a neutral value of their declared type.
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import { psql } from './server.mjs';
 
+// The few SQLite-only queries the suites use, in PostgreSQL's words.
+function pgQuery(query) {
+    const info = /^PRAGMA table_info\((\w+)\)$/.exec(query.trim());
+    if (info)
+        return 'SELECT c.column_name AS name, upper(c.data_type) AS type,'
+            + " (c.is_nullable = 'NO') AS notnull, c.column_default AS dflt_value,"
+            + " (c.column_name = 'id') AS pk FROM information_schema.columns c"
+            + ` WHERE c.table_schema = current_schema() AND c.table_name = '${info[1]}'`
+            + ' ORDER BY c.ordinal_position';
+    if (/FROM sqlite_master WHERE type = 'table'/.test(query))
+        return 'SELECT table_name AS name FROM information_schema.tables'
+            + " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'";
+    return query;
+}
+
+// Runs one query on a test server's store (srv.dbPath: a SQLite file, or a postgresql:// URL
+// in the PostgreSQL pass); returns the rows as objects.
 export function sql(dbPath, query) {
+    if (/^postgres(ql)?:\/\//.test(dbPath)) {
+        const q = pgQuery(query);
+        if (/^\s*(SELECT|WITH)\b/i.test(q)) return psql(dbPath, q, { json: true });
+        psql(dbPath, q);
+        return [];
+    }
     const r = spawnSync('sqlite3', ['-json', '-cmd', '.timeout 5000', dbPath, query], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`sqlite3 failed: ${r.stderr}\nquery: ${query}`);
     const out = r.stdout.trim();

@@ -63,7 +63,9 @@ export async function startMoto() {
             if (child.exitCode !== null) return;
             const done = new Promise((r) => child.on('exit', r));
             child.kill('SIGTERM');
+            const t = setTimeout(() => child.kill('SIGKILL'), 3000);   // never wait forever
             await done;
+            clearTimeout(t);
         },
     };
 }

@@ -1,5 +1,6 @@
 // server.mjs — starts the real `./ivory serve` for one test file: a free loopback port (found
-// by binding :0), a temp IVORY_DATA_DIR with its own SQLite store, JWT configuration (HS256
+// by binding :0), a temp IVORY_DATA_DIR with its own store (a SQLite file, or with
+// IVORY_E2E_BACKEND=postgres a schema of IVORY_TEST_PG_URL's database), JWT configuration (HS256
 // secret by default; RS256/ES256 PEM or JWKS, issuer and audience on request), a runner that
 // does not poll during API tests unless asked. Waits for GET /healthz = 200, stops with SIGTERM
 // and returns the exit code. The server's stderr is kept for failure messages. The binary can
@@ -31,24 +32,75 @@ export function tempDir(prefix = 'ivory-e2e-') {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// The store backend of this run: SQLite by default; PostgreSQL when IVORY_E2E_BACKEND=postgres
+// and IVORY_TEST_PG_URL names a database (./dev.sh test runs the suites once each way).
+export const PG_URL = process.env.IVORY_E2E_BACKEND === 'postgres' ? process.env.IVORY_TEST_PG_URL : '';
+if (process.env.IVORY_E2E_BACKEND === 'postgres' && !PG_URL)
+    throw new Error('IVORY_E2E_BACKEND=postgres needs IVORY_TEST_PG_URL');
+
+// Runs SQL on the base PostgreSQL database with psql; returns stdout.
+export function psql(url, query, { json = false } = {}) {
+    const q = json ? `SELECT coalesce(json_agg(t), '[]'::json) FROM (${query}) t` : query;
+    const r = spawnSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', q],
+                        { encoding: 'utf8', timeout: 20000 });
+    if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}\nquery: ${query}`);
+    return json ? JSON.parse(r.stdout.trim() || '[]') : r.stdout;
+}
+
+// A URL for one schema of the test database: every server data dir gets its own schema
+// (created on first use, remembered in the dir so a restart on the same dir finds its
+// store), so parallel test files never see each other's rows.
+export function pgSchemaUrl(schema) {
+    return `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}options=-csearch_path%3D${schema}`;
+}
+
+export function newPgSchema() {
+    const schema = `e2e_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
+    psql(PG_URL, `CREATE SCHEMA ${schema}`);
+    return schema;
+}
+
+// The store of a data dir: `dir/ivory.db` on SQLite, its own schema URL on PostgreSQL.
+export function storeUrlFor(dir) {
+    if (!PG_URL) return path.join(dir, 'ivory.db');
+    const f = path.join(dir, 'pg-schema');
+    let schema = fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim() : '';
+    if (!schema) {
+        schema = newPgSchema();
+        fs.writeFileSync(f, schema);
+    }
+    return pgSchemaUrl(schema);
+}
+
+// Drops the schema of a data dir (PostgreSQL pass), best effort.
+function dropStore(dir) {
+    if (!PG_URL) return;
+    const f = path.join(dir, 'pg-schema');
+    if (!fs.existsSync(f)) return;
+    try { psql(PG_URL, `DROP SCHEMA IF EXISTS ${fs.readFileSync(f, 'utf8').trim()} CASCADE`); } catch { /* kept */ }
+}
+
 // options: { secret, publicKeyPem, jwks, issuer, audience, algs, firstRunDelay, pollInterval,
+//            runner (default: on when pollInterval is given),
 //            env (extra variables), noSecret (do not set IVORY_JWT_SECRET),
 //            dir (reuse a data dir, e.g. to restart on the same store), keepDir,
 //            wrap (argv prefix, e.g. ['valgrind', '-q']), startTimeoutMs (default 15000) }
 export async function startServer(o = {}) {
     const dir = o.dir ?? tempDir();
     const port = await freePort();
-    const dbPath = path.join(dir, 'ivory.db');
+    const dbPath = storeUrlFor(dir);
     const secret = o.noSecret ? undefined : (o.secret ?? randomSecret());
     const env = {
         PATH: process.env.PATH,
         HOME: process.env.HOME ?? dir,
         IVORY_DATA_DIR: dir,
-        IVORY_DB: `sqlite:${dbPath}`,
+        IVORY_DB: dbPath.startsWith('postgres') ? dbPath : `sqlite:${dbPath}`,
         IVORY_LISTEN: `127.0.0.1:${port}`,
         IVORY_FIRST_RUN_DELAY: String(o.firstRunDelay ?? 300),
-        // API tests must not race a runner: by default it polls once a day.
+        // API tests must not race a runner: by default serve runs none (a trigger would wake
+        // one at once); a test that wants one passes pollInterval (or runner: true).
         IVORY_POLL_INTERVAL: String(o.pollInterval ?? 86400),
+        IVORY_SERVE_RUNNER: (o.runner ?? o.pollInterval !== undefined) ? '1' : '0',
         IVORY_TAP_PATH: path.join(dir, 'taps'),
         IVORY_SHUTDOWN_GRACE: '5',
         IVORY_LOG_LEVEL: process.env.IVORY_LOG_LEVEL ?? 'info',
@@ -99,7 +151,10 @@ export async function startServer(o = {}) {
                 await exited;
                 clearTimeout(t);
             }
-            if (!process.env.IVORY_E2E_KEEP && !o.keepDir) fs.rmSync(dir, { recursive: true, force: true });
+            if (!process.env.IVORY_E2E_KEEP && !o.keepDir) {
+                dropStore(dir);
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
             // A sanitizer report is a failure even when the exit status looks fine.
             if (/ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/.test(stderr))
                 throw new Error(`sanitizer report from ivory serve:\n${stderr}`);
@@ -113,7 +168,10 @@ export async function startServer(o = {}) {
         if (exitCode !== undefined) {
             const err = new Error(`ivory serve exited (${exitCode}) before /healthz answered:\n${stderr}`);
             err.notBuilt = PLACEHOLDER.test(stderr);
-            if (!o.keepDir) fs.rmSync(dir, { recursive: true, force: true });
+            if (!o.keepDir) {
+                dropStore(dir);
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
             throw err;
         }
         try {
