@@ -668,8 +668,10 @@ static int parse_args(struct parser *ps, struct tx_node *call)
         struct tx_node *a = parse_expr(ps);
         if (!a)
             return IV_EINVAL;
-        if (is_kw(ps, "for"))
+        if (is_kw(ps, "for")) {
+            tx_node_free(a);
             return fail(ps, ps->t.col, "comprehensions are not supported");
+        }
         add_kid(call, a);
     sep:
         if (!is_op(ps, ","))
