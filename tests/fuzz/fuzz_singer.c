@@ -71,8 +71,11 @@ static bool jansson_agrees(const char *p, size_t n)
         json_decref(j);
         return true;
     }
+    /* Limits of jansson, not of JSON: numbers it cannot hold, and a \u0000 inside an object
+     * key (valid JSON; jansson's keys are C strings). The fast path drops such a key when the
+     * schema does not declare it (docs/singer.md, undeclared keys), which is correct. */
     return strstr(je.text, "too big") || strstr(je.text, "overflow") ||
-           strstr(je.text, "underflow");
+           strstr(je.text, "underflow") || strstr(je.text, "NUL byte in object key");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
