@@ -367,8 +367,8 @@ int store_connector_page(struct store *s, const char *tenant_id,
     struct db_stmt *st = NULL;
     *more_out = false;
     bool from_start = f->after_created == STORE_NULL_TIME || !f->after_id;
-    char *sql = xasprintf("%s WHERE c.tenant_id = ? AND (? IS NULL OR c.status = ?)"
-                          " AND (? IS NULL OR c.source_system = ?)"
+    char *sql = xasprintf("%s WHERE c.tenant_id = ? AND (CAST(? AS TEXT) IS NULL OR c.status = ?)"
+                          " AND (CAST(? AS TEXT) IS NULL OR c.source_system = ?)"
                           " AND (? = 1 OR c.created_at > ? OR (c.created_at = ? AND c.id > ?))"
                           " ORDER BY c.created_at, c.id LIMIT ?",
                           store__connector_list_select);
