@@ -87,9 +87,12 @@ export async function waitRuns(T, id, n, { timeoutMs = 30000 } = {}) {
     }
 }
 
+// A table that never committed has no metadata (its directory may still hold the data files
+// of a run that failed before its first commit): it has no rows.
 export async function tableRows(srv, T, table) {
     const loc = tableLoc(srv, T, table);
-    if (!fs.existsSync(loc.dir)) return [];
+    const md = path.join(loc.dir, 'metadata');
+    if (!fs.existsSync(md) || !fs.readdirSync(md).some((f) => f.endsWith('.metadata.json'))) return [];
     return readIcebird(loc);
 }
 
