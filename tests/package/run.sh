@@ -56,7 +56,7 @@ finish() {
 }
 trap finish EXIT
 
-if dpkg-query -W -f='${Status}' ivory 2>/dev/null | grep -q installed; then
+if dpkg-query -W -f='${Status}' ivory 2>/dev/null | grep -q 'install ok installed'; then
     echo "tests/package: an ivory package is already installed on this machine; not touching it"
     FAIL=1; exit 1
 fi
