@@ -613,6 +613,28 @@ static int load_record(struct singer_loader *l, struct ld_stream *ts, const stru
     return IV_OK;
 }
 
+int singer_loader_row(struct singer_loader *l, const char *stream,
+                      const struct singer_value *vals, int n, struct iv_err *e)
+{
+    struct ld_stream *ts;
+    int rc = stream_for_records(l, "RECORD", stream, &ts, e);
+    if (rc || !ts)
+        return rc;
+    struct batch *bt;
+    if ((rc = pipe_batch(&l->pipe, ts->a, &bt, e)))
+        return rc;
+    struct singer_sink sink = {
+        .ctx = bt, .put_null = b_null, .put_bool = b_bool, .put_i32 = b_i32,
+        .put_i64 = b_i64, .put_double = b_dbl, .put_bytes = b_bytes, .end_row = b_end,
+        .put_decimal = b_dec,
+    };
+    if ((rc = singer_stream_put_row(ts->dec, vals, n, &sink, e)))
+        return err_wrap(e, rc, "stream \"%s\"", ts->name);
+    l->st.records++;
+    l->pending_rows++;
+    return IV_OK;
+}
+
 /* "file:///a%20b/x.jsonl.gz" or "/a/x.jsonl" -> a heap path; NULL for other schemes. */
 static char *batch_file_path(const char *uri)
 {
