@@ -207,6 +207,11 @@ static const char m005_ops[] =
 static const char m006_transform_samples[] =
     "ALTER TABLE sync_runs ADD COLUMN transform_samples TEXT;";
 
+/* Migration 7: the schema changes a run applied to existing tables (docs/api.md "One run"):
+ * a JSON array of {"stream","table","change"}, written by the runner. */
+static const char m007_schema_changes[] =
+    "ALTER TABLE sync_runs ADD COLUMN schema_changes TEXT;";
+
 /* { version, name, portable SQL, PostgreSQL's own text or NULL } */
 const struct db_migration store_migrations[] = {
     {1, "init control plane", m001_init, NULL},
@@ -215,5 +220,6 @@ const struct db_migration store_migrations[] = {
     {4, "tenant_catalogs.catalog_credential_enc", m004_catalog_credential, NULL},
     {5, "operations: schema drift, secret rotation, run progress", m005_ops, NULL},
     {6, "transform samples of a run", m006_transform_samples, NULL},
+    {7, "schema changes a run applied", m007_schema_changes, NULL},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];
