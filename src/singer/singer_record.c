@@ -1029,17 +1029,20 @@ static int value_text(struct singer_stream *s, const struct singer_value *v, str
     return IV_OK;
 }
 
-/* Stages one typed value into column ci's slot. */
+/* Stages one typed value into column ci's slot. A value that does not fit the column (the
+ * wrong kind, null in a required column, a value for a column the table lacks) is IV_EINVAL
+ * with s->misfit = ci, as the decoder reports such values (schema_drift discard_row). */
 static int stage_value(struct singer_stream *s, int ci, const struct singer_value *v,
                        struct iv_err *e)
 {
     const struct singer_column *c = &s->cols[ci];
     struct slot *sl = &s->slots[ci];
     if (v->kind == SINGER_V_NULL) {
-        if (s->req[ci])
-            return iv_err_set(e, IV_EINVAL, "field \"%s\": null is not allowed", c->name);
         sl->kind = S_NULL;
-        return IV_OK;
+        if (!s->req[ci])
+            return IV_OK;
+        s->misfit = ci;
+        return iv_err_set(e, IV_EINVAL, "field \"%s\": null is not allowed", c->name);
     }
     bool fits = false;
     switch (c->kind) {
@@ -1055,7 +1058,10 @@ static int stage_value(struct singer_stream *s, int ci, const struct singer_valu
         sl->kind = S_I32;
         sl->v.i32 = (int32_t)v->i64;
         break;
-    case SINGER_K_DOUBLE: fits = v->kind == SINGER_V_F64; sl->kind = S_F64; sl->v.d = v->d;
+    case SINGER_K_DOUBLE:   /* an integer reads as a double, as its JSON text would */
+        fits = v->kind == SINGER_V_F64 || v->kind == SINGER_V_I64;
+        sl->kind = S_F64;
+        sl->v.d = v->kind == SINGER_V_I64 ? (double)v->i64 : v->d;
         break;
     case SINGER_K_BOOL: fits = v->kind == SINGER_V_BOOL; sl->kind = S_BOOL; sl->v.b = v->b;
         break;
@@ -1069,9 +1075,12 @@ static int stage_value(struct singer_stream *s, int ci, const struct singer_valu
     case SINGER_K_DECIMAL:
         break;
     }
-    if (!fits)
-        return iv_err_set(e, IV_EINVAL, "field \"%s\": a typed value of the wrong kind for a "
-                          "%s column", c->name, singer_kind_name(c->kind));
+    if (c->absent || !fits) {
+        s->misfit = ci;
+        return iv_err_set(e, IV_EINVAL, "field \"%s\": %s", c->name, c->absent
+                          ? "the table has no such column (only null fits)"
+                          : "the value does not fit the column's type");
+    }
     return IV_OK;
 }
 
@@ -1082,6 +1091,7 @@ int singer_stream_put_row(struct singer_stream *s, const struct singer_value *va
         return iv_err_set(e, IV_EINVAL, "stream \"%s\": a row of %d values for %d columns",
                           s->name, n, s->ncols);
     buf_reset(&s->scratch);
+    s->misfit = -1;
     for (int ci = 0; ci < n; ci++) {
         int rc = stage_value(s, ci, &vals[ci], e);
         if (rc)
