@@ -281,7 +281,12 @@ static int format_int(struct tx_ctx *c, const mpz_t z, const struct spec *sp, st
                         type);
     if (sp->group == ',' && base != 10)
         return tx_raise(c, "ValueError", "Cannot specify ',' with '%c'.", type);
-    char *digits = mpz_get_str(NULL, base, z);
+    char small[32];
+    char *digits = small;
+    if (base == 10 && mpz_fits_slong_p(z))
+        snprintf(small, sizeof small, "%ld", mpz_get_si(z));   /* the usual case, no malloc */
+    else
+        digits = mpz_get_str(NULL, base, z);
     const char *d = digits[0] == '-' ? digits + 1 : digits;
     if (type == 'X')
         for (char *q = (char *)d; *q; q++)
@@ -319,7 +324,8 @@ static int format_int(struct tx_ctx *c, const mpz_t z, const struct spec *sp, st
     zero_pad_grouped(sp, head, &body, sp->group, every);
     int rc = pad(c, sp, '>', head, body.data ? body.data : "", body.len, out);
     buf_release(&body);
-    free(digits);
+    if (digits != small)
+        free(digits);
     return rc;
 }
 

@@ -48,14 +48,14 @@ typedef uint8_t *(*ct_map_fn)(const uint8_t *, size_t, casing_prefix_context_t,
 /* ASCII text: Python's lower()/upper() only touch A-Z / a-z. */
 static struct tx_value *map_ascii(const struct tx_value *s, bool upper)
 {
-    char *p = xmalloc(s->u.s.n + 1);
+    struct tx_value *r = tx_str(s->u.s.p, s->u.s.n);   /* a new value: its bytes are ours */
+    char *p = r->u.s.p;
     for (size_t i = 0; i < s->u.s.n; i++) {
-        char c = s->u.s.p[i];
+        char c = p[i];
         p[i] = upper ? (c >= 'a' && c <= 'z' ? (char)(c - 32) : c)
                      : (c >= 'A' && c <= 'Z' ? (char)(c + 32) : c);
     }
-    p[s->u.s.n] = '\0';
-    return tx_str_take(p, s->u.s.n);
+    return r;
 }
 
 static struct tx_value *map_whole(const struct tx_value *s, ct_map_fn fn)

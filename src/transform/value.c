@@ -45,7 +45,8 @@ void tx_unref(struct tx_value *v)
         mpz_clear(v->u.z);
         break;
     case TX_STR:
-        free(v->u.s.p);
+        if (v->u.s.p != (char *)(v + 1))   /* else the bytes live in v's own block */
+            free(v->u.s.p);
         break;
     case TX_LIST:
     case TX_TUPLE:
@@ -116,12 +117,19 @@ struct tx_value *tx_str_take(char *p, size_t n)
     return v;
 }
 
+/* One allocation: the value, then its bytes. */
 struct tx_value *tx_str(const char *s, size_t n)
 {
-    char *p = xmalloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return tx_str_take(p, n);
+    struct tx_value *v = xmalloc(sizeof *v + n + 1);
+    memset(v, 0, sizeof *v);
+    v->refs = 1;
+    v->kind = TX_STR;
+    v->u.s.p = (char *)(v + 1);
+    memcpy(v->u.s.p, s, n);
+    v->u.s.p[n] = '\0';
+    v->u.s.n = n;
+    v->u.s.nchars = utf8_chars(v->u.s.p, n);
+    return v;
 }
 
 struct tx_value *tx_seq_new(enum tx_kind k, size_t n)
