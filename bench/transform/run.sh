@@ -2,8 +2,9 @@
 # bench/transform/run.sh — rows/s of a 10-column sync through the runner with field mappings
 # (5 of the 10 columns transformed by expressions) against the same sync passthrough, and
 # against DuckDB doing the same projection in SQL (read_json -> COPY ... TO parquet, zstd).
-# Prints figures; asserts nothing. Usage: bench/transform/run.sh [ROWS] [REPS]  (defaults
-# 1000000 3). Same records for all three (bench/target/gen.mjs, seeded), same run.
+# Prints figures; asserts nothing. Usage: bench/transform/run.sh [ROWS] [REPS] [PATHS]
+# (defaults 1000000 3 pass,mapped,duck; e.g. `4000000 1 pass,duck` for the 4M passthrough
+# figure). Same records for all three (bench/target/gen.mjs, seeded), same run.
 #
 # Runner times are trigger POST -> run 'completed' (so claim, webhook and store updates are
 # in), with the replay tap (bench/runner/tap-replay) so the tap costs ~nothing. The paths
@@ -11,10 +12,12 @@
 # The tap sandbox is off here (the replay tap reads the prepared file from the work dir).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-IVORY="$ROOT/ivory"
+IVORY="${IVORY_BIN:-$ROOT/ivory}"   # IVORY_BIN: another build to compare (e.g. an older one)
 [ -x "$IVORY" ] || { echo "build ivory first (make)" >&2; exit 1; }
 N=${1:-1000000}
 REPS=${2:-3}
+PATHS=${3:-pass,mapped,duck}
+has() { [[ ",$PATHS," == *",$1,"* ]]; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ivory-bench-transform-XXXXXX")
 SERVE_PID=
 cleanup() { [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
@@ -94,34 +97,44 @@ duckdb_once() {   # prints seconds
         import { DuckDBInstance } from "@duckdb/node-api";
         const db = await DuckDBInstance.create(":memory:");
         const c = await db.connect();
-        const t0 = process.hrtime.bigint();
+        const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
         await c.run(`COPY (SELECT id, concat(chr(67), lpad(CAST(customer_id AS VARCHAR), 7, chr(48))) AS customer_ref,
             upper(name) AS name, lower(email) AS email, CAST(round(amount * 100) AS BIGINT) AS amount_cents,
             quantity, paid, CAST(created_at AS TIMESTAMPTZ) AS created_at, CAST(ship_date AS DATE) AS ship_date,
             coalesce(length(note), 0) AS note_len
             FROM read_json(${JSON.stringify(process.env.REC)}, format = ${"\x27"}newline_delimited${"\x27"}))
             TO ${JSON.stringify(process.env.OUT).replaceAll("\"", "\x27")} (FORMAT parquet, COMPRESSION zstd)`.replaceAll("\"", "\x27"));
-        console.log((Number(process.hrtime.bigint() - t0) / 1e9).toFixed(3));'
+        const cpu = process.cpuUsage(c0);
+        console.log((Number(process.hrtime.bigint() - t0) / 1e9).toFixed(3), ((cpu.user + cpu.system) / 1e6).toFixed(3));'
 }
 
+TCK=$(getconf CLK_TCK)
+serve_cpu() { awk -v t="$TCK" '{printf "%.3f", ($14 + $15) / t}' "/proc/$SERVE_PID/stat"; }
+runner_timed() {   # $1 = connector id; prints "wall_s cpu_s" (cpu: ivory serve's own CPU)
+    local c0 w c1
+    c0=$(serve_cpu); w=$(runner_once "$1"); c1=$(serve_cpu)
+    echo "$w $(awk -v a="$c0" -v b="$c1" 'BEGIN {printf "%.3f", b - a}')"
+}
 P=(); M=(); D=()
 for _ in $(seq "$REPS"); do
-    P+=("$(runner_once "$PASS")")
-    M+=("$(runner_once "$MAPPED")")
-    D+=("$(duckdb_once)")
+    if has pass; then P+=("$(runner_timed "$PASS")"); else P+=("0 0"); fi
+    if has mapped; then M+=("$(runner_timed "$MAPPED")"); else M+=("0 0"); fi
+    if has duck; then D+=("$(duckdb_once)"); else D+=("0 0"); fi
 done
 HWM=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
 printf '%s\n' "${P[@]}" > "$WORK/p.txt"; printf '%s\n' "${M[@]}" > "$WORK/m.txt"; printf '%s\n' "${D[@]}" > "$WORK/d.txt"
-stats() { sort -g "$1" | awk '{a[NR]=$1} END {printf "%s %s", a[1], a[int((NR+1)/2)]}'; }
-read -r PMIN PMED <<< "$(stats "$WORK/p.txt")"
-read -r MMIN MMED <<< "$(stats "$WORK/m.txt")"
-read -r DMIN DMED <<< "$(stats "$WORK/d.txt")"
+stats() { sort -g "$1" | awk '{a[NR]=$1; c[NR]=$2} END {printf "%s %s %s", a[1], a[int((NR+1)/2)], c[int((NR+1)/2)]}'; }
+read -r PMIN PMED PCPU <<< "$(stats "$WORK/p.txt")"
+read -r MMIN MMED MCPU <<< "$(stats "$WORK/m.txt")"
+read -r DMIN DMED DCPU <<< "$(stats "$WORK/d.txt")"
 awk -v n="$N" -v reps="$REPS" -v pmin="$PMIN" -v pmed="$PMED" -v mmin="$MMIN" -v mmed="$MMED" \
-    -v dmin="$DMIN" -v dmed="$DMED" 'BEGIN {
+    -v dmin="$DMIN" -v dmed="$DMED" -v pc="$PCPU" -v mc="$MCPU" -v dc="$DCPU" 'BEGIN {
     printf "%d rows, 10 columns, %d repetitions each (best / median)\n", n, reps
-    printf "%-40s %8s %8s %12s %12s\n", "path", "best_s", "median_s", "best_rows/s", "median_rows/s"
-    printf "%-40s %8.2f %8.2f %12.0f %12.0f\n", "runner passthrough", pmin, pmed, n / pmin, n / pmed
-    printf "%-40s %8.2f %8.2f %12.0f %12.0f\n", "runner with mappings (5 transformed)", mmin, mmed, n / mmin, n / mmed
-    printf "%-40s %8.2f %8.2f %12.0f %12.0f\n", "duckdb read_json -> COPY parquet", dmin, dmed, n / dmin, n / dmed
-    printf "transformed / passthrough (best): %.2fx;  passthrough / duckdb (best): %.2fx\n", pmin / mmin, dmin / pmin }'
+    printf "%-40s %8s %8s %12s %12s %10s\n", "path", "best_s", "median_s", "best_rows/s", "median_rows/s", "cpu_s(med)"
+    if (pmin > 0) printf "%-40s %8.2f %8.2f %12.0f %12.0f %10.2f\n", "runner passthrough", pmin, pmed, n / pmin, n / pmed, pc
+    if (mmin > 0) printf "%-40s %8.2f %8.2f %12.0f %12.0f %10.2f\n", "runner with mappings (5 transformed)", mmin, mmed, n / mmin, n / mmed, mc
+    if (dmin > 0) printf "%-40s %8.2f %8.2f %12.0f %12.0f %10.2f\n", "duckdb read_json -> COPY parquet", dmin, dmed, n / dmin, n / dmed, dc
+    printf "(cpu_s: CPU seconds of ivory serve itself (both stages; the replay tap not counted) or of the DuckDB process)\n"
+    if (pmin > 0 && mmin > 0) printf "transformed / passthrough (best): %.2fx; CPU per row mapped / passthrough: %.2fx\n", pmin / mmin, mc / pc
+    if (pmin > 0 && dmin > 0) printf "passthrough / duckdb (best): %.2fx\n", dmin / pmin }'
 echo "ivory serve peak RSS over all runs: $((HWM / 1024)) MiB"
