@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How many due candidates one claim looks at (enough to skip tenants at their limit). */
+/* How many due connectors the claim's first query reads in due order (the walk), and how
+ * many tenants the fallback looks at (enough to skip tenants at their limit). */
+#define CLAIM_WALK 512
 #define CLAIM_SCAN 256
 /* PostgreSQL advisory lock key that serialises claim transactions ("ivory" in ASCII). */
 #define CLAIM_ADVISORY_LOCK INT64_C(0x69766f7279)
@@ -49,6 +51,7 @@ void store_jobs_free(struct store_job *v, size_t n)
     free(v);
 }
 
+/* A picked connector; the text fields are loaded (owned) by cand_lock_and_load. */
 struct cand {
     char id[STORE_ID_MAX], tenant[STORE_ID_MAX];
     char trigger[16];
@@ -72,41 +75,158 @@ static int *tcount_slot(struct tcount **v, size_t *n, const char *tenant)
     return &(*v)[(*n)++].n;
 }
 
-/* The due condition shared by the two claim queries (c = connectors). */
+/* The due condition shared by the claim queries (c = connectors). Its first two terms are
+ * the predicate of the partial indexes connectors_due_next and connectors_due_tenant
+ * (migration 7), so every due query is an index range in due order; the running checks are
+ * seeks (runner_jobs_connector, the partial sync_runs_running). */
 #define DUE_WHERE                                                                       \
     " c.status = 'active' AND c.next_run_at IS NOT NULL AND c.next_run_at <= ?"         \
     " AND NOT EXISTS (SELECT 1 FROM runner_jobs j WHERE j.connector_id = c.id)"         \
     " AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.connector_id = c.id"            \
     "                 AND r.status = 'running')"
 
-/* One tenant's earliest due connectors (at most `limit`), appended to *v. */
-static int tenant_candidates(struct db *d, const char *tenant, int64_t now_ms_at, int limit,
-                             struct cand **v, size_t *n, struct iv_err *e)
+/* One tenant's due connectors in due order, as the round-robin sees them. `cap` is how many
+ * the tenant may still get in this claim (0: at its limit, it waits). */
+struct tqueue {
+    char tenant[STORE_ID_MAX];
+    int cap;
+    size_t n;
+    char (*ids)[STORE_ID_MAX];
+};
+
+struct tqueues {
+    struct tqueue *v;   /* in order of each tenant's earliest due connector */
+    size_t n;
+    size_t with_room;   /* queues with cap > 0 */
+};
+
+static void tqueues_free(struct tqueues *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        free(q->v[i].ids);
+    free(q->v);
+    memset(q, 0, sizeof(*q));
+}
+
+/* The queue of `tenant`, appended (with its cap from the running counts) when new. */
+static struct tqueue *tqueue_of(struct tqueues *q, const char *tenant,
+                                const struct store_claim_limits *lim, struct tcount **tc,
+                                size_t *ntc, int want)
+{
+    for (size_t i = q->n; i-- > 0;)
+        if (!strcmp(q->v[i].tenant, tenant))
+            return &q->v[i];
+    q->v = xrealloc(q->v, sizeof(*q->v) * (q->n + 1));
+    struct tqueue *t = &q->v[q->n++];
+    memset(t, 0, sizeof(*t));
+    snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
+    int room = lim->max_per_tenant - *tcount_slot(tc, ntc, tenant);
+    t->cap = room <= 0 ? 0 : room < want ? room : want;
+    q->with_room += t->cap > 0;
+    return t;
+}
+
+static void tqueue_push(struct tqueue *t, const char *id)
+{
+    if ((int)t->n >= t->cap)
+        return;
+    t->ids = xrealloc(t->ids, sizeof(*t->ids) * (t->n + 1));
+    snprintf(t->ids[t->n++], STORE_ID_MAX, "%s", id);
+}
+
+/* The walk: the first CLAIM_WALK due connectors in due order, one index range whatever the
+ * number of connectors, queued per tenant. *exact: the queues are what the round-robin over
+ * all tenants needs, because the walk saw every due connector, or because it already found
+ * `want` tenants with room (then round 0 alone fills the claim, and round 0 takes each
+ * tenant's earliest due connector in the order of those earliest connectors: the walk's own
+ * order). Otherwise one tenant's backlog filled the walk and the caller falls back to
+ * per-tenant seeks. */
+static int walk_due(struct db *d, int64_t now_ms_at, const struct store_claim_limits *lim,
+                    struct tcount **tc, size_t *ntc, int want, struct tqueues *q, bool *exact,
+                    struct iv_err *e)
+{
+    struct db_stmt *st = NULL;
+    int rc = jq_prep(d, &st, e,
+                     "SELECT c.id, c.tenant_id FROM connectors c WHERE" DUE_WHERE
+                     " ORDER BY c.next_run_at, c.id LIMIT ?",
+                     "ii", now_ms_at, (int64_t)CLAIM_WALK);
+    if (rc < 0)
+        return rc;
+    size_t rows = 0;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        rows++;
+        tqueue_push(tqueue_of(q, db_col_text(st, 1), lim, tc, ntc, want), db_col_text(st, 0));
+    }
+    db_finalize(st);
+    *exact = rows < CLAIM_WALK || (int)q->with_room >= want;
+    return rc < 0 ? rc : IV_OK;
+}
+
+/* The fallback: tenants with due work in the order of their earliest due connector (one
+ * index seek per tenant on connectors_due_tenant), then each tenant's first due connectors
+ * (one index range each) until `want` tenants with room have work. O(tenants), never
+ * O(connectors). */
+static int seek_due_per_tenant(struct db *d, int64_t now_ms_at,
+                               const struct store_claim_limits *lim, struct tcount **tc,
+                               size_t *ntc, int want, struct tqueues *q, struct iv_err *e)
+{
+    struct db_stmt *st = NULL;
+    int rc = jq_prep(d, &st, e,
+                     "SELECT id, due FROM (SELECT t.id, (SELECT c.next_run_at FROM connectors c"
+                     " WHERE c.tenant_id = t.id AND" DUE_WHERE
+                     " ORDER BY c.next_run_at LIMIT 1) AS due FROM tenants t) x"
+                     " WHERE due IS NOT NULL ORDER BY due, id LIMIT ?",
+                     "ii", now_ms_at, (int64_t)CLAIM_SCAN);
+    if (rc < 0)
+        return rc;
+    while ((rc = db_step(st, e)) == DB_ROW)
+        tqueue_of(q, db_col_text(st, 0), lim, tc, ntc, want);
+    db_finalize(st);
+    size_t with_work = 0;
+    for (size_t i = 0; rc >= 0 && i < q->n && (int)with_work < want; i++) {
+        struct tqueue *t = &q->v[i];
+        if (t->cap <= 0)
+            continue;   /* this tenant waits; the others still run */
+        rc = jq_prep(d, &st, e,
+                     "SELECT c.id FROM connectors c WHERE c.tenant_id = ? AND" DUE_WHERE
+                     " ORDER BY c.next_run_at, c.id LIMIT ?",
+                     "sii", t->tenant, now_ms_at, (int64_t)t->cap);
+        if (rc < 0)
+            break;
+        while ((rc = db_step(st, e)) == DB_ROW)
+            tqueue_push(t, db_col_text(st, 0));
+        db_finalize(st);
+        with_work += t->n > 0;
+    }
+    return rc < 0 ? rc : IV_OK;
+}
+
+/* Locks one picked connector (PostgreSQL: FOR UPDATE, skipping a row that a trigger, pause
+ * or delete holds right now) and loads what the run rows need, checking again that it is
+ * due. *taken false: not claimable this round. */
+static int cand_lock_and_load(struct db *d, int64_t now_ms_at, struct cand *c, bool *taken,
+                              struct iv_err *e)
 {
     const char *lock = db_get_kind(d) == DB_POSTGRES ? " FOR UPDATE OF c SKIP LOCKED" : "";
     char *sql = xasprintf(
-        "SELECT c.id, c.tenant_id, c.tap_state, c.iomete_namespace, c.destination_table,"
+        "SELECT c.tap_state, c.iomete_namespace, c.destination_table,"
         " CASE WHEN c.consecutive_failures > 0 THEN 'retry'"
         "      WHEN c.updated_at > c.created_at AND c.next_run_at - c.updated_at <= 2000"
         "           AND c.updated_at - c.next_run_at <= 2000 THEN 'manual'"
         "      ELSE 'schedule' END"
-        " FROM connectors c WHERE c.tenant_id = ? AND" DUE_WHERE
-        " ORDER BY c.next_run_at, c.id LIMIT %d%s", limit, lock);
+        " FROM connectors c WHERE c.id = ? AND c.tenant_id = ? AND" DUE_WHERE "%s", lock);
     struct db_stmt *st = NULL;
-    int rc = jq_prep(d, &st, e, sql, "si", tenant, now_ms_at);
+    int rc = jq_prep(d, &st, e, sql, "ssi", c->id, c->tenant, now_ms_at);
     free(sql);
     if (rc < 0)
         return rc;
-    while ((rc = db_step(st, e)) == DB_ROW) {
-        *v = xrealloc(*v, sizeof(**v) * (*n + 1));
-        struct cand *c = &(*v)[(*n)++];
-        memset(c, 0, sizeof(*c));
-        snprintf(c->id, sizeof(c->id), "%s", db_col_text(st, 0));
-        snprintf(c->tenant, sizeof(c->tenant), "%s", db_col_text(st, 1));
-        c->tap_state = db_col_strdup(st, 2);
-        c->ns = db_col_strdup(st, 3);
-        c->table = db_col_strdup(st, 4);
-        snprintf(c->trigger, sizeof(c->trigger), "%s", db_col_text(st, 5));
+    *taken = false;
+    if ((rc = db_step(st, e)) == DB_ROW) {
+        *taken = true;
+        c->tap_state = db_col_strdup(st, 0);
+        c->ns = db_col_strdup(st, 1);
+        c->table = db_col_strdup(st, 2);
+        snprintf(c->trigger, sizeof(c->trigger), "%s", db_col_text(st, 3));
     }
     db_finalize(st);
     return rc < 0 ? rc : IV_OK;
@@ -122,62 +242,44 @@ static void cand_release(struct cand *c)
 /* Fair claim: tenants with due work and a free per-tenant slot, in the order of their
  * earliest due connector, then round-robin over them (each tenant's first due connector,
  * then each one's second, ...). One tenant's backlog of any size can never hold back
- * another tenant's due run while slots are free (issue 7 point 4; docs/security.md). */
+ * another tenant's due run while slots are free (issue 7 point 4; docs/security.md).
+ * Cost: one index range of at most CLAIM_WALK rows, or (a backlog filling it) one seek per
+ * tenant; then one locked load per picked connector (docs/store.md, "Claiming"). */
 static int pick_fairly(struct db *d, int64_t now_ms_at, const struct store_claim_limits *lim,
                        struct tcount **tc, size_t *ntc, int *total, struct cand **picked,
                        size_t *npicked, struct iv_err *e)
 {
-    struct db_stmt *st = NULL;
-    int rc = jq_prep(d, &st, e,
-                     "SELECT c.tenant_id, MIN(c.next_run_at) AS due FROM connectors c WHERE"
-                     DUE_WHERE " GROUP BY c.tenant_id ORDER BY due, c.tenant_id LIMIT ?",
-                     "ii", now_ms_at, (int64_t)CLAIM_SCAN);
-    if (rc < 0)
-        return rc;
-    char (*tenants)[STORE_ID_MAX] = NULL;
-    size_t nt = 0;
-    while ((rc = db_step(st, e)) == DB_ROW) {
-        tenants = xrealloc(tenants, sizeof(*tenants) * (nt + 1));
-        snprintf(tenants[nt++], STORE_ID_MAX, "%s", db_col_text(st, 0));
-    }
-    db_finalize(st);
-    struct cand **per = xcalloc(nt ? nt : 1, sizeof(*per));
-    size_t *nper = xcalloc(nt ? nt : 1, sizeof(*nper));
     int room_total = lim->max_total - *total;
     int want = lim->max_claim < room_total ? lim->max_claim : room_total;
-    size_t with_work = 0;
-    for (size_t i = 0; rc >= 0 && i < nt && (int)with_work < want; i++) {
-        int room = lim->max_per_tenant - *tcount_slot(tc, ntc, tenants[i]);
-        if (room <= 0)
-            continue;   /* this tenant waits; the others still run */
-        rc = tenant_candidates(d, tenants[i], now_ms_at, room < want ? room : want, &per[i],
-                               &nper[i], e);
-        if (nper[i] > 0)
-            with_work++;
+    struct tqueues q = {0};
+    bool exact = false;
+    int rc = walk_due(d, now_ms_at, lim, tc, ntc, want, &q, &exact, e);
+    if (rc >= 0 && !exact) {
+        tqueues_free(&q);
+        rc = seek_due_per_tenant(d, now_ms_at, lim, tc, ntc, want, &q, e);
     }
     for (size_t round = 0; rc >= 0 && (int)*npicked < want; round++) {
         bool any = false;
-        for (size_t i = 0; i < nt && (int)*npicked < want; i++) {
-            if (round >= nper[i])
+        for (size_t i = 0; rc >= 0 && i < q.n && (int)*npicked < want; i++) {
+            if (round >= q.v[i].n)
                 continue;
             any = true;
+            struct cand c = {0};
+            snprintf(c.id, sizeof(c.id), "%s", q.v[i].ids[round]);
+            snprintf(c.tenant, sizeof(c.tenant), "%s", q.v[i].tenant);
+            bool taken = false;
+            rc = cand_lock_and_load(d, now_ms_at, &c, &taken, e);
+            if (rc < 0 || !taken)
+                continue;
             *picked = xrealloc(*picked, sizeof(**picked) * (*npicked + 1));
-            (*picked)[(*npicked)++] = per[i][round];
-            memset(&per[i][round], 0, sizeof(per[i][round]));   /* moved */
-            (*tcount_slot(tc, ntc, tenants[i]))++;
+            (*picked)[(*npicked)++] = c;   /* moved: the caller frees its fields */
+            (*tcount_slot(tc, ntc, q.v[i].tenant))++;
             (*total)++;
         }
         if (!any)
             break;
     }
-    for (size_t i = 0; i < nt; i++) {
-        for (size_t k = 0; k < nper[i]; k++)
-            cand_release(&per[i][k]);
-        free(per[i]);
-    }
-    free(per);
-    free(nper);
-    free(tenants);
+    tqueues_free(&q);
     return rc < 0 ? rc : IV_OK;
 }
 
@@ -297,11 +399,8 @@ fail:
     free(*out);
     *out = NULL;
 out:
-    for (size_t i = 0; i < npicked; i++) {
-        free(picked[i].tap_state);
-        free(picked[i].ns);
-        free(picked[i].table);
-    }
+    for (size_t i = 0; i < npicked; i++)
+        cand_release(&picked[i]);
     free(picked);
     free(tc);
     if (d)
