@@ -176,6 +176,11 @@ void api_h_run_get(struct api_ctx *c)
     json_object_set_new(j, "transform_samples", json_is_array(samples) ? samples : json_array());
     if (!json_is_array(samples))
         json_decref(samples);
+    /* the schema changes the run applied to existing tables (docs/api.md "Schema drift") */
+    json_t *changes = api_json_text_or_null(d.schema_changes);
+    json_object_set_new(j, "schema_changes", json_is_array(changes) ? changes : json_array());
+    if (!json_is_array(changes))
+        json_decref(changes);
     if (!strcmp(d.run.status, "running"))
         json_object_set_new(j, "progress",
                             json_pack("{s:I, s:I, s:o, s:b}", "rows_read",

@@ -117,6 +117,17 @@ void lake_table_close(struct lake_table *t);
  * metadata-only change when needed; *changed says whether it did. */
 IV_MUST_USE int lake_table_evolve(struct lake_table *t, const struct lake_schema *incoming, bool *changed,
                       struct iv_err *e);
+/* What lake_table_evolve would change, without changing anything (for callers that refuse
+ * schema changes): IV_OK with change[0] == '\0' when incoming fits the table as it is, else
+ * a description of the first change ("new column 'x' (string)", "column 'n' widens from int
+ * to long", "column 'k' becomes optional"); the errors lake_table_evolve would give for a
+ * change it cannot make. change: changesz bytes. */
+IV_MUST_USE int lake_table_schema_change(const struct lake_table *t,
+                                         const struct lake_schema *incoming, char *change,
+                                         size_t changesz, struct iv_err *e);
+/* Whether this handle created the table (lake_table_create, or staged by
+ * lake_table_load_or_stage) rather than loading one that existed. */
+bool lake_table_created_here(const struct lake_table *t);
 
 /* The Singer STATE and run id recorded by the most recent snapshot that has one
  * (summary keys "ivory.state" and "ivory.run-id"). Outputs are NULL / -1 when

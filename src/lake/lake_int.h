@@ -191,6 +191,7 @@ struct lake_table {
     struct lake_schema schema;   /* current schema (ids from the table) */
     bool staged;                 /* not in the catalog yet: its first commit creates it
                                   * (lake_table_load_or_stage); metadata_location NULL */
+    bool created;                /* this handle created (or staged) the table */
 };
 /* Replaces t's metadata with (loc, md); takes loc and md. */
 int lake_table_adopt(struct lake_table *t, char *loc, json_t *md, struct iv_err *e);

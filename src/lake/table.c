@@ -11,6 +11,7 @@
  */
 #include "lake/lake_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -290,6 +291,7 @@ static int create_or_stage(struct lake_catalog *c, const char *ns, const char *n
         goto out;
     }
     t->staged = stage;
+    t->created = true;
     *out = t;
 out:
     lake_schema_release(&s);
@@ -379,15 +381,17 @@ static bool same_type(const struct lake_field *a, const struct lake_field *b)
     return true;
 }
 
-/* Computes the evolved schema of `cur` for `in`. *changed false when nothing to do. */
+/* Computes the evolved schema of `cur` for `in`. *changed false when nothing to do; with
+ * what (whatsz bytes) the first change is described there. */
 static int evolve_schema(const struct lake_schema *cur, int last_col,
                          const struct lake_schema *in, struct lake_schema *out, int *last_out,
-                         bool *changed, struct iv_err *e)
+                         bool *changed, char *what, size_t whatsz, struct iv_err *e)
 {
     lake_schema_copy(out, cur);
     *changed = false;
     for (int i = 0; i < in->nfields; i++) {
         const struct lake_field *f = &in->fields[i];
+        char from[32], to[32];
         int k = lake_schema_find(out, f->name);
         if (k < 0) {
             for (int j = 0; j < out->nfields; j++) {
@@ -401,6 +405,10 @@ static int evolve_schema(const struct lake_schema *cur, int last_col,
             struct lake_field *nf = &out->fields[out->nfields - 1];
             nf->id = ++last_col;
             nf->fixed_len = f->fixed_len;
+            if (what && !*changed) {
+                lake_type_string(nf, to);
+                snprintf(what, whatsz, "new column '%s' (%s)", f->name, to);
+            }
             *changed = true;
             continue;
         }
@@ -411,10 +419,14 @@ static int evolve_schema(const struct lake_schema *cur, int last_col,
             /* Fits as is (narrower incoming values are widened on write). */
         } else if ((tf->type == LAKE_INT && f->type == LAKE_LONG)
                    || (tf->type == LAKE_FLOAT && f->type == LAKE_DOUBLE)) {
+            if (what && !*changed) {
+                lake_type_string(tf, from);
+                lake_type_string(f, to);
+                snprintf(what, whatsz, "column '%s' widens from %s to %s", f->name, from, to);
+            }
             tf->type = f->type;
             *changed = true;
         } else {
-            char from[32], to[32];
             lake_type_string(tf, from);
             lake_type_string(f, to);
             lake_schema_release(out);
@@ -422,12 +434,34 @@ static int evolve_schema(const struct lake_schema *cur, int last_col,
                               from, to);
         }
         if (tf->required && !f->required) {   /* required -> optional is a legal relaxation */
+            if (what && !*changed)
+                snprintf(what, whatsz, "column '%s' becomes optional", f->name);
             tf->required = false;
             *changed = true;
         }
     }
     *last_out = last_col;
     return IV_OK;
+}
+
+int lake_table_schema_change(const struct lake_table *t, const struct lake_schema *incoming,
+                             char *change, size_t changesz, struct iv_err *e)
+{
+    struct lake_schema ns;
+    int last = 0;
+    bool ch = false;
+    change[0] = '\0';
+    int rc = evolve_schema(&t->schema, (int)lake_md_i64(t->md, "last-column-id", 0), incoming,
+                           &ns, &last, &ch, change, changesz, e);
+    if (rc)
+        return rc;
+    lake_schema_release(&ns);
+    return IV_OK;
+}
+
+bool lake_table_created_here(const struct lake_table *t)
+{
+    return t->created;
 }
 
 int lake_table_evolve(struct lake_table *t, const struct lake_schema *incoming, bool *changed,
@@ -442,7 +476,7 @@ int lake_table_evolve(struct lake_table *t, const struct lake_schema *incoming, 
         int last = 0;
         bool ch = false;
         int rc = evolve_schema(&t->schema, (int)lake_md_i64(t->md, "last-column-id", 0),
-                               incoming, &ns, &last, &ch, e);
+                               incoming, &ns, &last, &ch, NULL, 0, e);
         if (rc)
             return rc;
         if (!ch) {
@@ -473,7 +507,7 @@ int lake_table_evolve(struct lake_table *t, const struct lake_schema *incoming, 
                 int l2;
                 bool still = true;
                 if (evolve_schema(&t->schema, (int)lake_md_i64(t->md, "last-column-id", 0),
-                                  incoming, &chk, &l2, &still, NULL) == IV_OK) {
+                                  incoming, &chk, &l2, &still, NULL, 0, NULL) == IV_OK) {
                     lake_schema_release(&chk);
                     if (!still) {
                         if (changed)

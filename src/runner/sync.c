@@ -53,6 +53,7 @@ struct sync {
     struct runner_secrets secrets; /* strings to redact (owned) */
     json_t *stream_doc;           /* the connector's stream catalog, when discovered (owned) */
     json_t *stream_tables;        /* {tap_stream_id: table} of the selected streams (owned) */
+    enum singer_drift drift;      /* the connector's schema_drift, read at the start */
 };
 
 static void sync_fail(struct sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -390,9 +391,11 @@ static void push_tail(struct sync *s, bool force)
         struct singer_loader_stats st;
         singer_loader_get_stats(s->ld, &st);
         int64_t cp = s->last_checkpoint_ms;
+        char *per_stream = singer_loader_stream_rows(s->ld);
         if (store_run_progress(s->r->st, s->j->run_id, st.records, st.rows_committed,
-                               cp ? cp : STORE_NULL_TIME, NULL, &e) != IV_OK)
+                               cp ? cp : STORE_NULL_TIME, per_stream, &e) != IV_OK)
             log_debug("run %s: progress not recorded: %s", s->j->run_id, e.msg);
+        free(per_stream);
     }
 }
 
@@ -922,6 +925,24 @@ static int load_mappings(struct sync *s)
     return rc;
 }
 
+/* The connector's schema_drift (docs/runner.md "Schema drift"), read once: a PATCH cannot
+ * change it while the run is in progress. */
+static int read_drift_policy(struct sync *s)
+{
+    char policy[16];
+    bool running = false;
+    struct iv_err e = {0};
+    if (store_connector_ops_info(s->r->st, s->j->conn.tenant_id, s->j->conn.id, policy,
+                                 &running, &e) != IV_OK) {
+        sync_fail(s, "reading the connector's schema_drift policy: %s", e.msg);
+        return IV_EIO;
+    }
+    s->drift = !strcmp(policy, "freeze")        ? SINGER_DRIFT_FREEZE
+               : !strcmp(policy, "discard_row") ? SINGER_DRIFT_DISCARD_ROW
+                                                : SINGER_DRIFT_EVOLVE;
+    return IV_OK;
+}
+
 /* Step 1, prepare: pre-flight checks, the tenant's catalog, the reconciled bookmark and the
  * private files (0600 in a 0700 directory, removed after the run). */
 static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
@@ -938,7 +959,7 @@ static int prepare(struct sync *s, struct launch *l, struct run_files **rf_out)
         return IV_EUNSUPPORTED;
     }
     s->airbyte = j->conn.connector_type && !strcmp(j->conn.connector_type, "airbyte");
-    if (open_catalog(s) != IV_OK || load_mappings(s) != IV_OK)
+    if (read_drift_policy(s) != IV_OK || open_catalog(s) != IV_OK || load_mappings(s) != IV_OK)
         return IV_EINVAL;
     char *config = decrypt_config(s);
     if (!config)
@@ -1067,7 +1088,7 @@ static int open_loader(struct sync *s)
     struct singer_loader_opts lo = {
         .cat = s->cat, .ns = s->ns, .route = route_cb, .route_ctx = s, .defer_routing = true,
         .stamp_all = true, .batch_rows = r->ckpt_rows, .batch_seconds = r->ckpt_seconds,
-        .run_id = s->j->run_id, .on_commit = on_commit, .commit_ctx = s,
+        .run_id = s->j->run_id, .on_commit = on_commit, .commit_ctx = s, .drift = s->drift,
     };
     if (singer_loader_new(&s->ld, &lo, &e) != IV_OK ||
         (s->mapping && mapping_stage_start(s->mapping, to_loader, s, &e) != IV_OK) ||
@@ -1170,6 +1191,66 @@ static void classify_exit(struct sync *s, const struct tap_outcome *o)
     char *m = runner_error_with_stderr(reason, o->tail);
     sync_fail(s, "%s", m);
     free(m);
+}
+
+/* Appends the samples of JSON array text `more` to `all` while it holds fewer than `max`. */
+static void append_samples(json_t *all, const char *more, size_t max)
+{
+    json_t *m = more ? json_loads(more, 0, NULL) : NULL;
+    size_t i;
+    json_t *v;
+    json_array_foreach(m, i, v) {
+        if (json_array_size(all) >= max)
+            break;
+        json_array_append(all, v);
+    }
+    json_decref(m);
+}
+
+/* Before the webhook: the transform errors (mapping errors and rows discarded by the
+ * discard_row policy, each kind's first samples, at most 10 in all), the per-stream counts
+ * and the schema changes applied, kept with the run. Mapped streams: rows_synced counts
+ * their records, rows_loaded = rows_synced - transform_errors on a completed run. */
+static void save_load_report(struct sync *s, const struct singer_loader_stats *st,
+                             int64_t *rows_synced, int64_t *transform_errors)
+{
+    struct iv_err e = {0};
+    json_t *samples = json_array();
+    if (s->mapping) {
+        struct mapping_stats ms;
+        mapping_stage_stats(s->mapping, &ms);
+        *rows_synced = ms.records;
+        *transform_errors += ms.transform_errors;
+        char *m = mapping_stage_samples(s->mapping);
+        append_samples(samples, m, MAPPING_MAX_SAMPLES);
+        free(m);
+        if (ms.transform_errors || ms.dropped)
+            log_info("run %s: %lld rows were transform errors; %lld records of unmapped streams "
+                     "were not loaded", s->j->run_id, (long long)ms.transform_errors,
+                     (long long)ms.dropped);
+    }
+    char *discards = s->ld ? singer_loader_discard_samples(s->ld) : NULL;
+    append_samples(samples, discards, MAPPING_MAX_SAMPLES);
+    free(discards);
+    if (st->rows_discarded)
+        log_info("run %s: %lld rows did not fit their table and were discarded "
+                 "(schema_drift discard_row)", s->j->run_id, (long long)st->rows_discarded);
+    char *txt = json_array_size(samples) ? json_dumps(samples, JSON_COMPACT) : NULL;
+    json_decref(samples);
+    if ((txt || s->mapping) &&
+        store_run_set_transform_samples(s->r->st, s->j->conn.tenant_id, s->j->run_id,
+                                        txt ? txt : "[]", &e) != IV_OK)
+        log_warn("run %s: saving transform samples: %s", s->j->run_id, e.msg);
+    free(txt);
+    char *rows = s->ld ? singer_loader_stream_rows(s->ld) : NULL;
+    char *changes = s->ld ? singer_loader_schema_changes(s->ld) : NULL;
+    if ((rows || changes) &&
+        store_run_set_load_report(s->r->st, s->j->conn.tenant_id, s->j->run_id, rows, changes,
+                                  &e) != IV_OK)
+        log_warn("run %s: saving per-stream counts and schema changes: %s", s->j->run_id,
+                 e.msg);
+    free(rows);
+    free(changes);
 }
 
 /* The run's steps: prepare -> command + loader -> spawn -> load -> classify the exit. The
@@ -1278,25 +1359,9 @@ void *run_main(void *arg)
             IV_OK)
             log_warn("run %s: adding its committed rows to rows_total: %s", j->run_id, e.msg);
     }
-    int64_t rows_synced = st.records, transform_errors = 0;
-    if (s.mapping) {
-        /* Mapped streams: rows_synced counts their records, rows_loaded = rows_synced -
-         * transform_errors on a completed run; the first errors are kept with the run. */
-        struct mapping_stats ms;
-        mapping_stage_stats(s.mapping, &ms);
-        rows_synced = ms.records;
-        transform_errors = ms.transform_errors;
-        char *samples = mapping_stage_samples(s.mapping);
-        struct iv_err e = {0};
-        if (store_run_set_transform_samples(r->st, j->conn.tenant_id, j->run_id, samples, &e) !=
-            IV_OK)
-            log_warn("run %s: saving transform samples: %s", j->run_id, e.msg);
-        free(samples);
-        if (ms.transform_errors || ms.dropped)
-            log_info("run %s: %lld rows were transform errors; %lld records of unmapped streams "
-                     "were not loaded", j->run_id, (long long)ms.transform_errors,
-                     (long long)ms.dropped);
-    }
+    int64_t rows_synced = st.records, transform_errors = st.rows_discarded;
+    if (s.ld || s.mapping)
+        save_load_report(&s, &st, &rows_synced, &transform_errors);
     if (report(&s, ok, s.err, rows_synced, transform_errors, st.rows_committed,
                st.last_snapshot_id, state)) {
         struct iv_err e = {0};

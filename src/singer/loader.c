@@ -282,6 +282,11 @@ struct ld_stream {
     char *committed_state;        /* last state committed to this table by this loader */
     int64_t dropped;              /* undeclared values dropped by earlier decoders */
     bool skip;                    /* the route said "not loaded": its RECORDs are dropped */
+    json_t *schema_msg;           /* latest SCHEMA message (owned ref): decoders are rebuilt
+                                   * from it when fitted to the table (discard_row) */
+    bool guarded;                 /* the table existed before this load: the drift policy
+                                   * applies to it */
+    int64_t read, pending, committed, discarded;   /* RECORDs of this stream */
 };
 
 struct singer_loader {
@@ -297,6 +302,8 @@ struct singer_loader {
     struct singer_loader_stats st;
     struct singer_parser ps;
     struct pipe pipe;
+    json_t *discards;             /* first SINGER_MAX_DISCARD_SAMPLES discarded rows */
+    json_t *changes;              /* schema changes applied to existing tables */
 };
 
 static struct ld_stream *find_stream(struct singer_loader *l, const char *name)
@@ -312,7 +319,8 @@ static void columns_to_schema(const struct singer_stream *d, struct lake_schema 
     lake_schema_init(out);
     for (int i = 0; i < singer_stream_ncols(d); i++) {
         const struct singer_column *c = singer_stream_col(d, i);
-        lake_schema_add(out, c->name, c->type, c->required, c->precision, c->scale);
+        if (!c->absent)
+            lake_schema_add(out, c->name, c->type, c->required, c->precision, c->scale);
     }
 }
 
@@ -360,6 +368,150 @@ static void follow_string_columns(struct ld_stream *ts)
     }
 }
 
+/* ---- schema drift (docs/runner.md "Schema drift") ---------------------------------- */
+
+static bool same_lake_type(const struct lake_field *a, enum lake_type t, int precision, int scale)
+{
+    return a->type == t && (t != LAKE_DECIMAL || (a->precision == precision && a->scale == scale));
+}
+
+/* discard_row: makes column c read values as the table's column tf holds them; false when
+ * the table's type is none a Singer stream maps to (binding then fails, naming it). */
+static bool fit_column(struct singer_column *c, const struct lake_field *tf)
+{
+    unsigned nul = tf->required ? 0 : SINGER_J_NULL;
+    switch (tf->type) {
+    case LAKE_LONG: c->kind = SINGER_K_LONG; c->accept = SINGER_J_INT | nul; break;
+    case LAKE_DOUBLE: c->kind = SINGER_K_DOUBLE; c->accept = SINGER_J_INT | SINGER_J_NUM | nul; break;
+    case LAKE_BOOLEAN: c->kind = SINGER_K_BOOL; c->accept = SINGER_J_BOOL | nul; break;
+    case LAKE_DATE: c->kind = SINGER_K_DATE; c->accept = SINGER_J_STR | nul; break;
+    case LAKE_TIMESTAMPTZ: c->kind = SINGER_K_TIMESTAMPTZ; c->accept = SINGER_J_STR | nul; break;
+    case LAKE_DECIMAL:
+        c->kind = SINGER_K_DECIMAL;
+        c->accept = SINGER_J_INT | SINGER_J_NUM | SINGER_J_STR | nul;
+        c->precision = tf->precision;
+        c->scale = tf->scale;
+        break;
+    default: return false;
+    }
+    c->type = tf->type;
+    return true;
+}
+
+/* discard_row: the stream's columns as the table holds them. A column the table lacks
+ * becomes absent (only null fits); a column of another type reads the table's type (other
+ * values do not fit); a string column of the table keeps the stream's column (its values
+ * are written as text, follow_string_columns). */
+static void fit_columns(struct singer_column *cols, int n, const struct lake_schema *tab)
+{
+    for (int i = 0; i < n; i++) {
+        struct singer_column *c = &cols[i];
+        int k = lake_schema_find(tab, c->name);
+        if (k < 0) {
+            c->absent = true;
+            c->accept = SINGER_J_NULL;
+            c->kind = SINGER_K_STRING;
+            c->type = LAKE_STRING;
+            c->required = false;
+            continue;
+        }
+        const struct lake_field *tf = &tab->fields[k];
+        if (!same_lake_type(tf, c->type, c->precision, c->scale) && tf->type != LAKE_STRING)
+            fit_column(c, tf);
+    }
+}
+
+/* A decoder for the stream's latest SCHEMA, fitted to `fit` when given (discard_row). */
+static int make_decoder(struct ld_stream *ts, const struct lake_schema *fit, struct iv_err *e)
+{
+    const json_t *schema = json_object_get(ts->schema_msg, "schema");
+    struct singer_column *cols = NULL;
+    int ncols = 0;
+    int rc = singer_schema_map(schema, json_object_get(ts->schema_msg, "key_properties"), &cols,
+                               &ncols, e);
+    if (rc)
+        return err_wrap(e, rc, "stream \"%s\"", ts->name);
+    if (fit)
+        fit_columns(cols, ncols, fit);
+    struct singer_stream *dec = singer_stream_new(ts->name, cols, ncols);
+    singer_stream_refuse_undeclared(dec, json_is_false(json_object_get(schema,
+                                                                       "additionalProperties")));
+    if (ts->dec)
+        ts->dropped += singer_stream_dropped(ts->dec);
+    singer_stream_free(ts->dec);
+    ts->dec = dec;
+    lake_schema_release(&ts->incoming);
+    columns_to_schema(dec, &ts->incoming);
+    return IV_OK;
+}
+
+/* freeze: an error when the stream's schema would change its (existing) table. */
+static int refuse_change(struct singer_loader *l, struct ld_stream *ts, struct iv_err *e)
+{
+    char change[256];
+    int rc = lake_table_schema_change(ts->t, &ts->incoming, change, sizeof change, e);
+    if (rc || !change[0])
+        return rc;
+    return iv_err_set(e, IV_EINVAL, "schema_drift is 'freeze' and the SCHEMA would change the "
+                      "table: %s; nothing of that change was committed", change);
+    (void)l;
+}
+
+/* Records the changes between `before` and the table's schema now. */
+static void note_changes(struct singer_loader *l, struct ld_stream *ts,
+                         const struct lake_schema *before)
+{
+    const struct lake_schema *now = lake_table_schema(ts->t);
+    char *tbl = xasprintf("%s.%s", l->ns, ts->table_name);
+    for (int i = 0; i < now->nfields; i++) {
+        const struct lake_field *f = &now->fields[i];
+        int k = lake_schema_find(before, f->name);
+        char a[32], b[32], *what;
+        lake_type_string(f, b);
+        if (k < 0) {
+            what = xasprintf("added column '%s' (%s)", f->name, b);
+        } else if (!same_lake_type(&before->fields[k], f->type, f->precision, f->scale)) {
+            lake_type_string(&before->fields[k], a);
+            what = xasprintf("column '%s' widened from %s to %s", f->name, a, b);
+        } else if (before->fields[k].required && !f->required) {
+            what = xasprintf("column '%s' became optional", f->name);
+        } else {
+            continue;
+        }
+        log_info("stream %s: table %s: %s", ts->name, tbl, what);
+        json_array_append_new(l->changes, json_pack("{s:s, s:s, s:s}", "stream", ts->name,
+                                                    "table", tbl, "change", what));
+        free(what);
+    }
+    free(tbl);
+}
+
+/* Brings the open table to the stream's schema as the policy says: evolve (recording what
+ * changed), refuse (freeze), or leave it and fit the stream to it (discard_row). Tables
+ * this load created always follow the stream. *changed: the table's schema changed. */
+static int apply_policy(struct singer_loader *l, struct ld_stream *ts, bool *changed,
+                        struct iv_err *e)
+{
+    *changed = false;
+    int rc;
+    if (ts->guarded && l->o.drift == SINGER_DRIFT_DISCARD_ROW) {
+        if ((rc = make_decoder(ts, lake_table_schema(ts->t), e)))
+            return rc;
+        follow_string_columns(ts);
+        return IV_OK;
+    }
+    follow_string_columns(ts);
+    if (ts->guarded && l->o.drift == SINGER_DRIFT_FREEZE)
+        return refuse_change(l, ts, e);
+    struct lake_schema before;
+    lake_schema_copy(&before, lake_table_schema(ts->t));
+    rc = lake_table_evolve(ts->t, &ts->incoming, changed, e);
+    if (!rc && *changed && ts->guarded)
+        note_changes(l, ts, &before);
+    lake_schema_release(&before);
+    return rc;
+}
+
 /* Routes one stream and opens its table and append with the stream's pending schema. */
 static int open_stream(struct singer_loader *l, struct ld_stream *ts, struct iv_err *e)
 {
@@ -388,9 +540,9 @@ static int open_stream(struct singer_loader *l, struct ld_stream *ts, struct iv_
     ts->table_name = tname;
     if ((rc = lake_table_load_or_stage(l->o.cat, l->ns, tname, &ts->incoming, &ts->t, e)))
         goto fail;
-    follow_string_columns(ts);
+    ts->guarded = !lake_table_created_here(ts->t);
     bool changed = false;
-    if ((rc = lake_table_evolve(ts->t, &ts->incoming, &changed, e)))
+    if ((rc = apply_policy(l, ts, &changed, e)))
         goto fail;
     struct lake_append_options opts = {
         .codec = l->o.codec,
@@ -422,17 +574,6 @@ static int route_all(struct singer_loader *l, struct iv_err *e)
 
 static int on_schema(struct singer_loader *l, const struct singer_msg *m, struct iv_err *e)
 {
-    struct singer_column *cols = NULL;
-    int ncols = 0;
-    int rc = singer_schema_map(json_object_get(m->json, "schema"),
-                               json_object_get(m->json, "key_properties"), &cols, &ncols, e);
-    if (rc)
-        return err_wrap(e, rc, "stream \"%s\"", m->stream);
-    struct singer_stream *dec = singer_stream_new(m->stream, cols, ncols);
-    singer_stream_refuse_undeclared(
-        dec, json_is_false(json_object_get(json_object_get(m->json, "schema"),
-                                           "additionalProperties")));
-
     struct ld_stream *ts = find_stream(l, m->stream);
     bool fresh = !ts;
     if (fresh) {
@@ -442,21 +583,19 @@ static int on_schema(struct singer_loader *l, const struct singer_msg *m, struct
         ts->name = xstrdup(m->stream);
         lake_schema_init(&ts->incoming);
     }
-    lake_schema_release(&ts->incoming);
-    columns_to_schema(dec, &ts->incoming);
-    if (ts->dec)
-        ts->dropped += singer_stream_dropped(ts->dec);
-    singer_stream_free(ts->dec);
-    ts->dec = dec;
+    json_decref(ts->schema_msg);
+    ts->schema_msg = json_incref(m->json);
+    int rc = make_decoder(ts, NULL, e);
+    if (rc)
+        return rc;
     if (l->o.defer_routing && !l->routed)
         return IV_OK;   /* opened at the first RECORD or commit */
     if (fresh)
         return open_stream(l, ts, e);
     if (ts->skip)
         return IV_OK;
-    follow_string_columns(ts);
     bool changed = false;
-    if ((rc = lake_table_evolve(ts->t, &ts->incoming, &changed, e)))
+    if ((rc = apply_policy(l, ts, &changed, e)))
         goto fail;
     if (changed && (rc = lake_append_reschema(ts->a, e)))
         goto fail;
@@ -530,6 +669,10 @@ static int commit(struct singer_loader *l, bool all, struct iv_err *e)
         free(who[i]->committed_state);
         who[i]->committed_state = xstrdup(l->state);
     }
+    for (int i = 0; i < l->nstreams; i++) {   /* every stream with rows was committed */
+        l->streams[i].committed += l->streams[i].pending;
+        l->streams[i].pending = 0;
+    }
     l->st.last_snapshot_id = snaps[n - 1];
     free(snaps);
     l->st.commits++;
@@ -566,6 +709,8 @@ int singer_loader_new(struct singer_loader **out, const struct singer_loader_opt
     l->last_commit_ms = mono_ms();
     singer_parser_init(&l->ps);
     pipe_init(&l->pipe);
+    l->discards = json_array();
+    l->changes = json_array();
     *out = l;
     return IV_OK;
 }
@@ -590,6 +735,36 @@ static int stream_for_records(struct singer_loader *l, const char *what, const c
     return IV_OK;
 }
 
+/* discard_row: a record whose value of the misfit field does not fit the table is counted
+ * and sampled instead of loaded (e: the decoder's error). A record that is not a JSON object
+ * is broken, not misfit: its error stands. */
+static int discard_row(struct singer_loader *l, struct ld_stream *ts, const char *rec,
+                       size_t n, struct iv_err *e)
+{
+    json_t *obj = json_loadb(rec, n, JSON_DISABLE_EOF_CHECK, NULL);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return err_wrap(e, IV_EINVAL, "stream \"%s\"", ts->name);
+    }
+    l->st.records++;
+    l->st.rows_discarded++;
+    ts->read++;
+    ts->discarded++;
+    if (json_array_size(l->discards) < SINGER_MAX_DISCARD_SAMPLES) {
+        const char *field = singer_stream_misfit(ts->dec);
+        json_t *v = json_object_get(obj, field);
+        char *vt = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : xstrdup("null");
+        if (vt && strlen(vt) > 200)
+            strcpy(vt + 197, "...");
+        json_array_append_new(l->discards, json_pack("{s:s, s:s, s:s, s:s}", "stream", ts->name,
+                                                     "field", field, "value", vt ? vt : "?",
+                                                     "error", e->msg));
+        free(vt);
+    }
+    json_decref(obj);
+    return IV_OK;
+}
+
 /* One record into the stream's batch: from a RECORD message (m), or the record object
  * text of a BATCH file line (rec, n). */
 static int load_record(struct singer_loader *l, struct ld_stream *ts, const struct singer_msg *m,
@@ -606,10 +781,14 @@ static int load_record(struct singer_loader *l, struct ld_stream *ts, const stru
     };
     rc = m ? singer_decode_record(ts->dec, m, &sink, e)
            : singer_stream_decode(ts->dec, rec, n, &sink, e);
+    if (rc && l->o.drift == SINGER_DRIFT_DISCARD_ROW && singer_stream_misfit(ts->dec))
+        return discard_row(l, ts, m ? m->record : rec, m ? m->record_len : n, e);
     if (rc)
         return err_wrap(e, rc, "stream \"%s\"", ts->name);
     l->st.records++;
     l->pending_rows++;
+    ts->read++;
+    ts->pending++;
     return IV_OK;
 }
 
@@ -799,6 +978,39 @@ void singer_loader_get_stats(const struct singer_loader *l, struct singer_loader
         st->dropped_values += stream_dropped(&l->streams[i]);
 }
 
+static char *dump_or_null(const json_t *j)
+{
+    return json_array_size(j) || json_object_size(j) ? json_dumps(j, JSON_COMPACT) : NULL;
+}
+
+char *singer_loader_discard_samples(const struct singer_loader *l)
+{
+    return dump_or_null(l->discards);
+}
+
+char *singer_loader_schema_changes(const struct singer_loader *l)
+{
+    return dump_or_null(l->changes);
+}
+
+char *singer_loader_stream_rows(const struct singer_loader *l)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < l->nstreams; i++) {
+        const struct ld_stream *ts = &l->streams[i];
+        json_t *tbl = ts->table_name ? json_sprintf("%s.%s", l->ns, ts->table_name)
+                                     : json_null();
+        json_object_set_new(o, ts->name, json_pack("{s:o, s:I, s:I, s:I}", "table", tbl,
+                                                   "rows_read", (json_int_t)ts->read,
+                                                   "rows_committed", (json_int_t)ts->committed,
+                                                   "rows_discarded",
+                                                   (json_int_t)ts->discarded));
+    }
+    char *txt = dump_or_null(o);
+    json_decref(o);
+    return txt;
+}
+
 const char *singer_loader_table(const struct singer_loader *l, int i)
 {
     int k = 0;
@@ -826,7 +1038,10 @@ void singer_loader_free(struct singer_loader *l)
         free(ts->name);
         free(ts->table_name);
         free(ts->committed_state);
+        json_decref(ts->schema_msg);
     }
+    json_decref(l->discards);
+    json_decref(l->changes);
     free(l->streams);
     free(l->state);
     free(l->committed);

@@ -107,6 +107,9 @@ struct singer_column {
     bool required;          /* Iceberg required: key property whose schema is non-null */
     bool key;               /* listed in key_properties */
     int precision, scale;   /* SINGER_K_DECIMAL only */
+    bool absent;            /* declared by the stream but not a column of the table, which
+                             * may not change (schema_drift discard_row): only null fits;
+                             * set with accept = SINGER_J_NULL, never bound to an output */
 };
 /* Maps a SCHEMA message's "schema" (JSON Schema object with "properties") and
  * "key_properties" (array of names or NULL) to columns, in property order.
@@ -171,6 +174,11 @@ int singer_stream_as_text(struct singer_stream *s, int i, struct iv_err *e);
 int singer_stream_bind(struct singer_stream *s, const char *const *out_names,
                        const enum lake_type *out_types, const bool *out_required, int nout,
                        struct iv_err *e);
+/* After a failed decode: the name of the field whose value did not fit its column (wrong
+ * JSON type, out of range, bad date, null in a required column, a value for an absent
+ * column, a required field missing), else NULL (malformed JSON, a duplicate key, ...: the
+ * record itself is broken). Borrowed, valid until the next decode. */
+const char *singer_stream_misfit(const struct singer_stream *s);
 /* Decodes one record object (text, e.g. singer_msg.record) into the sink: one
  * row. Missing keys -> null (error if the column is required). On error nothing
  * is passed to the sink for this row (values are staged first). */
@@ -215,6 +223,18 @@ typedef int (*singer_route_fn)(void *ctx, const char *stream, int nstreams, char
 /* Called after each commit with the STATE it recorded (compact JSON, may be NULL). */
 typedef void (*singer_commit_fn)(void *ctx, const char *state_json, int64_t rows_committed);
 
+/* What a SCHEMA that does not fit an existing table does (the connector's schema_drift;
+ * docs/runner.md "Schema drift"). Tables the loader creates follow their stream's SCHEMA
+ * whatever the policy: they hold no rows of earlier loads. */
+enum singer_drift {
+    SINGER_DRIFT_EVOLVE = 0,        /* new columns are added, int->long / float->double widen */
+    SINGER_DRIFT_FREEZE,            /* any change is an error naming the stream, table and
+                                     * change; nothing of it is committed */
+    SINGER_DRIFT_DISCARD_ROW,       /* the table never changes: the stream is fitted to it and
+                                     * RECORDs whose values do not fit are discarded, counted
+                                     * and sampled (stats.rows_discarded) */
+};
+
 struct singer_loader_opts {
     struct lake_catalog *cat;       /* borrowed; outlives the loader */
     const char *ns;                 /* Iceberg namespace (copied) */
@@ -236,6 +256,7 @@ struct singer_loader_opts {
     bool batch_files;               /* BATCH messages may name local files (file:// URIs or
                                      * absolute paths) to read; false: BATCH is refused, so a
                                      * tap cannot make the loader read files of this host */
+    enum singer_drift drift;        /* 0 = evolve */
 };
 
 struct singer_loader_stats {
@@ -246,6 +267,8 @@ struct singer_loader_stats {
     int64_t last_snapshot_id;       /* of the last table committed; -1 = none */
     int ntables;                    /* tables opened */
     int64_t dropped_values;         /* values of undeclared record keys dropped */
+    int64_t rows_discarded;         /* SINGER_DRIFT_DISCARD_ROW: RECORDs that did not fit (also
+                                     * counted in records) */
 };
 
 struct singer_loader;
@@ -263,6 +286,15 @@ int singer_loader_finish(struct singer_loader *l, struct iv_err *e);
 const char *singer_loader_state(const struct singer_loader *l);
 const char *singer_loader_committed_state(const struct singer_loader *l);
 void singer_loader_get_stats(const struct singer_loader *l, struct singer_loader_stats *st);
+#define SINGER_MAX_DISCARD_SAMPLES 10
+/* JSON texts (caller frees; NULL when empty): the first SINGER_MAX_DISCARD_SAMPLES rows
+ * discarded, [{"stream","field","value","error"}] (value: the field's JSON, cut at 200
+ * bytes); the schema changes applied to existing tables, [{"stream","table","change"}];
+ * per-stream counts, {"<stream>": {"table","rows_read","rows_committed","rows_discarded"}}
+ * (table: "ns.name", null when the stream is not loaded). */
+char *singer_loader_discard_samples(const struct singer_loader *l);
+char *singer_loader_schema_changes(const struct singer_loader *l);
+char *singer_loader_stream_rows(const struct singer_loader *l);
 /* Name of the i-th table opened (borrowed), i < stats.ntables. */
 const char *singer_loader_table(const struct singer_loader *l, int i);
 /* Stops the writer, discards uncommitted rows, frees. NULL ok. */

@@ -62,6 +62,7 @@ struct singer_stream {
     int64_t dropped;      /* values of undeclared keys dropped */
     char **undeclared;    /* undeclared keys logged so far (owned), at most MAX_LOGGED */
     int nundeclared;
+    int misfit;           /* column whose value failed the last decode, -1 = none */
 };
 #define MAX_LOGGED 64
 
@@ -121,6 +122,7 @@ struct singer_stream *singer_stream_new(const char *name, struct singer_column *
     s->req = xcalloc((size_t)ncols + 1, sizeof(*s->req));
     s->out_map = xcalloc((size_t)ncols + 1, sizeof(int));
     s->nout = ncols;
+    s->misfit = -1;
     for (int c = 0; c < ncols; c++) {
         s->out_map[c] = c;
         s->req[c] = cols[c].required;
@@ -165,6 +167,11 @@ void singer_stream_refuse_undeclared(struct singer_stream *s, bool refuse)
 
 int64_t singer_stream_dropped(const struct singer_stream *s) { return s->dropped; }
 
+const char *singer_stream_misfit(const struct singer_stream *s)
+{
+    return s->misfit >= 0 ? s->cols[s->misfit].name : NULL;
+}
+
 int singer_stream_as_text(struct singer_stream *s, int i, struct iv_err *e)
 {
     struct singer_column *c = &s->cols[i];
@@ -187,6 +194,8 @@ int singer_stream_bind(struct singer_stream *s, const char *const *out_names,
         req[c] = s->cols[c].required;
     for (int j = 0; j < nout; j++) {
         int c = lookup(s, out_names[j], strlen(out_names[j]));
+        if (c >= 0 && s->cols[c].absent)
+            c = -1;   /* the table got the column after all: written as null, like any gap */
         map[j] = c;
         if (c < 0) {
             if (out_required[j]) {
@@ -211,7 +220,7 @@ int singer_stream_bind(struct singer_stream *s, const char *const *out_names,
             req[c] = true;
     }
     for (int c = 0; c < s->ncols; c++) {
-        if (!hit[c]) {
+        if (!hit[c] && !s->cols[c].absent) {
             rc = iv_err_set(e, IV_EINVAL, "property \"%s\" of stream \"%s\" has no table column",
                             s->cols[c].name, s->name);
             goto out;
@@ -246,6 +255,9 @@ static const char *tok_name(enum jtok t, bool is_int)
 
 static int type_error(struct iv_err *e, const struct singer_column *c, enum jtok t, bool is_int)
 {
+    if (c->absent)
+        return iv_err_set(e, IV_EINVAL, "field \"%s\": got %s, but the table has no such column "
+                          "and its schema may not change", c->name, tok_name(t, is_int));
     return iv_err_set(e, IV_EINVAL, "field \"%s\": expected %s%s, got %s", c->name,
                       singer_kind_name(c->kind), (c->accept & SINGER_J_NULL) ? " or null" : "",
                       tok_name(t, is_int));
@@ -725,6 +737,7 @@ static int drop_undeclared(struct singer_stream *s, struct jscan *js, const char
 static int stage_record(struct singer_stream *s, struct jscan *jsp, struct iv_err *e)
 {
     struct jscan js = *jsp;
+    s->misfit = -1;
     buf_reset(&s->scratch);
     if (++s->gen == 0) {
         memset(s->seen, 0, (size_t)s->ncols * sizeof(*s->seen));
@@ -794,8 +807,11 @@ static int stage_record(struct singer_stream *s, struct jscan *jsp, struct iv_er
             js.p++;
             guess = ci + 1;
             int rc = decode_value(s, &js, ci, e);
-            if (rc)
+            if (rc) {
+                if (rc == IV_EINVAL && !js.err)
+                    s->misfit = ci;   /* the JSON is fine, the value does not fit */
                 return rc;
+            }
             int more = js_after_item(&js, '}');
             if (more < 0)
                 goto bad_json;
@@ -805,9 +821,11 @@ static int stage_record(struct singer_stream *s, struct jscan *jsp, struct iv_er
     }
     for (int c = 0; c < s->ncols; c++) {
         if (s->seen[c] != s->gen) {
-            if (s->req[c])
+            if (s->req[c]) {
+                s->misfit = c;
                 return iv_err_set(e, IV_EINVAL, "required field \"%s\" is missing",
                                   s->cols[c].name);
+            }
             s->slots[c].kind = S_NULL;
         }
     }

@@ -76,7 +76,7 @@ static int *tcount_slot(struct tcount **v, size_t *n, const char *tenant)
 }
 
 /* The due condition (c = connectors). DUE_RANGE alone is the predicate of the partial
- * indexes connectors_due_next and connectors_due_tenant (migration 7), so the walk below is
+ * indexes connectors_due_next and connectors_due_tenant (migration 8), so the walk below is
  * one index range in due order that no planner estimate can turn into a join; the running
  * checks of DUE_WHERE are applied there in C against the busy set read at the start of the
  * claim, and in SQL only where few rows are left (the locked load, the fallback). */

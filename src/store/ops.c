@@ -248,6 +248,7 @@ void store_run_detail_release(struct store_run_detail *r)
     store_run_release(&r->run);
     free(r->stream_rows);
     free(r->transform_samples);
+    free(r->schema_changes);
     memset(r, 0, sizeof *r);
 }
 
@@ -258,7 +259,7 @@ int store_run_get(struct store *s, const char *tenant_id, const char *connector_
     struct db_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     char *sql = xasprintf("SELECT %s, rows_committed, last_checkpoint_at, stream_rows,"
-                          " transform_samples FROM sync_runs WHERE tenant_id = ? AND connector_id = ? AND id = ?",
+                          " transform_samples, schema_changes FROM sync_runs WHERE tenant_id = ? AND connector_id = ? AND id = ?",
                           store__run_cols);
     int rc = store__prep(d, &st, false, e, sql, "sss", tenant_id, connector_id, run_id);
     free(sql);
@@ -270,6 +271,7 @@ int store_run_get(struct store *s, const char *tenant_id, const char *connector_
             out->last_checkpoint_at = store__col_time(st, 17);
             out->stream_rows = db_col_strdup(st, 18);
             out->transform_samples = db_col_strdup(st, 19);
+            out->schema_changes = db_col_strdup(st, 20);
             rc = IV_OK;
         } else if (rc == DB_DONE) {
             rc = iv_err_set(e, IV_ENOTFOUND, "run '%s' not found", run_id);
@@ -357,6 +359,17 @@ int store_run_progress(struct store *s, const char *run_id, int64_t rows_read,
                        " WHERE id = ? AND status = 'running'",
                        "iitsis", rows_read, rows_committed, checkpoint_at, stream_rows, now_ms(),
                        run_id);
+}
+
+int store_run_set_load_report(struct store *s, const char *tenant_id, const char *run_id,
+                              const char *stream_rows, const char *schema_changes,
+                              struct iv_err *e)
+{
+    return store__exec(s, true, NULL, e,
+                       "UPDATE sync_runs SET stream_rows = COALESCE(?, stream_rows),"
+                       " schema_changes = COALESCE(?, schema_changes), updated_at = ?"
+                       " WHERE tenant_id = ? AND id = ?",
+                       "ssiss", stream_rows, schema_changes, now_ms(), tenant_id, run_id);
 }
 
 int store_connector_page(struct store *s, const char *tenant_id,

@@ -207,12 +207,17 @@ static const char m005_ops[] =
 static const char m006_transform_samples[] =
     "ALTER TABLE sync_runs ADD COLUMN transform_samples TEXT;";
 
-/* Migration 7: the scheduler's due selection as index ranges (docs/store.md, "Claiming").
+/* Migration 7: the schema changes a run applied to existing tables (docs/api.md "One run"):
+ * a JSON array of {"stream","table","change"}, written by the runner. */
+static const char m007_schema_changes[] =
+    "ALTER TABLE sync_runs ADD COLUMN schema_changes TEXT;";
+
+/* Migration 8: the scheduler's due selection as index ranges (docs/store.md, "Claiming").
  * connectors_due_next walks due connectors in due order and connectors_due_tenant seeks one
  * tenant's earliest due connector; both are partial (active connectors with a next run), so
  * they hold only what a claim may take. sync_runs_running makes "is a run of this connector
  * running" one seek instead of a read of the connector's whole run history. */
-static const char m007_due_indexes[] =
+static const char m008_due_indexes[] =
     "CREATE INDEX connectors_due_next ON connectors (next_run_at, id, tenant_id)"
     " WHERE status = 'active' AND next_run_at IS NOT NULL;"
     "CREATE INDEX connectors_due_tenant ON connectors (tenant_id, next_run_at, id)"
@@ -227,6 +232,7 @@ const struct db_migration store_migrations[] = {
     {4, "tenant_catalogs.catalog_credential_enc", m004_catalog_credential, NULL},
     {5, "operations: schema drift, secret rotation, run progress", m005_ops, NULL},
     {6, "transform samples of a run", m006_transform_samples, NULL},
-    {7, "due-selection indexes", m007_due_indexes, NULL},
+    {7, "schema changes a run applied", m007_schema_changes, NULL},
+    {8, "due-selection indexes", m008_due_indexes, NULL},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

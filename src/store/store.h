@@ -325,6 +325,7 @@ struct store_run_detail {
     int64_t last_checkpoint_at;        /* STORE_NULL_TIME */
     char *stream_rows;                 /* JSON object text or NULL */
     char *transform_samples;           /* JSON array text or NULL (docs/transforms.md) */
+    char *schema_changes;              /* JSON array text or NULL */
     bool has_job;                      /* an Ivory runner holds it */
     bool cancel_requested;
 };
@@ -340,6 +341,13 @@ IV_MUST_USE int store_run_cancel(struct store *s, const char *tenant_id, const c
 IV_MUST_USE int store_run_progress(struct store *s, const char *run_id, int64_t rows_read,
                        int64_t rows_committed, int64_t checkpoint_at, const char *stream_rows,
                        struct iv_err *e);
+
+/* The runner's final account of what its loader did, before its webhook (any run status):
+ * per-stream counts (JSON object text) and the schema changes applied (JSON array text);
+ * NULL members leave the stored value. */
+IV_MUST_USE int store_run_set_load_report(struct store *s, const char *tenant_id,
+                                          const char *run_id, const char *stream_rows,
+                                          const char *schema_changes, struct iv_err *e);
 
 /* Paging: the tenant's connectors after the cursor (created_at, id) in that order, filtered
  * by status and source_system (each may be NULL), at most limit rows; fn as for

@@ -27,11 +27,11 @@ export function encryptConfig(key, obj) {
 // Taps run in the sandbox (as in production): they see <dir>/io (IVORY_TAP_WRITABLE_DIRS,
 // srv.io) for sources, pid and log files, and nothing else of the data dir. Tenant
 // warehouses live under <dir>/wh (IVORY_WAREHOUSE_ROOT).
-export async function startRunnerServer({ env = {}, key = newKey(), dir = tempDir(), taps = ['tap-fixture'], keepDir, secret, wrap, startTimeoutMs } = {}) {
+export async function startRunnerServer({ env = {}, key = newKey(), dir = tempDir(), taps = ['tap-fixture'], keepDir, secret, wrap, startTimeoutMs, fullOutput } = {}) {
     fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'io'), { recursive: true });
     const srv = await startServer({
-        pollInterval: 0.1, firstRunDelay: 3600, dir, keepDir, secret, wrap, startTimeoutMs,
+        pollInterval: 0.1, firstRunDelay: 3600, dir, keepDir, secret, wrap, startTimeoutMs, fullOutput,
         env: { IVORY_CONFIG_KEY: key.toString('base64'), TMPDIR: path.join(dir, 'tmp'),
                IVORY_TAP_SANDBOX: 'on', IVORY_TAP_WRITABLE_DIRS: path.join(dir, 'io'),
                IVORY_WAREHOUSE_ROOT: path.join(dir, 'wh'), ...env },

@@ -133,6 +133,12 @@ export async function startServer(o = {}) {
     const keep = (d) => { stderr = (stderr + d).slice(-65536); };
     proc.stdout.on('data', keep);
     proc.stderr.on('data', keep);
+    // fullOutput: every byte of stdout and stderr, each kept apart (so lines never interleave)
+    const full = { stdout: [], stderr: [] };
+    if (o.fullOutput) {
+        proc.stdout.on('data', (d) => full.stdout.push(d));
+        proc.stderr.on('data', (d) => full.stderr.push(d));
+    }
     let exitCode;
     const exited = new Promise((resolve) => proc.on('exit', (code, sig) => {
         exitCode = code ?? `signal ${sig}`;
@@ -143,6 +149,8 @@ export async function startServer(o = {}) {
     const srv = {
         url, port, dir, dbPath, env, secret, proc,
         stderr: () => stderr,
+        output: () => ({ stdout: Buffer.concat(full.stdout).toString('utf8'),
+                         stderr: Buffer.concat(full.stderr).toString('utf8') }),
         exited,
         async stop({ signal = 'SIGTERM', timeoutMs = 15000 } = {}) {
             if (exitCode === undefined) {
