@@ -144,6 +144,8 @@ static struct MHD_Response *make_response(struct api_ctx *c)
     if (has_body)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 c->content_type ? c->content_type : "application/json");
+    if (c->status == 503)   /* the store or a runner is away for a moment: come back soon */
+        MHD_add_response_header(r, "Retry-After", "1");
     if (c->console_page) {
         MHD_add_response_header(r, "Content-Security-Policy", api_console_csp);
         MHD_add_response_header(r, "X-Frame-Options", "DENY");

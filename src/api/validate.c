@@ -195,7 +195,13 @@ void api_error(struct api_ctx *c, int status, const char *code, const char *fiel
 void api_internal(struct api_ctx *c, const char *what, const struct iv_err *e)
 {
     log_error("%s %s: %s failed: %s", c->method, c->path, what, e ? e->msg : "(no detail)");
-    api_error(c, 500, "internal_error", NULL, "The server could not complete the request.");
+    /* IV_EAGAIN: the store is unreachable (a database restart, a dropped connection) or busy
+     * beyond its wait: 503 + Retry-After, so clients and load balancers retry. */
+    if (e && e->code == IV_EAGAIN)
+        api_error(c, 503, "store_unavailable", NULL,
+                  "The control-plane store is unreachable or busy right now; retry shortly.");
+    else
+        api_error(c, 500, "internal_error", NULL, "The server could not complete the request.");
 }
 
 const char *api_query(struct api_ctx *c, const char *key)

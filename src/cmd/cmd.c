@@ -3,6 +3,7 @@
  * subcommand shares (error messages, the long-running commands' start and stop signals).
  */
 #include "cmd/cmd.h"
+#include "db/db.h"
 #include "util/util.h"
 
 #include <pthread.h>
@@ -89,6 +90,7 @@ int cmd_daemon_begin(int argc, char **argv, const char *name, const char *usage,
     struct iv_err e = {0};
     if (config_load(cfg, &e) != IV_OK)
         return cmd_fail("%s", e.msg);
+    db_set_reconnect_wait_ms((int)(cfg->db_reconnect_wait_s * 1000.0));
     int status = cmd_hold_store_lock(cfg, name);
     if (status >= 0) {
         config_release(cfg);

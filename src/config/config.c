@@ -63,6 +63,7 @@ static const struct opt opts[] = {
     {"IVORY_CHECKPOINT_SECONDS", OPT_SECONDS, OFF(checkpoint_seconds), "60", 0.01, 86400},
     {"IVORY_WEBHOOK_MAX_ATTEMPTS", OPT_INT, OFF(webhook_max_attempts), "0", 0, 1000},
     {"IVORY_DB_POOL", OPT_INT, OFF(db_pool), "0", 0, 1024},
+    {"IVORY_DB_RECONNECT_WAIT", OPT_SECONDS, OFF(db_reconnect_wait_s), "15", 0, 600},
     {"IVORY_SERVE_RUNNER", OPT_INT, OFF(serve_runner), "1", 0, 1},
     {"IVORY_TAP_SANDBOX", OPT_STR, OFF(tap_sandbox), "on", 0, 0},
     {"IVORY_TAP_DATA_DIRS", OPT_STR, OFF(tap_data_dirs), NULL, 0, 0},

@@ -47,6 +47,8 @@ struct iv_config {
     double checkpoint_seconds;  /* IVORY_CHECKPOINT_SECONDS, default 60 */
     int db_pool;                /* IVORY_DB_POOL: store connections per process, 0 = derived
                                    from the thread counts (docs/deploy.md) */
+    double db_reconnect_wait_s; /* IVORY_DB_RECONNECT_WAIT: how long a caller waits for a lost
+                                   PostgreSQL connection to come back, default 15 */
     int serve_runner;           /* IVORY_SERVE_RUNNER: 0 = `ivory serve` runs the API only */
     int webhook_max_attempts;   /* IVORY_WEBHOOK_MAX_ATTEMPTS, 0 = client default (12) */
     /* The tap sandbox (docs/security.md). */

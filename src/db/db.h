@@ -52,6 +52,10 @@ void db_url_redact(const char *url, char *out, size_t out_size);
  * `sqlite::memory:`. */
 char *db_sqlite_path(const char *url);
 enum db_kind db_get_kind(const struct db *d);
+/* PostgreSQL: how long a statement, BEGIN or wait that finds its connection dropped keeps
+ * re-opening it before it gives up with IV_EAGAIN (default 15000 ms; IVORY_DB_RECONNECT_WAIT).
+ * Process-wide: set once at start-up, before any thread opens a connection. */
+void db_set_reconnect_wait_ms(int ms);
 
 /* Runs SQL without parameters (may hold several statements separated by ';'). */
 int db_exec(struct db *d, const char *sql, struct iv_err *e);

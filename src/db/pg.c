@@ -21,10 +21,13 @@
  * statement or BEGIN is sent outside a transaction, an idle socket that has
  * become readable (the server's "terminating connection" or EOF) or a
  * connection libpq already knows is bad is re-opened, retrying for up to
- * PG_RECONNECT_MS, so a database restart costs the first caller a short wait
- * instead of an error. A statement that fails because the connection dropped
- * while it ran is re-run on a new connection only when it is a read (SELECT /
- * WITH ... SELECT) outside a transaction; a write's outcome is unknown, so
+ * IVORY_DB_RECONNECT_WAIT (db_set_reconnect_wait_ms), so a database restart costs the
+ * first caller a short wait instead of an error; once a whole wait has failed, the database
+ * counts as down and later callers try once each (fail fast: the API answers 503) until a
+ * connection succeeds again. Connections carry connect_timeout and TCP keepalive defaults
+ * (a silent network failure is noticed in about a minute), which the URL may override.
+ * A statement that fails because the connection dropped while it ran is re-run on a new
+ * connection only when it is a read (SELECT / WITH ... SELECT) outside a transaction; a write's outcome is unknown, so
  * the caller gets IV_EAGAIN. Serialization failures and deadlocks of a
  * single autocommit statement are retried (the server rolled the statement
  * back, so re-running it is safe); inside a transaction the caller owns the
@@ -40,8 +43,15 @@
 #include <strings.h>
 #include <time.h>
 
-#define PG_RECONNECT_MS 15000
 #define PG_AUTOCOMMIT_RETRIES 3
+
+/* db_set_reconnect_wait_ms; written once at start-up, before any connection exists. */
+static int reconnect_wait_ms = 15000;
+
+void db_set_reconnect_wait_ms(int ms)
+{
+    reconnect_wait_ms = ms < 0 ? 0 : ms;
+}
 
 static void quiet_notices(void *arg, const char *message)
 {
@@ -61,7 +71,14 @@ static int connect_once(struct db *d, struct iv_err *e)
 {
     if (d->pg)
         PQfinish(d->pg);
-    d->pg = PQconnectdb(d->url);
+    /* Defaults a silent network failure needs (connect timeout, TCP keepalives: a dead peer is
+     * noticed in about a minute instead of never); the URL's own parameters, which come after
+     * them, override any of them. */
+    static const char *const keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
+                                       "keepalives_interval", "keepalives_count",
+                                       "tcp_user_timeout", "dbname", NULL};
+    const char *vals[] = {"10", "1", "30", "10", "3", "60000", d->url, NULL};
+    d->pg = PQconnectdbParams(keys, vals, 1);
     if (!d->pg || PQstatus(d->pg) != CONNECTION_OK) {
         /* libpq's message names host/port, never the password. */
         const char *msg = d->pg ? PQerrorMessage(d->pg) : "out of memory";
@@ -84,19 +101,30 @@ static int connect_once(struct db *d, struct iv_err *e)
     return IV_OK;
 }
 
+/* Set (process-wide) when a reconnect gave up after its whole wait: the database is down
+ * for longer than a restart. Until a connection succeeds again, callers make one attempt
+ * each instead of waiting too, so a request during an outage fails fast (503) rather than
+ * after one wait per statement. */
+static int database_down;
+
 /* Re-opens the connection, retrying while the server is restarting. */
 static int reconnect(struct db *d, struct iv_err *e)
 {
-    int64_t deadline = now_ms() + PG_RECONNECT_MS;
+    bool known_down = __atomic_load_n(&database_down, __ATOMIC_RELAXED);
+    int64_t deadline = now_ms() + (known_down ? 0 : reconnect_wait_ms);
     int wait = 50;
     for (;;) {
         int rc = connect_once(d, e);
         if (rc == IV_OK) {
+            __atomic_store_n(&database_down, 0, __ATOMIC_RELAXED);
             log_info("store: reconnected to PostgreSQL");
             return IV_OK;
         }
-        if (now_ms() >= deadline)
+        if (now_ms() >= deadline) {
+            if (!known_down)
+                __atomic_store_n(&database_down, 1, __ATOMIC_RELAXED);
             return rc;
+        }
         sleep_ms(wait);
         wait = wait * 2 > 1000 ? 1000 : wait * 2;
     }
@@ -376,7 +404,8 @@ int pg_begin(struct db *d, const char *sql, struct iv_err *e)
      * always safe to send again on a new one. */
     for (int attempt = 0;; attempt++) {
         int rc = pg_exec(d, sql, e);
-        if (rc == IV_OK || attempt > 0 || PQstatus(d->pg) == CONNECTION_OK)
+        /* d->pg NULL: ensure_connected already tried to reconnect, and failed. */
+        if (rc == IV_OK || attempt > 0 || !d->pg || PQstatus(d->pg) == CONNECTION_OK)
             return rc;
         rc = reconnect(d, e);
         if (rc < 0)

@@ -214,8 +214,19 @@ int tap_resolve(const char *tap_name, const char *tap_version, const char *tap_p
 
 struct run_files;   /* a private 0700 directory from mkdtemp */
 
-/* Creates "$TMPDIR/ivory-run-XXXXXX" (TMPDIR unset: /tmp). Free with run_files_destroy. */
+#define RUN_DIR_PREFIX "ivory-run-"
+
+/* Creates "$TMPDIR/ivory-run-<pid>-<start>-XXXXXX" (TMPDIR unset: /tmp): the name says
+ * which process owns it (pid and its start time in clock ticks since boot), so whoever
+ * finds it after that process died (kill -9 at any moment, even between mkdtemp and the
+ * first file) knows it may go. Free with run_files_destroy. */
 int run_files_create(struct run_files **out, struct iv_err *e);
+/* Removes every run directory in $TMPDIR whose owner process is gone, with its files (a
+ * decrypted config among them); directories of another user or of a live process stay.
+ * Older-version directories ("ivory-run-XXXXXX") go when their runner.pid names a dead
+ * process. Returns how many were removed. Called by a runner at start and whenever it
+ * takes over jobs of a dead runner (docs/runner.md "Private run directories"). */
+int run_files_sweep_stale(void);
 const char *run_files_dir(const struct run_files *rf);   /* borrowed */
 /* Writes data to <dir>/<name> with mode 0600 (O_EXCL|O_NOFOLLOW; name must be a plain
  * file name). *path_out: borrowed, valid until run_files_destroy. Used for the

@@ -17,14 +17,12 @@
 #include "crypto/crypto.h"
 #include "sched/sched.h"
 
-#include <dirent.h>
 #include <openssl/crypto.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,57 +94,6 @@ void runner_fail_dead_job(struct runner *r, const struct store_dead_job *dj)
              dj->run_id, dj->connector_id, dj->runner_id);
     if (store_job_finish(r->st, dj->job_id, dj->run_id, NULL, &e) != IV_OK)
         log_error("runner: removing job %s: %s", dj->job_id, e.msg);
-}
-
-/* Removes per-run temp directories left by runner processes that died (kill -9): each
- * holds a runner.pid file; a directory whose runner is gone is deleted with its files
- * (the decrypted config among them). */
-static void sweep_stale_run_dirs(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
-    DIR *d = opendir(tmp);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strncmp(de->d_name, "ivory-run-", 10) != 0)
-            continue;
-        char *dir = xasprintf("%s/%s", tmp, de->d_name);
-        char *pidf = xasprintf("%s/runner.pid", dir);
-        char *txt = NULL;
-        size_t n = 0;
-        struct stat sb;
-        bool is_own_dir = lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid();
-        /* Killed between mkdtemp and writing runner.pid: an empty directory, removed once
-         * it is old enough not to be another runner's run that is just starting. */
-        if (is_own_dir && access(pidf, F_OK) != 0 && sb.st_mtime < time(NULL) - 60 &&
-            rmdir(dir) == 0)
-            log_info("runner: removed empty %s", dir);
-        if (is_own_dir && file_read_all(pidf, 64, &txt, &n, NULL) == IV_OK) {
-            long pid = strtol(txt, NULL, 10);
-            if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
-                DIR *sd = opendir(dir);
-                struct dirent *f;
-                while (sd && (f = readdir(sd))) {
-                    if (!strcmp(f->d_name, ".") || !strcmp(f->d_name, ".."))
-                        continue;
-                    char *fp = xasprintf("%s/%s", dir, f->d_name);
-                    unlink(fp);
-                    free(fp);
-                }
-                if (sd)
-                    closedir(sd);
-                if (rmdir(dir) == 0)
-                    log_info("runner: removed %s left by dead runner pid %ld", dir, pid);
-            }
-        }
-        free(txt);
-        free(pidf);
-        free(dir);
-    }
-    closedir(d);
 }
 
 static void start_run(struct runner *r, struct store_job *j)
@@ -257,6 +204,10 @@ static void reap_expired(struct runner *r)
     }
     for (size_t i = 0; i < n; i++)
         runner_fail_dead_job(r, &dead[i]);
+    /* The dead runner's private run directories (decrypted configs) go too when it ran on
+     * this host; on another host, the next runner started there sweeps them. */
+    if (n > 0)
+        run_files_sweep_stale();
     free(dead);
 }
 
@@ -487,7 +438,7 @@ int runner_start(struct runner **out, const struct iv_config *cfg, struct store 
     r->pol.breaker_failures = 3;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
-    sweep_stale_run_dirs();
+    run_files_sweep_stale();
     if (pthread_create(&r->loop, NULL, loop_main, r) != 0) {
         pthread_mutex_destroy(&r->mu);
         pthread_cond_destroy(&r->cv);

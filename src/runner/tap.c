@@ -11,6 +11,7 @@
 #include "runner/child.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -61,13 +62,39 @@ struct run_files {
     size_t n;
 };
 
+/* The start time of process pid in clock ticks since boot (field 22 of /proc/PID/stat),
+ * or -1 when there is no such process (or no /proc). With the pid it names one process
+ * for good: a pid reused by another process has another start time. */
+static long long process_start_ticks(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');   /* the command name may hold blanks and ')' */
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoll(p + 1, NULL, 10) : -1;
+}
+
+static const char *run_files_base(void)
+{
+    const char *base = getenv("TMPDIR");
+    return base && *base ? base : "/tmp";
+}
+
 int run_files_create(struct run_files **out, struct iv_err *e)
 {
     *out = NULL;
-    const char *base = getenv("TMPDIR");
-    if (!base || !*base)
-        base = "/tmp";
-    char *tmpl = xasprintf("%s/ivory-run-XXXXXX", base);
+    const char *base = run_files_base();
+    long pid = (long)getpid();
+    long long start = process_start_ticks(pid);
+    char *tmpl = xasprintf("%s/" RUN_DIR_PREFIX "%ld-%lld-XXXXXX", base, pid,
+                           start < 0 ? 0 : start);
     if (!mkdtemp(tmpl)) {
         int rc = iv_err_set(e, IV_EIO, "cannot create a private run directory in '%s': %s",
                             base, strerror(errno));
@@ -137,6 +164,80 @@ static void remove_tree_at(int dirfd, int depth, const char *keep)
         }
     }
     closedir(d);
+}
+
+/* Removes dir (absolute) and everything below it, never following symlinks. */
+static bool remove_run_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd >= 0)
+        remove_tree_at(dfd, 0, NULL);
+    return rmdir(dir) == 0 || errno == ENOENT;
+}
+
+/* Who made a run directory, from its name "ivory-run-<pid>-<start ticks>-XXXXXX":
+ * RUN_DIR_OWNER_GONE when that process no longer exists (or the pid now names another
+ * process), RUN_DIR_OWNER_ALIVE, RUN_DIR_OWNER_UNKNOWN for a name without them (a
+ * directory of an older version: its runner.pid file decides). */
+enum run_dir_owner { RUN_DIR_OWNER_UNKNOWN, RUN_DIR_OWNER_ALIVE, RUN_DIR_OWNER_GONE };
+
+static enum run_dir_owner run_dir_owner(const char *name)
+{
+    const char *p = name + strlen(RUN_DIR_PREFIX);
+    char *end = NULL;
+    long pid = strtol(p, &end, 10);
+    if (end == p || *end != '-' || pid <= 0)
+        return RUN_DIR_OWNER_UNKNOWN;
+    p = end + 1;
+    long long start = strtoll(p, &end, 10);
+    if (end == p || *end != '-' || strlen(end + 1) != 6)
+        return RUN_DIR_OWNER_UNKNOWN;
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return RUN_DIR_OWNER_GONE;
+    long long now = process_start_ticks(pid);
+    return start > 0 && now >= 0 && now != start ? RUN_DIR_OWNER_GONE : RUN_DIR_OWNER_ALIVE;
+}
+
+/* A directory of an older version: gone when its runner.pid names a dead process. */
+static bool legacy_run_dir_stale(const char *dir)
+{
+    char *pidf = xasprintf("%s/runner.pid", dir), *txt = NULL;
+    size_t n = 0;
+    bool stale = false;
+    if (file_read_all(pidf, 64, &txt, &n, NULL) == IV_OK) {
+        long pid = strtol(txt, NULL, 10);
+        stale = pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+    }
+    free(txt);
+    free(pidf);
+    return stale;
+}
+
+int run_files_sweep_stale(void)
+{
+    const char *base = run_files_base();
+    DIR *d = opendir(base);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, RUN_DIR_PREFIX, strlen(RUN_DIR_PREFIX)) != 0)
+            continue;
+        char *dir = xasprintf("%s/%s", base, de->d_name);
+        struct stat sb;
+        enum run_dir_owner owner = run_dir_owner(de->d_name);
+        bool ours = lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid();
+        bool stale = ours && (owner == RUN_DIR_OWNER_GONE ||
+                              (owner == RUN_DIR_OWNER_UNKNOWN && legacy_run_dir_stale(dir)));
+        if (stale && remove_run_dir(dir)) {
+            log_info("runner: removed %s, left by a process that died", dir);
+            removed++;
+        }
+        free(dir);
+    }
+    closedir(d);
+    return removed;
 }
 
 void run_files_destroy(struct run_files *rf)

@@ -30,6 +30,7 @@ struct store {
      * and, on PostgreSQL, one extra connection that LISTENs to STORE_WORK_CHANNEL. */
     int wake[2];
     struct db *listener;
+    bool listener_lost;            /* the LISTEN connection went away; re-opened by the waiter */
     void (*wake_fn)(void *);       /* store_set_wake_hook; under lock */
     void *wake_ctx;
 };
@@ -180,24 +181,50 @@ static int store__notify_work(struct db *d, struct iv_err *e)
     return db_get_kind(d) == DB_POSTGRES ? db_exec(d, "NOTIFY " STORE_WORK_CHANNEL, e) : IV_OK;
 }
 
+/* While the LISTEN connection cannot be opened (the database is down), the wait is cut to
+ * this, so LISTEN is back within about a second of the database instead of a poll later. */
+#define STORE_LISTEN_RETRY_MS 1000
+
+/* Opens the LISTEN connection (PostgreSQL). Logs once per outage, not once per attempt. */
+static bool store__listener_open(struct store *s)
+{
+    struct iv_err e = {0};
+    if (db_open(&s->listener, s->url, &e) == IV_OK &&
+        db_listen(s->listener, STORE_WORK_CHANNEL, &e) == IV_OK)
+        return true;
+    db_close(s->listener);
+    s->listener = NULL;
+    if (!s->listener_lost)
+        log_warn("store: LISTEN %s failed (%s): polling, retrying every %d ms",
+                 STORE_WORK_CHANNEL, e.msg, STORE_LISTEN_RETRY_MS);
+    s->listener_lost = true;
+    return false;
+}
+
 int store_wait_for_work(struct store *s, int timeout_ms)
 {
     struct iv_err e = {0};
+    int rc = 0;
     if (!s->listener && !strncmp(s->url, "postgres", 8)) {
-        if (db_open(&s->listener, s->url, &e) == IV_OK &&
-            db_listen(s->listener, STORE_WORK_CHANNEL, &e) != IV_OK) {
-            db_close(s->listener);
-            s->listener = NULL;
+        if (store__listener_open(s)) {
+            if (s->listener_lost) {
+                /* NOTIFYs sent while it was away are lost: look for work now. */
+                log_info("store: LISTEN %s re-established", STORE_WORK_CHANNEL);
+                s->listener_lost = false;
+                rc = 1;
+            }
+        } else if (timeout_ms > STORE_LISTEN_RETRY_MS) {
+            timeout_ms = STORE_LISTEN_RETRY_MS;
         }
-        if (!s->listener)
-            log_warn("store: LISTEN %s failed (%s): polling only", STORE_WORK_CHANNEL, e.msg);
     }
-    int rc = db_wait(s->listener, s->wake[0], timeout_ms, &e);
+    if (rc == 0)
+        rc = db_wait(s->listener, s->wake[0], timeout_ms, &e);
     if (rc < 0) {
         /* The database is away: its reconnect already waited; do not spin. */
         log_warn("store: waiting for work: %s", e.msg);
         db_close(s->listener);
         s->listener = NULL;
+        s->listener_lost = true;
     }
     char drain[64];
     while (read(s->wake[0], drain, sizeof drain) > 0) {

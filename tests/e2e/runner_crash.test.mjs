@@ -83,7 +83,11 @@ describe('runner: kill -9 at random moments, then restart', { skip: notBuilt('se
         assert.ok(runIds.size >= 2, `data came from ${runIds.size} run(s): the crashes interrupted loading`);
         const d = (await T.c.get(`/v1/admin/connectors/${conn.id}`)).json;
         assert.deepEqual(d.tap_state, { bookmarks: { items: { last_id: rows } } });
-        const left = fs.readdirSync(path.join(dir, 'tmp')).filter((f) => f.startsWith('ivory-run-'));
+        // Run directories are named ivory-run-<owner pid>-<start>-XXXXXX (docs/runner.md): one
+        // left behind says whose it was, so a failure tells a missed sweep from a live run.
+        const left = fs.readdirSync(path.join(dir, 'tmp')).filter((f) => f.startsWith('ivory-run-'))
+            .map((f) => `${f} (owner ${f.split('-')[2] === String(srv.proc.pid) ? 'the running server' : 'a killed server'}: `
+                 + `${fs.readdirSync(path.join(dir, 'tmp', f)).join(',') || 'empty'})`);
         assert.deepEqual(left, [], 'run directories (with decrypted configs) of killed runs were removed');
     });
 });

@@ -8,8 +8,10 @@
 //     the connector is rescheduled; the retry loads the rest;
 //   - a PostgreSQL restart mid-round: API servers and runners carry on without a restart;
 //   - every table holds each source row exactly once, read back with icebird.
+//   - no private run directory (decrypted config) is left behind, the killed runner's included.
 // Runs in the PostgreSQL pass only (make e2e-pg). ~40 s on a quiet 2-core box (the taps are
-// sh + awk, tests/taps/tap-lines); the waits are generous because CI boxes are shared.
+// sh + awk, tests/taps/tap-lines). Every wait has a deadline and the background sampler is
+// stopped on every exit path, so a failure is reported as one, never as a hung suite.
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,9 +29,10 @@ const TENANTS = Number(process.env.IVORY_SCALE_TENANTS ?? 10), PER_TENANT = 20, 
 const skip = notBuilt('serve') || (!PG_URL ? 'PostgreSQL pass only (make e2e-pg)'
     : !pgBinaries() ? 'PostgreSQL server binaries not installed' : false);
 
+// null when psql failed or took over 5 s (the database restarting, a loaded box).
 function psqlAsync(url, query) {
     return new Promise((resolve) => {
-        execFile('psql', ['-X', '-q', '-At', '-d', url, '-c', query], { timeout: 5000 },
+        execFile('psql', ['-X', '-q', '-At', '-d', url, '-c', query], { timeout: 5000, killSignal: 'SIGKILL' },
                  (err, stdout) => resolve(err ? null : stdout.trim()));
     });
 }
@@ -39,8 +42,11 @@ describe('scale-out: 2 API servers + 4 runners on one PostgreSQL', { skip }, () 
     after(async () => { for (const f of cleanup.reverse()) await f(); });
 
     test(`${TENANTS * PER_TENANT} connectors, triggers in rounds, kill -9 a runner, restart PostgreSQL`,
-         { timeout: 280000 }, async () => {
+         { timeout: 170000 }, async () => {
         const t0 = Date.now();
+        // The whole test's budget: each wait below stops at min(its own deadline, this).
+        const budgetEnd = t0 + 160000;
+        const until = (ms) => Math.min(Date.now() + ms, budgetEnd);
         const say = (m) => console.log(`# scale-out +${((Date.now() - t0) / 1000).toFixed(1)} s (${new Date().toISOString().slice(11, 23)}): ${m}`);
         const pg = await startCluster();
         cleanup.push(() => pg.stop());
@@ -110,6 +116,7 @@ describe('scale-out: 2 API servers + 4 runners on one PostgreSQL', { skip }, () 
         // The invariant sampler: never two running runs or two job rows for one connector.
         const doubles = [];
         let sampling = true, samples = 0;
+        cleanup.push(() => { sampling = false; });   // also when the test fails or times out
         const sampler = (async () => {
             while (sampling) {
                 const out = await psqlAsync(pg.url,
@@ -123,9 +130,9 @@ describe('scale-out: 2 API servers + 4 runners on one PostgreSQL', { skip }, () 
         })();
 
         const trigger = async (list) => {
-            const rs = await Promise.all(list.map((c, i) =>
-                c.T.c.post(`/v1/admin/connectors/${c.id}/trigger`).then((r) => ({ c, r }))
-                    .catch(() => null)));
+            const rs = await Promise.all(list.map((c) =>
+                c.T.c.post(`/v1/admin/connectors/${c.id}/trigger`, undefined, { timeoutMs: 30000 })
+                    .then((r) => ({ c, r })).catch(() => null)));
             // A trigger whose response was lost (connection reset) is not counted; the run
             // count check below would then show one run more than counted and fail loudly.
             for (const x of rs) {
@@ -135,7 +142,7 @@ describe('scale-out: 2 API servers + 4 runners on one PostgreSQL', { skip }, () 
             }
         };
         const idle = async (timeoutMs, verbose = false) => {
-            const end = Date.now() + timeoutMs;
+            const end = until(timeoutMs);
             for (let i = 0;; i++) {
                 const out = await psqlAsync(pg.url,
                     "SELECT (SELECT COUNT(*) FROM sync_runs WHERE status = 'running')"
@@ -165,7 +172,7 @@ describe('scale-out: 2 API servers + 4 runners on one PostgreSQL', { skip }, () 
         // completed: the retry must load exactly what is missing.
         const settle = async () => {
             for (let pass = 0; pass < 4; pass++) {
-                await idle(90000);
+                await idle(60000);
                 const st = await latest();
                 const failed = conns.filter((c) => st.get(c.id) !== 'completed');
                 if (!failed.length) return;
@@ -190,7 +197,7 @@ describe('scale-out: 2 API servers + 4 runners on one PostgreSQL', { skip }, () 
         victim.kill('SIGKILL');
         await victim.exited;
         say(`runner ${victim.pid} killed holding ${victimJobs.length} jobs`);
-        await idle(90000, true);
+        await idle(60000, true);
         say('idle after the kill');
         const inList = victimJobs.map((r) => `'${r}'`).join(',');
         const victimRuns = await psqlAsync(pg.url,
@@ -235,6 +242,10 @@ describe('scale-out: 2 API servers + 4 runners on one PostgreSQL', { skip }, () 
         }
         for (const p of runners.slice(1))
             assert.equal(p.exitCode, null, `a runner exited: ${p.err()}`);
+        // Private run directories: the killed runner's were swept by the survivor that took its
+        // jobs over (or by its replacement at start); every finished run removed its own.
+        const left = fs.readdirSync(path.join(dir, 'tmp')).filter((f) => f.startsWith('ivory-run-'));
+        assert.deepEqual(left, [], 'run directories left behind');
         const total = conns.reduce((n, c) => n + c.triggers, 0);
         console.log(`# scale-out: ${conns.length} connectors, ${total} runs, ${samples} samples, `
             + `${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -574,6 +575,98 @@ static void test_run_files(void **state)
     run_files_destroy(NULL);
 }
 
+/* A pid that named a process a moment ago and no longer does (a reaped child). */
+static long dead_pid(void)
+{
+    pid_t p = fork();
+    if (p == 0)
+        _exit(0);
+    waitpid(p, NULL, 0);
+    return (long)p;
+}
+
+static bool dir_exists(const char *base, const char *name)
+{
+    char *p = xasprintf("%s/%s", base, name);
+    struct stat st;
+    bool yes = stat(p, &st) == 0;
+    free(p);
+    return yes;
+}
+
+static void make_dir_with(const char *base, const char *name, const char *pidfile_text)
+{
+    char *p = xasprintf("%s/%s", base, name);
+    assert_int_equal(mkdir(p, 0700), 0);
+    char *f = xasprintf("%s/config.json", p);
+    assert_int_equal(file_write_atomic(f, "{}", 2, 0600, NULL), IV_OK);
+    free(f);
+    if (pidfile_text) {
+        f = xasprintf("%s/runner.pid", p);
+        assert_int_equal(file_write_atomic(f, pidfile_text, strlen(pidfile_text), 0600, NULL), IV_OK);
+        free(f);
+    }
+    free(p);
+}
+
+/* The sweep removes exactly the run directories whose owner process is gone, whatever
+ * state a kill -9 left them in (empty, no runner.pid, half cleaned), and keeps the rest. */
+static void test_run_files_sweep(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/ivory-sweep-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    char *old_tmp = getenv("TMPDIR") ? xstrdup(getenv("TMPDIR")) : NULL;
+    setenv("TMPDIR", tmpl, 1);
+
+    struct run_files *mine = NULL;
+    struct iv_err e = {0};
+    assert_int_equal(run_files_create(&mine, &e), IV_OK);   /* live owner: this process */
+    const char *mine_name = strrchr(run_files_dir(mine), '/') + 1;
+    long gone = dead_pid();
+    char *dead_empty = xasprintf("ivory-run-%ld-12345-abcdef", gone);
+    char *dead_full = xasprintf("ivory-run-%ld-777-ghijkl", gone);
+    /* this pid, another start time: an earlier process that had the same pid */
+    char *reused = xasprintf("ivory-run-%ld-1-mnopqr", (long)getpid());
+    char *dead_txt = xasprintf("%ld\n", gone);
+    char *live_txt = xasprintf("%ld\n", (long)getpid());
+    char *p = xasprintf("%s/%s", tmpl, dead_empty);
+    assert_int_equal(mkdir(p, 0700), 0);
+    free(p);
+    make_dir_with(tmpl, dead_full, NULL);
+    make_dir_with(tmpl, reused, NULL);
+    make_dir_with(tmpl, "ivory-run-OLDdd1", dead_txt);   /* older layout, dead runner */
+    make_dir_with(tmpl, "ivory-run-OLDll1", live_txt);   /* older layout, live runner */
+    make_dir_with(tmpl, "ivory-run-OLDee1", NULL);       /* older layout, no pid: unknown */
+    make_dir_with(tmpl, "other-dir", NULL);
+
+    assert_int_equal(run_files_sweep_stale(), 4);
+    assert_false(dir_exists(tmpl, dead_empty));
+    assert_false(dir_exists(tmpl, dead_full));
+    assert_false(dir_exists(tmpl, reused));
+    assert_false(dir_exists(tmpl, "ivory-run-OLDdd1"));
+    assert_true(dir_exists(tmpl, mine_name));
+    assert_true(dir_exists(tmpl, "ivory-run-OLDll1"));
+    assert_true(dir_exists(tmpl, "ivory-run-OLDee1"));
+    assert_true(dir_exists(tmpl, "other-dir"));
+    assert_int_equal(run_files_sweep_stale(), 0);
+
+    run_files_destroy(mine);
+    char *cmd = xasprintf("rm -rf %s", tmpl);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    if (old_tmp)
+        setenv("TMPDIR", old_tmp, 1);
+    else
+        unsetenv("TMPDIR");
+    free(old_tmp);
+    free(dead_empty);
+    free(dead_full);
+    free(reused);
+    free(dead_txt);
+    free(live_txt);
+}
+
 /* ---- webhook client against an in-test listener --------------------------------- */
 
 struct listener {
@@ -748,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_tap_resolve),
         cmocka_unit_test(test_run_files),
+        cmocka_unit_test(test_run_files_sweep),
         cmocka_unit_test(test_webhook_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,9 @@
 import http from 'node:http';
 import { checkResponse } from './openapi.mjs';
 
-export async function request(base, method, path, { token, body, raw, headers = {}, contentType } = {}) {
+// Every request has a deadline (timeoutMs, default 120 s): a server that never answers fails
+// the test with a clear error instead of hanging the suite.
+export async function request(base, method, path, { token, body, raw, headers = {}, contentType, timeoutMs = 120000 } = {}) {
     const h = { ...headers };
     if (token) h.authorization = `Bearer ${token}`;
     let payload;
@@ -14,8 +16,14 @@ export async function request(base, method, path, { token, body, raw, headers = 
         payload = JSON.stringify(body);
         if (contentType !== null) h['content-type'] = contentType ?? 'application/json';
     }
-    const res = await fetch(base + path, { method, headers: h, body: payload });
-    const text = await res.text();
+    let res, text;
+    try {
+        res = await fetch(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+        text = await res.text();
+    } catch (err) {
+        if (err.name === 'TimeoutError') throw new Error(`${method} ${path}: no response within ${timeoutMs} ms`);
+        throw err;
+    }
     let json;
     try { json = text.length ? JSON.parse(text) : undefined; } catch { json = undefined; }
     checkErrorShape(`${method} ${path}`, res.status, res.headers.get('content-type'), json, text);

@@ -22,7 +22,7 @@ function run(argv, what) {
     return r.stdout;
 }
 
-// Returns { url, restart(), stop() }. url names the `postgres` database as user ivory.
+// Returns { url, log(), restart(), pause(), resume(), stop() }. url names the `postgres` database as user ivory.
 export async function startCluster({ maxConnections = 200 } = {}) {
     const dir = tempDir('ivory-pgc-');
     if (process.getuid?.() === 0) {
@@ -44,6 +44,13 @@ export async function startCluster({ maxConnections = 200 } = {}) {
         // (-l again: without it the new postmaster writes to our pipe and pg_ctl never returns)
         restart() {
             ctl(['-l', path.join(dir, 'pg.log'), '-m', 'fast', '-w', '-t', '60', 'restart'], 'pg_ctl restart');
+        },
+        // The database goes away (fast shutdown: sessions terminated) until resume().
+        pause() {
+            ctl(['-m', 'fast', '-w', '-t', '60', 'stop'], 'pg_ctl stop');
+        },
+        resume() {
+            ctl(['-l', path.join(dir, 'pg.log'), '-w', '-t', '60', '-o', opts, 'start'], 'pg_ctl start');
         },
         stop() {
             try { ctl(['-m', 'immediate', '-w', 'stop'], 'pg_ctl stop'); } catch { /* already down */ }
