@@ -17,12 +17,23 @@ export async function request(base, method, path, { token, body, raw, headers = 
         if (contentType !== null) h['content-type'] = contentType ?? 'application/json';
     }
     let res, text;
-    try {
-        res = await fetch(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
-        text = await res.text();
-    } catch (err) {
-        if (err.name === 'TimeoutError') throw new Error(`${method} ${path}: no response within ${timeoutMs} ms`);
-        throw err;
+    for (let attempt = 0; ; attempt++) {
+        try {
+            res = await fetch(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+            text = await res.text();
+            break;
+        } catch (err) {
+            if (err.name === 'TimeoutError') throw new Error(`${method} ${path}: no response within ${timeoutMs} ms`);
+            // A pooled keep-alive connection the server closed while it sat idle (the server cuts
+            // connections idle beyond IVORY_HTTP_HEADER_TIMEOUT, 10 s) is reused when this process's
+            // event loop was blocked past that (spawnSync of psql, pg_ctl, ivory CLI): the request
+            // meets a closed socket before the server read it. Sent again once, on a new connection;
+            // a server that is really gone fails the second attempt too.
+            const closed = ['UND_ERR_SOCKET', 'ECONNRESET'].includes(err.cause?.code);
+            if (attempt === 0 && closed) continue;
+            // undici says only "fetch failed"; the cause (ECONNRESET, ECONNREFUSED, ...) is the news.
+            throw new Error(`${method} ${path}: ${err.message}${err.cause ? ` (${err.cause.code ?? ''} ${err.cause.message})` : ''}`, { cause: err });
+        }
     }
     let json;
     try { json = text.length ? JSON.parse(text) : undefined; } catch { json = undefined; }
