@@ -135,6 +135,22 @@ void api_workers_free(struct api_workers *w);
 /* Jobs queued and not yet started (for diagnostics). */
 size_t api_workers_backlog(struct api_workers *w);
 
+/* ---- the LLM mapping proposer (map_llm.c) ------------------------------------------ */
+struct map_target {
+    const char *name, *type;          /* a target column and its declared type (borrowed) */
+};
+#define MAP_LLM_MAX_ANSWER ((size_t)256 * 1024)
+/* Asks the chat-completions endpoint of IVORY_MAPPING_LLM_URL to map the stream's fields
+ * onto the target columns. Only names and types leave the server: the stream name, each
+ * source field's name with its JSON Schema "type"/"format", each target column's name and
+ * type (never a connector's config, a tenant id or a sample value). One POST, no redirects,
+ * at most IVORY_MAPPING_LLM_TIMEOUT and MAP_LLM_MAX_ANSWER bytes. IV_OK with *answer (new
+ * reference): the model's proposals as it gave them, an array of objects, unvalidated (the
+ * caller validates each like client input). Otherwise an error with e->msg one sentence
+ * saying why, for the fallback message (never the API key). */
+int map_llm_ask(const struct iv_config *cfg, const char *stream, json_t *fields,
+                const struct map_target *tv, size_t tn, json_t **answer, struct iv_err *e);
+
 /* ---- request context ------------------------------------------------------------ */
 struct api_server_state {
     const struct iv_config *cfg;

@@ -381,12 +381,8 @@ static bool compatible(enum src_kind k, const struct tx_type *t, const char **ca
     return false;
 }
 
-struct target_col {
-    const char *name, *type;
-};
-
 /* target_schema_def: {"col": "type", ...} or [{"name": ..., "type": ...}, ...]. */
-static bool parse_targets(struct api_ctx *c, json_t *def, struct target_col **out, size_t *n)
+static bool parse_targets(struct api_ctx *c, json_t *def, struct map_target **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -397,14 +393,14 @@ static bool parse_targets(struct api_ctx *c, json_t *def, struct target_col **ou
                   MAX_MAPPINGS);
         return false;
     }
-    struct target_col *v = xcalloc(cap, sizeof *v);
+    struct map_target *v = xcalloc(cap, sizeof *v);
     const char *k;
     json_t *x;
     size_t i;
     if (json_is_object(def)) {
-        json_object_foreach(def, k, x) v[(*n)++] = (struct target_col){k, json_string_value(x)};
+        json_object_foreach(def, k, x) v[(*n)++] = (struct map_target){k, json_string_value(x)};
     } else {
-        json_array_foreach(def, i, x) v[(*n)++] = (struct target_col){json_str(x, "name"),
+        json_array_foreach(def, i, x) v[(*n)++] = (struct map_target){json_str(x, "name"),
                                                                      json_str(x, "type")};
     }
     for (i = 0; i < *n; i++) {
@@ -431,7 +427,7 @@ static json_t *source_fields(json_t *schema)
 }
 
 /* Proposes one mapping per target column that some source field matches. */
-static size_t propose(const char *stream, json_t *fields, const struct target_col *tv, size_t tn,
+static size_t propose(const char *stream, json_t *fields, const struct map_target *tv, size_t tn,
                       struct store_mapping *out, char **casts)
 {
     size_t n = 0;
@@ -469,6 +465,145 @@ static size_t propose(const char *stream, json_t *fields, const struct target_co
             .transform_fn = casts[n - 1], .review_required = !exact || !ok,
         };
     }
+    return n;
+}
+
+/* ---- the LLM proposer's answer, validated like client input ---------------------------- */
+
+struct llm_outcome {
+    size_t kept, dropped;
+    char first_drop[320];         /* why the first dropped proposal was dropped */
+};
+
+static void drop(struct llm_outcome *o, size_t i, const char *why, const char *detail)
+{
+    if (!o->dropped++)
+        snprintf(o->first_drop, sizeof o->first_drop, "proposal %zu: %.120s%.80s", i, why,
+                 detail ? detail : "");
+}
+
+/* One proposal -> out (strings borrowed from the request: a kept proposal names an existing
+ * source field and target column); its expression is compiled as PUT .../mappings does. */
+static bool llm_item(json_t *item, size_t i, json_t *fields, const struct map_target *tv,
+                     size_t tn, const bool *taken, size_t *col, const char **fn,
+                     struct llm_outcome *o)
+{
+    const char *sf = json_str(item, "source_field"), *tc = json_str(item, "target_column");
+    json_t *f = json_object_get(item, "transform_fn");
+    const char *k;
+    json_t *x;
+    const char *field = NULL;
+    json_object_foreach(fields, k, x) if (sf && !strcmp(k, sf)) field = k;
+    *col = tn;
+    for (size_t j = 0; tc && j < tn; j++)
+        if (!strcmp(tv[j].name, tc))
+            *col = j;
+    if (!field)
+        return drop(o, i, "unknown source_field ", sf), false;
+    if (*col == tn)
+        return drop(o, i, "unknown target_column ", tc), false;
+    if (taken[*col])
+        return drop(o, i, "target_column mapped twice: ", tc), false;
+    if (f && !json_is_null(f) && (!json_is_string(f) || json_string_length(f) > MAX_EXPR))
+        return drop(o, i, "transform_fn is not an expression string", NULL), false;
+    *fn = json_string_value(f) && *json_string_value(f) ? json_string_value(f) : NULL;
+    struct tx_expr *ex = NULL;
+    struct tx_error err = {0};
+    if (*fn && tx_compile(*fn, strlen(*fn), &ex, &err) != IV_OK) {
+        char why[120];
+        snprintf(why, sizeof why, "transform_fn %s at column %d: ", err.kind, err.column);
+        return drop(o, i, why, err.msg), false;
+    }
+    tx_expr_free(ex);
+    return true;
+}
+
+/* Keeps the valid proposals of the model's answer in out/casts; each is review_required
+ * unless the deterministic proposer (det, nd) proposes exactly it, sure of it. */
+static size_t llm_validate(json_t *answer, const char *stream, json_t *fields,
+                           const struct map_target *tv, size_t tn,
+                           const struct store_mapping *det, size_t nd,
+                           struct store_mapping *out, char **casts, struct llm_outcome *o)
+{
+    bool *taken = xcalloc(tn + 1, sizeof *taken);
+    size_t n = 0, i;
+    json_t *item;
+    json_array_foreach(answer, i, item) {
+        size_t col;
+        const char *fn = NULL;
+        if (!json_is_object(item)) {
+            drop(o, i, "not an object", NULL);
+            continue;
+        }
+        if (n >= tn || !llm_item(item, i, fields, tv, tn, taken, &col, &fn, o))
+            continue;
+        taken[col] = true;
+        const char *sf = NULL, *k;
+        json_t *x;
+        json_object_foreach(fields, k, x) if (!strcmp(k, json_str(item, "source_field"))) sf = k;
+        bool sure = false;
+        for (size_t d = 0; d < nd; d++)
+            sure |= !strcmp(det[d].target_column, tv[col].name) &&
+                    !strcmp(det[d].source_field, sf) && !det[d].review_required &&
+                    !det[d].transform_fn && !fn;
+        casts[n] = fn ? xstrdup(fn) : NULL;
+        out[n++] = (struct store_mapping){
+            .source_stream = (char *)stream, .source_field = (char *)sf,
+            .target_column = (char *)tv[col].name, .target_type = (char *)tv[col].type,
+            .transform_fn = casts[n - 1], .review_required = !sure,
+        };
+    }
+    o->kept = n;
+    free(taken);
+    return n;
+}
+
+/* With IVORY_MAPPING_LLM_URL: the model's valid proposals replace the deterministic ones
+ * (props/casts hold those, nd of them, on entry). When the model cannot be asked or its answer
+ * is unusable or holds no valid proposal, the deterministic proposals stay, every one marked
+ * review_required, and `how` says why. Returns the number of proposals. */
+static size_t ask_llm(struct api_ctx *c, const char *stream, json_t *fields,
+                      const struct map_target *tv, size_t tn, struct store_mapping *props,
+                      char **casts, size_t nd, char *how, size_t howsz)
+{
+    const struct iv_config *cfg = c->srv->cfg;
+    json_t *answer = NULL;
+    struct iv_err e = {0};
+    struct llm_outcome o = {0};
+    size_t n = 0;
+    struct store_mapping *lp = xcalloc(tn, sizeof *lp);
+    char **lc = xcalloc(tn, sizeof *lc);
+    if (map_llm_ask(cfg, stream, fields, tv, tn, &answer, &e) == IV_OK)
+        n = llm_validate(answer, stream, fields, tv, tn, props, nd, lp, lc, &o);
+    else
+        log_warn("map-fields: the LLM proposer failed: %s", e.msg);
+    json_decref(answer);
+    if (n > 0) {
+        for (size_t i = 0; i < tn; i++) {
+            free(casts[i]);
+            casts[i] = lc[i];
+            props[i] = lp[i];
+        }
+        snprintf(how, howsz, "LLM proposer, model '%.60s'; %zu of its proposals dropped as "
+                 "invalid%s%.200s", cfg->mapping_llm_model, o.dropped,
+                 o.dropped ? ", first: " : "", o.dropped ? o.first_drop : "");
+    } else {
+        for (size_t i = 0; i < nd; i++)
+            props[i].review_required = true;
+        for (size_t i = 0; i < tn; i++)
+            free(lc[i]);
+        char why[400];
+        if (e.msg[0])
+            snprintf(why, sizeof why, "%.200s", e.msg);
+        else
+            snprintf(why, sizeof why, "none of its proposals was valid (first: %.200s)",
+                     o.dropped ? o.first_drop : "the answer was empty");
+        snprintf(how, howsz, "deterministic proposer: the LLM proposer was not used because "
+                 "%s; every proposal needs review", why);
+        n = nd;
+    }
+    free(lp);
+    free(lc);
     return n;
 }
 
@@ -526,13 +661,18 @@ void api_h_map_fields(struct api_ctx *c)
                   "connector's destination_table (mapped streams load there).");
         return;
     }
-    struct target_col *tv = NULL;
+    struct map_target *tv = NULL;
     size_t tn = 0;
     if (!parse_targets(c, json_object_get(c->json, "target_schema_def"), &tv, &tn))
         return;
     struct store_mapping *props = xcalloc(tn, sizeof *props);
     char **casts = xcalloc(tn, sizeof *casts);
     size_t n = propose(stream, source_fields(sschema), tv, tn, props, casts);
+    char how[700];
+    snprintf(how, sizeof how, "deterministic proposer");
+    if (c->srv->cfg->mapping_llm_url)
+        n = ask_llm(c, stream, source_fields(sschema), tv, tn, props, casts, n, how,
+                    sizeof how);
     size_t review = 0;
     for (size_t i = 0; i < n; i++)
         review += props[i].review_required;
@@ -541,16 +681,16 @@ void api_h_map_fields(struct api_ctx *c)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, mapping_view(&props[i]));
-        char msg[300];
+        char msg[1100];
         snprintf(msg, sizeof msg, "Proposed %zu of %zu target columns for stream '%.100s' "
-                 "(deterministic proposer); %zu need review; %zu target columns had no "
-                 "matching source field. Saved: they replace this stream's mappings.", n, tn,
-                 stream, review, tn - n);
+                 "(%s); %zu need review; %zu target columns had no matching source field. "
+                 "Saved: they replace this stream's mappings.", n, tn, stream, how, review,
+                 tn - n);
         api_reply(c, 201, json_pack("{s:I, s:I, s:s, s:o}", "mapped", (json_int_t)n,
                                     "review_required", (json_int_t)review, "message", msg,
                                     "mappings", arr));
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < tn; i++)
         free(casts[i]);
     free(casts);
     free(props);

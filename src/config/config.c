@@ -77,6 +77,10 @@ static const struct opt opts[] = {
     {"IVORY_SQL_CATALOGS", OPT_STR, OFF(sql_catalogs), NULL, 0, 0},
     {"IVORY_TENANT_MAX_CONNECTORS", OPT_INT, OFF(tenant_max_connectors), "1000", 1, 10000000},
     {"IVORY_TENANT_MAX_CATALOGS", OPT_INT, OFF(tenant_max_catalogs), "50", 1, 100000},
+    {"IVORY_MAPPING_LLM_URL", OPT_STR, OFF(mapping_llm_url), NULL, 0, 0},
+    {"IVORY_MAPPING_LLM_MODEL", OPT_STR, OFF(mapping_llm_model), NULL, 0, 0},
+    {"IVORY_MAPPING_LLM_API_KEY", OPT_STR, OFF(mapping_llm_api_key), NULL, 0, 0},
+    {"IVORY_MAPPING_LLM_TIMEOUT", OPT_SECONDS, OFF(mapping_llm_timeout_s), "20", 0.1, 600},
 };
 
 int config_load(struct iv_config *cfg, struct iv_err *e)
@@ -117,6 +121,21 @@ int config_load(struct iv_config *cfg, struct iv_err *e)
         return rc;
     }
     cfg->tap_sandbox_off = !strcmp(cfg->tap_sandbox, "off");
+    if (cfg->mapping_llm_url && *cfg->mapping_llm_url) {
+        const char *why = NULL;
+        if (strncmp(cfg->mapping_llm_url, "http://", 7) && strncmp(cfg->mapping_llm_url,
+                                                                    "https://", 8))
+            why = "IVORY_MAPPING_LLM_URL must be an http:// or https:// base URL";
+        else if (!cfg->mapping_llm_model || !*cfg->mapping_llm_model)
+            why = "IVORY_MAPPING_LLM_MODEL is required when IVORY_MAPPING_LLM_URL is set";
+        if (why) {
+            config_release(cfg);
+            return iv_err_set(e, IV_EINVAL, "%s", why);
+        }
+    } else if (cfg->mapping_llm_url) {
+        free(cfg->mapping_llm_url);   /* empty = off */
+        cfg->mapping_llm_url = NULL;
+    }
     if (!cfg->warehouse_root)
         cfg->warehouse_root = xasprintf("%s/warehouse", cfg->data_dir);
     if (!cfg->db_url)

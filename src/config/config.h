@@ -66,6 +66,11 @@ struct iv_config {
     char *sql_catalogs;         /* IVORY_SQL_CATALOGS: colon list of allowed sql catalog_uris */
     int tenant_max_connectors;  /* IVORY_TENANT_MAX_CONNECTORS, default 1000 */
     int tenant_max_catalogs;    /* IVORY_TENANT_MAX_CATALOGS, default 50 */
+    /* The optional LLM mapping proposer (docs/transforms.md, "The LLM proposer"). */
+    char *mapping_llm_url;      /* IVORY_MAPPING_LLM_URL: OpenAI-compatible base URL; NULL = off */
+    char *mapping_llm_model;    /* IVORY_MAPPING_LLM_MODEL (required with the URL) */
+    char *mapping_llm_api_key;  /* IVORY_MAPPING_LLM_API_KEY: bearer token; never logged */
+    double mapping_llm_timeout_s; /* IVORY_MAPPING_LLM_TIMEOUT, default 20 s */
 };
 
 /* Fills cfg from the environment. On a bad value returns IV_EINVAL with e->msg

@@ -11,8 +11,13 @@
  * counted, and the first 10 errors are kept as samples. STATE passes through; messages of
  * unmapped streams are dropped.
  *
- * It sits between the tap's line reader (or the Airbyte translation) and the Singer loader:
- * lines in, lines out through an emit callback, so the loader stays unaware of mappings.
+ * It sits between the tap's line reader (or the Airbyte translation) and the Singer loader,
+ * on the load pipeline's first stage (read + decode + transform; the loader's writer thread
+ * is the second: encode + compress + write). Lines in; out go the target's SCHEMA and the
+ * STATE lines as lines, and every transformed row as typed column values
+ * (singer_loader_row): a mapped record is scanned once (singer_record_members, no JSON DOM),
+ * only the fields some mapping reads are converted to expression values (`row` is built only
+ * when an expression reads it), and nothing is serialised to JSON and parsed again.
  *
  * Ownership: the stage copies what it needs from the mappings; free it with
  * mapping_stage_free. Not thread-safe: one run thread drives it.
@@ -20,10 +25,20 @@
 #ifndef IVORY_RUNNER_MAPPING_H
 #define IVORY_RUNNER_MAPPING_H
 
+#include "singer/singer.h"
 #include "store/store.h"
 #include "util/util.h"
 
-typedef int (*mapping_emit_fn)(void *ctx, const char *line, size_t len, struct iv_err *e);
+/* Where the stage's output goes. */
+struct mapping_out {
+    void *ctx;
+    /* the target's SCHEMA line and the tap's STATE lines, in order */
+    int (*line)(void *ctx, const char *line, size_t len, struct iv_err *e);
+    /* one transformed row of the target stream: vals[i] for the target's column i (the
+     * order of the SCHEMA line's properties); vals and their bytes are borrowed for the call */
+    int (*row)(void *ctx, const char *stream, const struct singer_value *vals, int n,
+               struct iv_err *e);
+};
 
 struct mapping_stage;
 
@@ -37,13 +52,12 @@ int mapping_stage_new(struct mapping_stage **out, const struct store_mapping *v,
 void mapping_stage_free(struct mapping_stage *m);
 
 /* The target stream's SCHEMA message, emitted once before any data. */
-int mapping_stage_start(struct mapping_stage *m, mapping_emit_fn emit, void *ctx,
-                        struct iv_err *e);
+int mapping_stage_start(struct mapping_stage *m, const struct mapping_out *o, struct iv_err *e);
 
 /* One Singer line from the tap. Transform errors are counted, not returned; an error return
- * is a protocol error (invalid JSON) or the emit callback's. */
+ * is a protocol error (invalid JSON, a duplicate mapped key) or an output callback's. */
 int mapping_stage_line(struct mapping_stage *m, const char *line, size_t len,
-                       mapping_emit_fn emit, void *ctx, struct iv_err *e);
+                       const struct mapping_out *o, struct iv_err *e);
 
 struct mapping_stats {
     int64_t records;            /* RECORDs of mapped streams read */

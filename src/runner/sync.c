@@ -452,11 +452,20 @@ static int to_loader(void *ctx, const char *line, size_t len, struct iv_err *e)
     return singer_loader_line(s->ld, line, len, e);
 }
 
+/* A transformed row of the target stream, typed, into the loader. */
+static int row_to_loader(void *ctx, const char *stream, const struct singer_value *vals, int n,
+                         struct iv_err *e)
+{
+    struct sync *s = ctx;
+    return singer_loader_row(s->ld, stream, vals, n, e);
+}
+
 /* The transform stage, then the loader (connectors with mappings). */
 static int through_mappings(void *ctx, const char *line, size_t len, struct iv_err *e)
 {
     struct sync *s = ctx;
-    return mapping_stage_line(s->mapping, line, len, to_loader, s, e);
+    const struct mapping_out out = {.ctx = s, .line = to_loader, .row = row_to_loader};
+    return mapping_stage_line(s->mapping, line, len, &out, e);
 }
 
 static int on_line(void *ctx, const char *line, size_t len, uint64_t lineno, struct iv_err *e)
@@ -1091,7 +1100,8 @@ static int open_loader(struct sync *s)
         .run_id = s->j->run_id, .on_commit = on_commit, .commit_ctx = s, .drift = s->drift,
     };
     if (singer_loader_new(&s->ld, &lo, &e) != IV_OK ||
-        (s->mapping && mapping_stage_start(s->mapping, to_loader, s, &e) != IV_OK) ||
+        (s->mapping && mapping_stage_start(s->mapping, &(const struct mapping_out){
+                           .ctx = s, .line = to_loader, .row = row_to_loader}, &e) != IV_OK) ||
         (s->airbyte && airbyte_send_schemas(&s->ab, s->mapping ? through_mappings : to_loader,
                                             s, &e) != IV_OK)) {
         sync_fail(s, "%s", e.msg);

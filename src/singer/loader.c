@@ -792,6 +792,74 @@ static int load_record(struct singer_loader *l, struct ld_stream *ts, const stru
     return IV_OK;
 }
 
+/* A typed value's text for a discard sample. */
+static char *value_sample(const struct singer_value *v)
+{
+    switch (v->kind) {
+    case SINGER_V_NULL: return xstrdup("null");
+    case SINGER_V_BOOL: return xstrdup(v->b ? "true" : "false");
+    case SINGER_V_F64: return xasprintf("%.17g", v->d);
+    case SINGER_V_BYTES: {
+        json_t *j = json_stringn(v->p, v->n > 200 ? 200 : v->n);
+        char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+        json_decref(j);
+        return t ? t : xstrdup("?");
+    }
+    default: return xasprintf("%lld", (long long)v->i64);   /* longs, days, microseconds */
+    }
+}
+
+/* discard_row for a typed row: counted and sampled like a record that does not fit. */
+static void discard_typed(struct singer_loader *l, struct ld_stream *ts,
+                          const struct singer_value *vals, int n, const struct iv_err *e)
+{
+    l->st.records++;
+    l->st.rows_discarded++;
+    ts->read++;
+    ts->discarded++;
+    if (json_array_size(l->discards) >= SINGER_MAX_DISCARD_SAMPLES)
+        return;
+    const char *field = singer_stream_misfit(ts->dec);
+    char *vt = xstrdup("null");
+    for (int i = 0; i < n && i < singer_stream_ncols(ts->dec); i++)
+        if (!strcmp(singer_stream_col(ts->dec, i)->name, field)) {
+            free(vt);
+            vt = value_sample(&vals[i]);
+        }
+    json_array_append_new(l->discards, json_pack("{s:s, s:s, s:s, s:s}", "stream", ts->name,
+                                                 "field", field, "value", vt, "error", e->msg));
+    free(vt);
+}
+
+int singer_loader_row(struct singer_loader *l, const char *stream,
+                      const struct singer_value *vals, int n, struct iv_err *e)
+{
+    struct ld_stream *ts;
+    int rc = stream_for_records(l, "RECORD", stream, &ts, e);
+    if (rc || !ts)
+        return rc;
+    struct batch *bt;
+    if ((rc = pipe_batch(&l->pipe, ts->a, &bt, e)))
+        return rc;
+    struct singer_sink sink = {
+        .ctx = bt, .put_null = b_null, .put_bool = b_bool, .put_i32 = b_i32,
+        .put_i64 = b_i64, .put_double = b_dbl, .put_bytes = b_bytes, .end_row = b_end,
+        .put_decimal = b_dec,
+    };
+    rc = singer_stream_put_row(ts->dec, vals, n, &sink, e);
+    if (rc && l->o.drift == SINGER_DRIFT_DISCARD_ROW && singer_stream_misfit(ts->dec)) {
+        discard_typed(l, ts, vals, n, e);
+        return IV_OK;
+    }
+    if (rc)
+        return err_wrap(e, rc, "stream \"%s\"", ts->name);
+    l->st.records++;
+    l->pending_rows++;
+    ts->read++;
+    ts->pending++;
+    return IV_OK;
+}
+
 /* "file:///a%20b/x.jsonl.gz" or "/a/x.jsonl" -> a heap path; NULL for other schemes. */
 static char *batch_file_path(const char *uri)
 {

@@ -68,6 +68,8 @@ struct singer_msg {
 };
 struct singer_parser {
     struct buf scratch;     /* unescaped stream name */
+    struct buf member;      /* unescaped key and string of the member singer_record_members
+                             * is reporting */
 };
 void singer_parser_init(struct singer_parser *p);
 void singer_parser_release(struct singer_parser *p);
@@ -191,6 +193,58 @@ int singer_stream_decode(struct singer_stream *s, const char *rec, size_t len,
 int singer_decode_record(struct singer_stream *s, const struct singer_msg *m,
                          const struct singer_sink *sink, struct iv_err *e);
 
+/* ---- typed rows --------------------------------------------------------------
+ * For a producer that already holds typed values (the runner's transform stage):
+ * a row given as one value per stream column, handed to the sink exactly as the
+ * decoder would hand it (same output order, same kinds), so nothing is serialised
+ * to JSON and parsed again. */
+enum singer_vkind {
+    SINGER_V_NULL,
+    SINGER_V_BOOL,          /* SINGER_K_BOOL */
+    SINGER_V_I64,           /* SINGER_K_LONG */
+    SINGER_V_F64,           /* SINGER_K_DOUBLE */
+    SINGER_V_BYTES,         /* SINGER_K_STRING, SINGER_K_JSON (valid UTF-8) */
+    SINGER_V_DATE,          /* SINGER_K_DATE: days since 1970-01-01 in i64 */
+    SINGER_V_TIMESTAMP,     /* SINGER_K_TIMESTAMPTZ: µs since the epoch, UTC, in i64 */
+};
+struct singer_value {
+    enum singer_vkind kind;
+    bool b;
+    int64_t i64;
+    double d;
+    const char *p;          /* SINGER_V_BYTES (borrowed) */
+    size_t n;
+};
+/* One row: vals[i] is the value of stream column i (n must be the stream's column
+ * count). A value of the wrong kind for its column, or null in a required column, is
+ * IV_EINVAL naming the column, and nothing reaches the sink. A column the loader
+ * follows as text (singer_stream_as_text) receives the value's text: integers and
+ * doubles as JSON numbers, booleans as true/false, dates as YYYY-MM-DD, timestamps as
+ * YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00. */
+int singer_stream_put_row(struct singer_stream *s, const struct singer_value *vals, int n,
+                          const struct singer_sink *sink, struct iv_err *e);
+
+/* ---- record members ------------------------------------------------------------
+ * The top-level members of a RECORD's record object, one callback per member, in
+ * order, validated like the decoder validates (JSON grammar, UTF-8, escapes; with
+ * record_open also the rest of the message). Strings and keys arrive unescaped;
+ * numbers as their JSON text; objects and arrays as their (valid) JSON text. */
+enum singer_jtype { SINGER_JNULL, SINGER_JBOOL, SINGER_JINT, SINGER_JNUM, SINGER_JSTR,
+                    SINGER_JOBJ, SINGER_JARR };
+struct singer_member {
+    const char *key;        /* borrowed for the callback's duration */
+    size_t key_len;
+    enum singer_jtype type;
+    bool b;                 /* SINGER_JBOOL */
+    const char *val;        /* text of the value (see above); borrowed */
+    size_t val_len;
+};
+typedef int (*singer_member_fn)(void *ctx, const struct singer_member *m, struct iv_err *e);
+/* Walks the record of m (a RECORD from singer_parse_line on p). A callback's non-zero
+ * return stops the walk and is returned. */
+int singer_record_members(struct singer_parser *p, const struct singer_msg *m,
+                          singer_member_fn fn, void *ctx, struct iv_err *e);
+
 /* ---- helpers shared with tests ------------------------------------------------ */
 /* Validates one complete JSON value spanning exactly [p, p+len) (surrounding
  * whitespace allowed). 0 or IV_EINVAL with a message naming the byte offset. */
@@ -297,6 +351,11 @@ char *singer_loader_schema_changes(const struct singer_loader *l);
 char *singer_loader_stream_rows(const struct singer_loader *l);
 /* Name of the i-th table opened (borrowed), i < stats.ntables. */
 const char *singer_loader_table(const struct singer_loader *l, int i);
+/* One typed row of `stream` (a stream declared by a SCHEMA line before), vals[i] for its
+ * column i (see singer_stream_put_row): what singer_loader_line does for a RECORD, without
+ * the JSON. Counted in records like a RECORD. */
+int singer_loader_row(struct singer_loader *l, const char *stream,
+                      const struct singer_value *vals, int n, struct iv_err *e);
 /* Stops the writer, discards uncommitted rows, frees. NULL ok. */
 void singer_loader_free(struct singer_loader *l);
 

@@ -15,11 +15,13 @@
 void singer_parser_init(struct singer_parser *p)
 {
     buf_init(&p->scratch, (size_t)1 << 30);
+    buf_init(&p->member, (size_t)1 << 30);
 }
 
 void singer_parser_release(struct singer_parser *p)
 {
     buf_release(&p->scratch);
+    buf_release(&p->member);
 }
 
 void singer_msg_clear(struct singer_msg *m)

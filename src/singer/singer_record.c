@@ -974,3 +974,248 @@ int singer_json_compact(const char *p, size_t len, struct buf *out)
     out->data[out->len] = '\0';
     return IV_OK;
 }
+
+/* ---- typed rows (singer_stream_put_row) ------------------------------------------------ */
+
+/* The text a column followed as text (SINGER_K_TEXT) receives for a typed value; appended to
+ * the row's scratch. */
+static int value_text(struct singer_stream *s, const struct singer_value *v, struct slot *sl)
+{
+    char tmp[64];
+    int n = 0;
+    switch (v->kind) {
+    case SINGER_V_BOOL: n = snprintf(tmp, sizeof tmp, "%s", v->b ? "true" : "false"); break;
+    case SINGER_V_I64: n = snprintf(tmp, sizeof tmp, "%lld", (long long)v->i64); break;
+    case SINGER_V_F64:
+        for (int prec = 15; prec <= 17; prec++) {   /* shortest text that reads back */
+            n = snprintf(tmp, sizeof tmp, "%.*g", prec, v->d);
+            if (strtod(tmp, NULL) == v->d)
+                break;
+        }
+        break;
+    case SINGER_V_DATE: {
+        int64_t y;
+        unsigned m, d;
+        civil_from_days(v->i64, &y, &m, &d);
+        n = snprintf(tmp, sizeof tmp, "%04lld-%02u-%02u", (long long)y, m, d);
+        break;
+    }
+    case SINGER_V_TIMESTAMP: {
+        int64_t sec = v->i64 >= 0 ? v->i64 / 1000000 : -((-v->i64 + 999999) / 1000000);
+        int64_t us = v->i64 - sec * 1000000, y;
+        unsigned m, d;
+        int64_t days = sec >= 0 ? sec / 86400 : -((-sec + 86399) / 86400), rem = sec - days * 86400;
+        civil_from_days(days, &y, &m, &d);
+        n = snprintf(tmp, sizeof tmp, "%04lld-%02u-%02uT%02d:%02d:%02d", (long long)y, m, d,
+                     (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
+        if (us)
+            n += snprintf(tmp + n, sizeof tmp - (size_t)n, ".%06d", (int)us);
+        n += snprintf(tmp + n, sizeof tmp - (size_t)n, "+00:00");
+        break;
+    }
+    default:   /* bytes: as they are */
+        sl->kind = S_BYTES;
+        sl->v.s.p = v->p;
+        sl->v.s.n = v->n;
+        return IV_OK;
+    }
+    size_t off = s->scratch.len;
+    int rc = buf_append(&s->scratch, tmp, (size_t)n);
+    if (rc)
+        return rc;
+    sl->kind = S_SCRATCH;
+    sl->v.s.off = off;
+    sl->v.s.n = (size_t)n;
+    return IV_OK;
+}
+
+/* Stages one typed value into column ci's slot. A value that does not fit the column (the
+ * wrong kind, null in a required column, a value for a column the table lacks) is IV_EINVAL
+ * with s->misfit = ci, as the decoder reports such values (schema_drift discard_row). */
+static int stage_value(struct singer_stream *s, int ci, const struct singer_value *v,
+                       struct iv_err *e)
+{
+    const struct singer_column *c = &s->cols[ci];
+    struct slot *sl = &s->slots[ci];
+    if (v->kind == SINGER_V_NULL) {
+        sl->kind = S_NULL;
+        if (!s->req[ci])
+            return IV_OK;
+        s->misfit = ci;
+        return iv_err_set(e, IV_EINVAL, "field \"%s\": null is not allowed", c->name);
+    }
+    bool fits = false;
+    switch (c->kind) {
+    case SINGER_K_TEXT:
+        return value_text(s, v, sl) ? iv_err_set(e, IV_ETOOBIG, "field \"%s\": row too large",
+                                                 c->name) : IV_OK;
+    case SINGER_K_LONG: fits = v->kind == SINGER_V_I64; sl->kind = S_I64; sl->v.i64 = v->i64;
+        break;
+    case SINGER_K_TIMESTAMPTZ: fits = v->kind == SINGER_V_TIMESTAMP; sl->kind = S_I64;
+        sl->v.i64 = v->i64; break;
+    case SINGER_K_DATE:
+        fits = v->kind == SINGER_V_DATE && v->i64 >= INT32_MIN && v->i64 <= INT32_MAX;
+        sl->kind = S_I32;
+        sl->v.i32 = (int32_t)v->i64;
+        break;
+    case SINGER_K_DOUBLE:   /* an integer reads as a double, as its JSON text would */
+        fits = v->kind == SINGER_V_F64 || v->kind == SINGER_V_I64;
+        sl->kind = S_F64;
+        sl->v.d = v->kind == SINGER_V_I64 ? (double)v->i64 : v->d;
+        break;
+    case SINGER_K_BOOL: fits = v->kind == SINGER_V_BOOL; sl->kind = S_BOOL; sl->v.b = v->b;
+        break;
+    case SINGER_K_STRING:
+    case SINGER_K_JSON:
+        fits = v->kind == SINGER_V_BYTES;
+        sl->kind = S_BYTES;
+        sl->v.s.p = v->p;
+        sl->v.s.n = v->n;
+        break;
+    case SINGER_K_DECIMAL:
+        break;
+    }
+    if (c->absent || !fits) {
+        s->misfit = ci;
+        return iv_err_set(e, IV_EINVAL, "field \"%s\": %s", c->name, c->absent
+                          ? "the table has no such column (only null fits)"
+                          : "the value does not fit the column's type");
+    }
+    return IV_OK;
+}
+
+int singer_stream_put_row(struct singer_stream *s, const struct singer_value *vals, int n,
+                          const struct singer_sink *sink, struct iv_err *e)
+{
+    if (n != s->ncols)
+        return iv_err_set(e, IV_EINVAL, "stream \"%s\": a row of %d values for %d columns",
+                          s->name, n, s->ncols);
+    buf_reset(&s->scratch);
+    s->misfit = -1;
+    for (int ci = 0; ci < n; ci++) {
+        int rc = stage_value(s, ci, &vals[ci], e);
+        if (rc)
+            return rc;
+    }
+    return emit_row(s, sink, e);
+}
+
+/* ---- record members (singer_record_members) --------------------------------------------- */
+
+/* One member's value at js->p into mb (strings unescaped into scratch). */
+static int member_value(struct jscan *js, struct buf *scratch, struct singer_member *mb)
+{
+    enum jtok t = js_peek(js);
+    const char *start = js->p, *v;
+    size_t n;
+    bool esc, is_int;
+    switch (t) {
+    case J_NULL:
+        mb->type = SINGER_JNULL;
+        return js_literal(js, "null", 4);
+    case J_TRUE:
+    case J_FALSE:
+        mb->type = SINGER_JBOOL;
+        mb->b = t == J_TRUE;
+        return t == J_TRUE ? js_literal(js, "true", 4) : js_literal(js, "false", 5);
+    case J_NUM:
+        if (js_number(js, &v, &n, &is_int))
+            return -1;
+        mb->type = is_int ? SINGER_JINT : SINGER_JNUM;
+        mb->val = v;
+        mb->val_len = n;
+        return 0;
+    case J_STR:
+        if (js_string(js, &v, &n, &esc))
+            return -1;
+        mb->type = SINGER_JSTR;
+        if (esc) {
+            if (buf_reserve(scratch, n + 1))
+                return js_fail(js, "string too large");
+            size_t k = js_unescape(v, n, scratch->data + scratch->len);
+            v = scratch->data + scratch->len;
+            scratch->len += k;
+            n = k;
+        }
+        mb->val = v;
+        mb->val_len = n;
+        return 0;
+    case J_OBJ:
+    case J_ARR:
+        if (js_skip(js, 1))
+            return -1;
+        mb->type = t == J_OBJ ? SINGER_JOBJ : SINGER_JARR;
+        mb->val = start;
+        mb->val_len = (size_t)(js->p - start);
+        return 0;
+    default:
+        return js_fail(js, js->p >= js->end ? "unexpected end of input" : "unexpected character");
+    }
+}
+
+int singer_record_members(struct singer_parser *p, const struct singer_msg *m,
+                          singer_member_fn fn, void *ctx, struct iv_err *e)
+{
+    struct jscan js;
+    js_init(&js, m->record, m->record_len);
+    if (js_peek(&js) != J_OBJ) {
+        js_fail(&js, "expected an object");
+        goto bad_json;
+    }
+    js.p++;
+    js_ws(&js);
+    int more = 1;
+    if (js.p < js.end && *js.p == '}') {
+        js.p++;
+        more = 0;
+    }
+    while (more) {
+        struct singer_member mb = {0};
+        const char *k;
+        size_t kn;
+        bool esc;
+        buf_reset(&p->member);
+        if (js_peek(&js) != J_STR) {
+            js_fail(&js, "expected object key");
+            goto bad_json;
+        }
+        if (js_string(&js, &k, &kn, &esc))
+            goto bad_json;
+        if (esc) {
+            if (buf_reserve(&p->member, kn + 1))
+                return iv_err_set(e, IV_ETOOBIG, "record key too large");
+            kn = js_unescape(k, kn, p->member.data);
+            k = p->member.data;
+            p->member.len = kn;
+        }
+        js_ws(&js);
+        if (js.p >= js.end || *js.p != ':') {
+            js_fail(&js, "expected ':'");
+            goto bad_json;
+        }
+        js.p++;
+        js_ws(&js);
+        if (member_value(&js, &p->member, &mb))
+            goto bad_json;
+        if (esc)
+            k = p->member.data;   /* the value's unescaping may have moved the buffer */
+        mb.key = k;
+        mb.key_len = kn;
+        int rc = fn(ctx, &mb, e);
+        if (rc)
+            return rc;
+        if ((more = js_after_item(&js, '}')) < 0)
+            goto bad_json;
+    }
+    if (m->record_open)
+        return message_tail(&js, e);
+    js_ws(&js);
+    if (js.p != js.end) {
+        js_fail(&js, "trailing characters after the record");
+        goto bad_json;
+    }
+    return IV_OK;
+bad_json:
+    return iv_err_set(e, IV_EINVAL, "invalid JSON in record at byte %zu: %s",
+                      (size_t)(js.p - js.base) + 1, js.err ? js.err : "invalid");
+}

@@ -353,3 +353,184 @@ int tx_coerce(const struct tx_value *v, const struct tx_type *t, json_t **out,
     }
     return fail_value(v, t, err, NULL);
 }
+
+/* ---- typed cells (tx_coerce_cell) ------------------------------------------------------- */
+
+static int two(const char *p) { return (p[0] - '0') * 10 + (p[1] - '0'); }
+static bool digits(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    return true;
+}
+static bool leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+/* "YYYY-MM-DD" (a valid date, year >= 1) -> days; false for any other text (which then goes
+ * through parse_date, the definition). */
+static bool fast_date(const char *p, size_t n, int64_t *days)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (n < 10 || !digits(p, 4) || p[4] != '-' || !digits(p + 5, 2) || p[7] != '-' ||
+        !digits(p + 8, 2))
+        return false;
+    int64_t y = two(p) * 100 + two(p + 2);
+    int m = two(p + 5), d = two(p + 8);
+    if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap(y)))
+        return false;
+    *days = days_from_civil(y, (unsigned)m, (unsigned)d);
+    return true;
+}
+
+/* "YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+00:00]" -> µs UTC (naive is UTC, as parse_datetime);
+ * false for any other text (which then goes through parse_datetime). */
+static bool fast_timestamp(const char *p, size_t n, int64_t *us)
+{
+    int64_t days;
+    if (n < 19 || !fast_date(p, 10, &days) || (p[10] != 'T' && p[10] != ' ') ||
+        !digits(p + 11, 2) || p[13] != ':' || !digits(p + 14, 2) || p[16] != ':' ||
+        !digits(p + 17, 2))
+        return false;
+    int h = two(p + 11), mi = two(p + 14), s = two(p + 17);
+    if (h > 23 || mi > 59 || s > 59)
+        return false;
+    size_t k = 19;
+    int64_t frac = 0;
+    if (k < n && p[k] == '.') {
+        size_t nd = 0;
+        for (k++; k < n && p[k] >= '0' && p[k] <= '9' && nd < 7; k++, nd++)
+            frac = frac * 10 + (p[k] - '0');
+        if (nd < 1 || nd > 6)
+            return false;
+        for (; nd < 6; nd++)
+            frac *= 10;
+    }
+    if (k < n && !((n - k == 1 && p[k] == 'Z') || (n - k == 6 && !memcmp(p + k, "+00:00", 6))))
+        return false;
+    *us = ((days * 86400 + h * 3600 + mi * 60 + s) * 1000000) + frac;
+    return true;
+}
+
+static int cell_text(struct buf *text, const char *p, size_t n, struct tx_cell *out)
+{
+    out->kind = TXC_TEXT;
+    out->off = text->len;
+    out->n = n;
+    return buf_append(text, p, n) ? IV_ETOOBIG : IV_OK;
+}
+
+/* tx_coerce's JSON -> the cell (dates and timestamps are its ISO text). */
+static int cell_from_json(const json_t *j, const struct tx_type *t, struct buf *text,
+                          struct tx_cell *out, struct tx_error *err)
+{
+    switch (json_typeof(j)) {
+    case JSON_NULL: out->kind = TXC_NULL; return IV_OK;
+    case JSON_TRUE:
+    case JSON_FALSE: out->kind = TXC_BOOL; out->b = json_is_true(j); return IV_OK;
+    case JSON_INTEGER: out->kind = TXC_LONG; out->i = json_integer_value(j); return IV_OK;
+    case JSON_REAL: out->kind = TXC_DOUBLE; out->d = json_real_value(j); return IV_OK;
+    case JSON_STRING: break;
+    default: return cerr(err, "internal: unexpected coercion result");
+    }
+    const char *s = json_string_value(j);
+    size_t n = json_string_length(j);
+    if (t->t == TT_DATE) {
+        int32_t days;
+        if (date_parse_days(s, n, &days))
+            return cerr(err, "internal: parse_date gave '%.40s'", s);
+        out->kind = TXC_DATE;
+        out->i = days;
+        return IV_OK;
+    }
+    if (t->t == TT_TIMESTAMP || t->t == TT_TIMESTAMPTZ) {
+        if (iso8601_parse_us(s, n, &out->i))
+            return cerr(err, "internal: parse_datetime gave '%.40s'", s);
+        out->kind = TXC_TIMESTAMP;
+        return IV_OK;
+    }
+    return cell_text(text, s, n, out);
+}
+
+/* The common cases, converted without JSON; false: not one of them. */
+static bool cell_direct(const struct tx_value *v, const struct tx_type *t, struct buf *text,
+                        struct tx_cell *out, int *rc)
+{
+    int64_t x;
+    switch (t->t) {
+    case TT_STRING:
+        if (v->kind != TX_STR)
+            return false;
+        *rc = cell_text(text, v->u.s.p, v->u.s.n, out);
+        return true;
+    case TT_LONG:
+    case TT_INT:
+        if ((v->kind != TX_INT && v->kind != TX_BOOL) || !tx_get_int64(v, &x) ||
+            (t->t == TT_INT && (x < INT32_MIN || x > INT32_MAX)))
+            return false;
+        out->kind = TXC_LONG;
+        out->i = x;
+        return true;
+    case TT_DOUBLE:
+    case TT_FLOAT:
+        if (v->kind != TX_FLOAT || !isfinite(v->u.f) ||
+            (t->t == TT_FLOAT && fabs(v->u.f) > 3.4028234663852886e38))
+            return false;
+        out->kind = TXC_DOUBLE;
+        out->d = v->u.f;
+        return true;
+    case TT_BOOLEAN:
+        if (v->kind != TX_BOOL)
+            return false;
+        out->kind = TXC_BOOL;
+        out->b = v->u.b;
+        return true;
+    case TT_DATE:
+        if (v->kind != TX_STR || v->u.s.n != 10 || !fast_date(v->u.s.p, 10, &out->i))
+            return false;
+        out->kind = TXC_DATE;
+        return true;
+    case TT_TIMESTAMP:
+    case TT_TIMESTAMPTZ:
+        if (v->kind != TX_STR || !fast_timestamp(v->u.s.p, v->u.s.n, &out->i))
+            return false;
+        out->kind = TXC_TIMESTAMP;
+        return true;
+    case TT_DECIMAL:
+        return false;
+    }
+    return false;
+}
+
+bool tx_cell_time_text(const struct tx_type *t, const char *s, size_t n, struct tx_cell *out)
+{
+    memset(out, 0, sizeof *out);
+    if (t->t == TT_DATE && n == 10 && fast_date(s, n, &out->i)) {
+        out->kind = TXC_DATE;
+        return true;
+    }
+    if ((t->t == TT_TIMESTAMP || t->t == TT_TIMESTAMPTZ) && fast_timestamp(s, n, &out->i)) {
+        out->kind = TXC_TIMESTAMP;
+        return true;
+    }
+    return false;
+}
+
+int tx_coerce_cell(const struct tx_value *v, const struct tx_type *t, struct buf *text,
+                   struct tx_cell *out, struct tx_error *err)
+{
+    memset(out, 0, sizeof *out);
+    memset(err, 0, sizeof *err);
+    if (!v || v->kind == TX_NONE) {
+        out->kind = TXC_NULL;
+        return IV_OK;
+    }
+    int rc = IV_OK;
+    if (cell_direct(v, t, text, out, &rc))
+        return rc == IV_OK ? IV_OK : cerr(err, "the value is too large");
+    json_t *j = NULL;
+    if ((rc = tx_coerce(v, t, &j, err)) != IV_OK)
+        return rc;
+    rc = cell_from_json(j, t, text, out, err);
+    json_decref(j);
+    return rc;
+}

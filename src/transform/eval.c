@@ -710,3 +710,20 @@ int tx_eval(const struct tx_expr *x, struct tx_value *value, struct tx_value *ro
     *out = NULL;
     return tx_eval_node(&c, x->root, out);
 }
+
+static bool node_reads(const struct tx_node *n, const char *name)
+{
+    if (!n)
+        return false;
+    if (n->k == N_NAME && n->name && !strcmp(n->name, name))
+        return true;
+    for (int i = 0; i < n->nkids; i++)
+        if (node_reads(n->kids[i], name))
+            return true;
+    return false;
+}
+
+bool tx_expr_reads(const struct tx_expr *x, const char *name)
+{
+    return x && node_reads(x->root, name);
+}

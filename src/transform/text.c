@@ -45,8 +45,23 @@ typedef uint8_t *(*ct_map_fn)(const uint8_t *, size_t, casing_prefix_context_t,
                               casing_suffix_context_t, const char *, uninorm_t, uint8_t *,
                               size_t *);
 
+/* ASCII text: Python's lower()/upper() only touch A-Z / a-z. */
+static struct tx_value *map_ascii(const struct tx_value *s, bool upper)
+{
+    char *p = xmalloc(s->u.s.n + 1);
+    for (size_t i = 0; i < s->u.s.n; i++) {
+        char c = s->u.s.p[i];
+        p[i] = upper ? (c >= 'a' && c <= 'z' ? (char)(c - 32) : c)
+                     : (c >= 'A' && c <= 'Z' ? (char)(c + 32) : c);
+    }
+    p[s->u.s.n] = '\0';
+    return tx_str_take(p, s->u.s.n);
+}
+
 static struct tx_value *map_whole(const struct tx_value *s, ct_map_fn fn)
 {
+    if (s->u.s.nchars == s->u.s.n && (fn == u8_ct_tolower || fn == u8_ct_toupper))
+        return map_ascii(s, fn == u8_ct_toupper);
     size_t n = 0;
     uint8_t *r = fn((const uint8_t *)s->u.s.p, s->u.s.n, unicase_empty_prefix_context,
                     unicase_empty_suffix_context, NULL, NULL, NULL, &n);

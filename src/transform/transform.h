@@ -72,6 +72,11 @@ bool tx_get_bool(const struct tx_value *v, bool *out);
 const char *tx_get_str(const struct tx_value *v, size_t *len);
 bool tx_truthy(const struct tx_value *v);
 
+/* An empty dict, and one str key -> v added to it (takes v; false, v released, when the key
+ * is already there). For callers building `row` from a record's members. */
+struct tx_value *tx_dict_empty(void);
+bool tx_dict_add(struct tx_value *d, const char *key, size_t len, struct tx_value *v);
+
 /* JSON in: null, bools, integers, reals, strings, arrays (lists), objects (dicts).
  * Invalid UTF-8 never reaches here (jansson rejects it). */
 struct tx_value *tx_from_json(const json_t *j);
@@ -102,5 +107,32 @@ json_t *tx_type_json_schema(const struct tx_type *t);
  * None). IV_EINVAL with err->msg ("cannot coerce 'abc' to long") when it cannot. */
 int tx_coerce(const struct tx_value *v, const struct tx_type *t, json_t **out,
               struct tx_error *err);
+
+/* The same coercion, to the typed form the loader's columns take (no JSON in between):
+ * string and decimal(p,s) -> TXC_TEXT (bytes appended to *text, at text->data + off),
+ * long/int -> TXC_LONG, double/float -> TXC_DOUBLE, boolean -> TXC_BOOL, date -> TXC_DATE
+ * (days since 1970-01-01 in i), timestamp/timestamptz -> TXC_TIMESTAMP (µs UTC in i).
+ * Accepts and refuses exactly what tx_coerce does (the common cases are converted
+ * directly, the rest through tx_coerce). */
+enum tx_cell_kind { TXC_NULL, TXC_BOOL, TXC_LONG, TXC_DOUBLE, TXC_TEXT, TXC_DATE,
+                    TXC_TIMESTAMP };
+struct tx_cell {
+    enum tx_cell_kind kind;
+    bool b;
+    int64_t i;
+    double d;
+    size_t off, n;            /* TXC_TEXT */
+};
+int tx_coerce_cell(const struct tx_value *v, const struct tx_type *t, struct buf *text,
+                   struct tx_cell *out, struct tx_error *err);
+
+/* Text to a date or timestamp cell without building a value, for the shapes that need no
+ * parse_date / parse_datetime (YYYY-MM-DD; YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+00:00]);
+ * false for any other text or type (then use tx_coerce_cell, which gives the same result
+ * for these shapes). */
+bool tx_cell_time_text(const struct tx_type *t, const char *s, size_t n, struct tx_cell *out);
+
+/* Does the expression read the name `name` ("value" or "row")? */
+bool tx_expr_reads(const struct tx_expr *x, const char *name);
 
 #endif

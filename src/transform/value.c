@@ -92,12 +92,27 @@ struct tx_value *tx_float(double d)
     return v;
 }
 
+/* Code points of valid UTF-8: ASCII text (the common case) is checked 8 bytes at a time. */
+static size_t utf8_chars(const char *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+    }
+    while (i < n && !(p[i] & 0x80))
+        i++;
+    return i == n ? n : i + u8_mbsnlen((const uint8_t *)p + i, n - i);
+}
+
 struct tx_value *tx_str_take(char *p, size_t n)
 {
     struct tx_value *v = tx_new(TX_STR);
     v->u.s.p = p;
     v->u.s.n = n;
-    v->u.s.nchars = u8_mbsnlen((const uint8_t *)p, n);
+    v->u.s.nchars = utf8_chars(p, n);
     return v;
 }
 
@@ -118,6 +133,20 @@ struct tx_value *tx_seq_new(enum tx_kind k, size_t n)
 }
 
 struct tx_value *tx_dict_new(void) { return tx_new(TX_DICT); }
+
+struct tx_value *tx_dict_empty(void) { return tx_dict_new(); }
+
+bool tx_dict_add(struct tx_value *d, const char *key, size_t len, struct tx_value *v)
+{
+    struct tx_value *k = tx_str(key, len);
+    if (tx_dict_lookup(d, k)) {
+        tx_unref(k);
+        tx_unref(v);
+        return false;
+    }
+    tx_dict_set(d, k, v);
+    return true;
+}
 
 struct tx_value *tx_dict_lookup(const struct tx_value *d, const struct tx_value *k)
 {

@@ -136,6 +136,25 @@ describe('valgrind: ivory serve runner sync', { skip }, () => {
             assert.equal(rs[0].rows_loaded, 300);
             assert.deepEqual(ids(await tableRows(srv, T, conn.iomete_table)), range(1, 300));
             assert.ok((await tableSnapshots(srv, T, conn.iomete_table)).length >= 1);
+            // The typed transform path (mappings: expressions, coercion, typed rows into the
+            // loader's batches) under valgrind too.
+            const mapped = await registerTap(srv, T, { count: 300, state_every: 100 });
+            const m = (f, c, t, fn = null) => ({ source_stream: 'items', source_field: f, target_column: c,
+                                                 target_type: t, transform_fn: fn });
+            const put = await T.c.put(`/v1/admin/connectors/${mapped.id}/mappings`, { mappings: [
+                m('id', 'id', 'long'), m('name', 'label', 'string', "value.upper() + f'/{row[\"id\"]:04d}'"),
+                m('id', 'half', 'double', 'value / 2'), m('name', 'bad', 'int', 'int(value[4:]) if value[-1] != \"7\" else value')] });
+            assert.equal(put.status, 200, put.text);
+            const ms = await triggerAndWait(T, mapped.id, { timeoutMs: 60000 });
+            assert.equal(ms[0].status, 'completed', JSON.stringify(ms[0]));
+            assert.equal(ms[0].transform_errors, 30, 'ids ending in 7 fail the int coercion');
+            assert.equal(ms[0].rows_loaded, 270);
+            const rows = await tableRows(srv, T, mapped.iomete_table);
+            assert.equal(rows.length, 270);
+            const r12 = rows.find((r) => Number(r.id) === 12);
+            assert.equal(r12.label, 'ROW-12/0012');
+            assert.equal(r12.half, 6);
+            assert.equal(Number(r12.bad), 12);
         } finally {
             code = await srv.stop({ timeoutMs: 60000 });
         }
