@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How many due candidates one claim looks at (enough to skip tenants at their limit). */
+/* How many due connectors the claim's first query reads in due order (the walk), and how
+ * many tenants the fallback looks at (enough to skip tenants at their limit). */
+#define CLAIM_WALK 512
 #define CLAIM_SCAN 256
 /* PostgreSQL advisory lock key that serialises claim transactions ("ivory" in ASCII). */
 #define CLAIM_ADVISORY_LOCK INT64_C(0x69766f7279)
@@ -49,6 +51,7 @@ void store_jobs_free(struct store_job *v, size_t n)
     free(v);
 }
 
+/* A picked connector; the text fields are loaded (owned) by cands_lock_and_load. */
 struct cand {
     char id[STORE_ID_MAX], tenant[STORE_ID_MAX];
     char trigger[16];
@@ -72,43 +75,254 @@ static int *tcount_slot(struct tcount **v, size_t *n, const char *tenant)
     return &(*v)[(*n)++].n;
 }
 
-/* The due condition shared by the two claim queries (c = connectors). */
+/* The due condition (c = connectors). DUE_RANGE alone is the predicate of the partial
+ * indexes connectors_due_next and connectors_due_tenant (migration 8), so the walk below is
+ * one index range in due order that no planner estimate can turn into a join; the running
+ * checks of DUE_WHERE are applied there in C against the busy set read at the start of the
+ * claim, and in SQL only where few rows are left (the locked load, the fallback). */
+#define DUE_RANGE " c.status = 'active' AND c.next_run_at IS NOT NULL AND c.next_run_at <= ?"
 #define DUE_WHERE                                                                       \
-    " c.status = 'active' AND c.next_run_at IS NOT NULL AND c.next_run_at <= ?"         \
+    DUE_RANGE                                                                           \
     " AND NOT EXISTS (SELECT 1 FROM runner_jobs j WHERE j.connector_id = c.id)"         \
     " AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.connector_id = c.id"            \
     "                 AND r.status = 'running')"
 
-/* One tenant's earliest due connectors (at most `limit`), appended to *v. */
-static int tenant_candidates(struct db *d, const char *tenant, int64_t now_ms_at, int limit,
-                             struct cand **v, size_t *n, struct iv_err *e)
+/* What one claim transaction knows: its limits, the running jobs per tenant and in total,
+ * and the busy set (connectors with a job row or a running run, sorted for bsearch). */
+struct claim_ctx {
+    struct db *d;
+    int64_t now;
+    const struct store_claim_limits *lim;
+    struct tcount *tc;
+    size_t ntc;
+    int total;
+    int want;             /* how many this claim may take */
+    char (*busy)[STORE_ID_MAX];
+    size_t nbusy, busy_cap;
+};
+
+static int cmp_id(const void *a, const void *b)
 {
-    const char *lock = db_get_kind(d) == DB_POSTGRES ? " FOR UPDATE OF c SKIP LOCKED" : "";
-    char *sql = xasprintf(
-        "SELECT c.id, c.tenant_id, c.tap_state, c.iomete_namespace, c.destination_table,"
-        " CASE WHEN c.consecutive_failures > 0 THEN 'retry'"
-        "      WHEN c.updated_at > c.created_at AND c.next_run_at - c.updated_at <= 2000"
-        "           AND c.updated_at - c.next_run_at <= 2000 THEN 'manual'"
-        "      ELSE 'schedule' END"
-        " FROM connectors c WHERE c.tenant_id = ? AND" DUE_WHERE
-        " ORDER BY c.next_run_at, c.id LIMIT %d%s", limit, lock);
+    return strcmp(a, b);
+}
+
+static bool ctx_busy(const struct claim_ctx *x, const char *id)
+{
+    return x->nbusy && bsearch(id, x->busy, x->nbusy, sizeof(*x->busy), cmp_id) != NULL;
+}
+
+static void ctx_add_busy(struct claim_ctx *x, const char *id)
+{
+    if (x->nbusy == x->busy_cap) {
+        x->busy_cap = x->busy_cap ? x->busy_cap * 2 : 64;
+        x->busy = xrealloc(x->busy, sizeof(*x->busy) * x->busy_cap);
+    }
+    snprintf(x->busy[x->nbusy++], STORE_ID_MAX, "%s", id);
+}
+
+/* The current load over all runners (job rows per tenant) and the busy set: O(running),
+ * which max_concurrent_runs bounds, never O(connectors). */
+static int ctx_load_running(struct claim_ctx *x, struct iv_err *e)
+{
     struct db_stmt *st = NULL;
-    int rc = jq_prep(d, &st, e, sql, "si", tenant, now_ms_at);
-    free(sql);
+    int rc = jq_prep(x->d, &st, e, "SELECT connector_id, tenant_id FROM runner_jobs", "");
     if (rc < 0)
         return rc;
     while ((rc = db_step(st, e)) == DB_ROW) {
-        *v = xrealloc(*v, sizeof(**v) * (*n + 1));
-        struct cand *c = &(*v)[(*n)++];
-        memset(c, 0, sizeof(*c));
-        snprintf(c->id, sizeof(c->id), "%s", db_col_text(st, 0));
-        snprintf(c->tenant, sizeof(c->tenant), "%s", db_col_text(st, 1));
-        c->tap_state = db_col_strdup(st, 2);
-        c->ns = db_col_strdup(st, 3);
-        c->table = db_col_strdup(st, 4);
-        snprintf(c->trigger, sizeof(c->trigger), "%s", db_col_text(st, 5));
+        ctx_add_busy(x, db_col_text(st, 0));
+        (*tcount_slot(&x->tc, &x->ntc, db_col_text(st, 1)))++;
+        x->total++;
     }
     db_finalize(st);
+    if (rc < 0)
+        return rc;
+    rc = jq_prep(x->d, &st, e, "SELECT connector_id FROM sync_runs WHERE status = 'running'", "");
+    if (rc < 0)
+        return rc;
+    while ((rc = db_step(st, e)) == DB_ROW)
+        ctx_add_busy(x, db_col_text(st, 0));
+    db_finalize(st);
+    if (x->nbusy)
+        qsort(x->busy, x->nbusy, sizeof(*x->busy), cmp_id);
+    return rc < 0 ? rc : IV_OK;
+}
+
+/* One tenant's due connectors in due order, as the round-robin sees them. `cap` is how many
+ * the tenant may still get in this claim (0: at its limit, it waits). */
+struct tqueue {
+    char tenant[STORE_ID_MAX];
+    int cap;
+    size_t n;
+    char (*ids)[STORE_ID_MAX];
+};
+
+struct tqueues {
+    struct tqueue *v;   /* in order of each tenant's earliest due connector */
+    size_t n;
+    size_t with_room;   /* queues with cap > 0 */
+};
+
+static void tqueues_free(struct tqueues *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        free(q->v[i].ids);
+    free(q->v);
+    memset(q, 0, sizeof(*q));
+}
+
+/* The queue of `tenant`, appended (with its cap from the running counts) when new. */
+static struct tqueue *tqueue_of(struct tqueues *q, const char *tenant, struct claim_ctx *x)
+{
+    for (size_t i = q->n; i-- > 0;)
+        if (!strcmp(q->v[i].tenant, tenant))
+            return &q->v[i];
+    q->v = xrealloc(q->v, sizeof(*q->v) * (q->n + 1));
+    struct tqueue *t = &q->v[q->n++];
+    memset(t, 0, sizeof(*t));
+    snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
+    int room = x->lim->max_per_tenant - *tcount_slot(&x->tc, &x->ntc, tenant);
+    t->cap = room <= 0 ? 0 : room < x->want ? room : x->want;
+    q->with_room += t->cap > 0;
+    return t;
+}
+
+static void tqueue_push(struct tqueue *t, const char *id)
+{
+    if ((int)t->n >= t->cap)
+        return;
+    t->ids = xrealloc(t->ids, sizeof(*t->ids) * (t->n + 1));
+    snprintf(t->ids[t->n++], STORE_ID_MAX, "%s", id);
+}
+
+/* The walk: the first CLAIM_WALK due connectors that are not busy, in due order (one index
+ * range of at most CLAIM_WALK + busy rows, whatever the number of connectors), queued per
+ * tenant. *exact: the queues are what the round-robin over all tenants needs, because the
+ * walk saw every due connector, or because it already found `want` tenants with room (then
+ * round 0 alone fills the claim, and round 0 takes each tenant's earliest due connector in
+ * the order of those earliest connectors: the walk's own order). Otherwise one tenant's
+ * backlog filled the walk and the caller falls back to per-tenant seeks. */
+static int walk_due(struct claim_ctx *x, struct tqueues *q, bool *exact, struct iv_err *e)
+{
+    struct db_stmt *st = NULL;
+    int64_t limit = CLAIM_WALK + (int64_t)x->nbusy;
+    int rc = jq_prep(x->d, &st, e,
+                     "SELECT c.id, c.tenant_id FROM connectors c WHERE" DUE_RANGE
+                     " ORDER BY c.next_run_at, c.id LIMIT ?", "ii", x->now, limit);
+    if (rc < 0)
+        return rc;
+    int64_t rows = 0;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        rows++;
+        if (!ctx_busy(x, db_col_text(st, 0)))
+            tqueue_push(tqueue_of(q, db_col_text(st, 1), x), db_col_text(st, 0));
+    }
+    db_finalize(st);
+    *exact = rows < limit || (int)q->with_room >= x->want;
+    return rc < 0 ? rc : IV_OK;
+}
+
+/* The fallback: tenants with due work in the order of their earliest due connector (one
+ * index seek per tenant on connectors_due_tenant), then each tenant's first due connectors
+ * (one index range each, busy ones skipped in C) until `want` tenants with room have work.
+ * O(tenants), never O(connectors). */
+static int seek_due_per_tenant(struct claim_ctx *x, struct tqueues *q, struct iv_err *e)
+{
+    struct db_stmt *st = NULL;
+    int rc = jq_prep(x->d, &st, e,
+                     "SELECT id, due FROM (SELECT t.id, (SELECT c.next_run_at FROM connectors c"
+                     " WHERE c.tenant_id = t.id AND" DUE_WHERE
+                     " ORDER BY c.next_run_at LIMIT 1) AS due FROM tenants t) x"
+                     " WHERE due IS NOT NULL ORDER BY due, id LIMIT ?",
+                     "ii", x->now, (int64_t)CLAIM_SCAN);
+    if (rc < 0)
+        return rc;
+    while ((rc = db_step(st, e)) == DB_ROW)
+        tqueue_of(q, db_col_text(st, 0), x);
+    db_finalize(st);
+    size_t with_work = 0;
+    for (size_t i = 0; rc >= 0 && i < q->n && (int)with_work < x->want; i++) {
+        struct tqueue *t = &q->v[i];
+        if (t->cap <= 0)
+            continue;   /* this tenant waits; the others still run */
+        rc = jq_prep(x->d, &st, e,
+                     "SELECT c.id FROM connectors c WHERE c.tenant_id = ? AND" DUE_RANGE
+                     " ORDER BY c.next_run_at, c.id LIMIT ?",
+                     "sii", t->tenant, x->now, (int64_t)t->cap + (int64_t)x->nbusy);
+        if (rc < 0)
+            break;
+        while ((rc = db_step(st, e)) == DB_ROW)
+            if (!ctx_busy(x, db_col_text(st, 0)))
+                tqueue_push(t, db_col_text(st, 0));
+        db_finalize(st);
+        with_work += t->n > 0;
+    }
+    return rc < 0 ? rc : IV_OK;
+}
+
+/* `rows` copies of `row` (e.g. "(?, ?)"), comma-separated, appended to b. */
+static void repeat_rows(struct buf *b, size_t rows, const char *row)
+{
+    for (size_t r = 0; r < rows; r++) {
+        if (r)
+            buf_append_str(b, ",");
+        buf_append_str(b, row);
+    }
+}
+
+/* Locks the picked connectors (PostgreSQL: FOR UPDATE, skipping a row that a trigger, pause
+ * or delete holds right now) and loads what the run rows need, checking again that each is
+ * due, in one statement. A connector that is no longer claimable is dropped from v (*n
+ * shrinks); the order of the rest is kept. */
+static int cands_lock_and_load(struct db *d, int64_t now_ms_at, struct cand *v, size_t *n,
+                               struct iv_err *e)
+{
+    if (*n == 0)
+        return IV_OK;
+    struct buf sql;
+    buf_init(&sql, 1024);
+    buf_append_str(&sql,
+                   "SELECT c.id, c.tap_state, c.iomete_namespace, c.destination_table,"
+                   " CASE WHEN c.consecutive_failures > 0 THEN 'retry'"
+                   "      WHEN c.updated_at > c.created_at AND c.next_run_at - c.updated_at <= 2000"
+                   "           AND c.updated_at - c.next_run_at <= 2000 THEN 'manual'"
+                   "      ELSE 'schedule' END"
+                   " FROM connectors c WHERE c.id IN ");
+    buf_append_str(&sql, "(?");
+    for (size_t i = 1; i < *n; i++)
+        buf_append_str(&sql, ",?");
+    buf_append_str(&sql, ") AND" DUE_WHERE);
+    if (db_get_kind(d) == DB_POSTGRES)
+        buf_append_str(&sql, " FOR UPDATE OF c SKIP LOCKED");
+    char *text = buf_detach(&sql, NULL);
+    struct db_stmt *st = NULL;
+    int rc = db_prepare(d, text, &st, e);
+    free(text);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < *n; i++)
+        db_bind_text(st, (int)i + 1, v[i].id);
+    db_bind_int64(st, (int)*n + 1, now_ms_at);
+    bool *taken = xcalloc(*n, sizeof(*taken));
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        const char *id = db_col_text(st, 0);
+        for (size_t i = 0; i < *n; i++) {
+            if (taken[i] || strcmp(v[i].id, id) != 0)
+                continue;
+            taken[i] = true;
+            v[i].tap_state = db_col_strdup(st, 1);
+            v[i].ns = db_col_strdup(st, 2);
+            v[i].table = db_col_strdup(st, 3);
+            snprintf(v[i].trigger, sizeof(v[i].trigger), "%s", db_col_text(st, 4));
+            break;
+        }
+    }
+    db_finalize(st);
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (taken[i])
+            v[kept++] = v[i];
+    *n = kept;
+    free(taken);
     return rc < 0 ? rc : IV_OK;
 }
 
@@ -122,63 +336,102 @@ static void cand_release(struct cand *c)
 /* Fair claim: tenants with due work and a free per-tenant slot, in the order of their
  * earliest due connector, then round-robin over them (each tenant's first due connector,
  * then each one's second, ...). One tenant's backlog of any size can never hold back
- * another tenant's due run while slots are free (issue 7 point 4; docs/security.md). */
-static int pick_fairly(struct db *d, int64_t now_ms_at, const struct store_claim_limits *lim,
-                       struct tcount **tc, size_t *ntc, int *total, struct cand **picked,
-                       size_t *npicked, struct iv_err *e)
+ * another tenant's due run while slots are free (issue 7 point 4; docs/security.md).
+ * Cost: one index range of at most CLAIM_WALK rows, or (a backlog filling it) one seek per
+ * tenant; then one statement locking and loading the picked connectors (docs/store.md,
+ * "Claiming"). */
+static int pick_fairly(struct claim_ctx *x, struct cand **picked, size_t *npicked,
+                       struct iv_err *e)
 {
-    struct db_stmt *st = NULL;
-    int rc = jq_prep(d, &st, e,
-                     "SELECT c.tenant_id, MIN(c.next_run_at) AS due FROM connectors c WHERE"
-                     DUE_WHERE " GROUP BY c.tenant_id ORDER BY due, c.tenant_id LIMIT ?",
-                     "ii", now_ms_at, (int64_t)CLAIM_SCAN);
-    if (rc < 0)
-        return rc;
-    char (*tenants)[STORE_ID_MAX] = NULL;
-    size_t nt = 0;
-    while ((rc = db_step(st, e)) == DB_ROW) {
-        tenants = xrealloc(tenants, sizeof(*tenants) * (nt + 1));
-        snprintf(tenants[nt++], STORE_ID_MAX, "%s", db_col_text(st, 0));
+    int room_total = x->lim->max_total - x->total;
+    x->want = x->lim->max_claim < room_total ? x->lim->max_claim : room_total;
+    struct tqueues q = {0};
+    bool exact = false;
+    int rc = walk_due(x, &q, &exact, e);
+    if (rc >= 0 && !exact) {
+        tqueues_free(&q);
+        rc = seek_due_per_tenant(x, &q, e);
     }
-    db_finalize(st);
-    struct cand **per = xcalloc(nt ? nt : 1, sizeof(*per));
-    size_t *nper = xcalloc(nt ? nt : 1, sizeof(*nper));
-    int room_total = lim->max_total - *total;
-    int want = lim->max_claim < room_total ? lim->max_claim : room_total;
-    size_t with_work = 0;
-    for (size_t i = 0; rc >= 0 && i < nt && (int)with_work < want; i++) {
-        int room = lim->max_per_tenant - *tcount_slot(tc, ntc, tenants[i]);
-        if (room <= 0)
-            continue;   /* this tenant waits; the others still run */
-        rc = tenant_candidates(d, tenants[i], now_ms_at, room < want ? room : want, &per[i],
-                               &nper[i], e);
-        if (nper[i] > 0)
-            with_work++;
-    }
-    for (size_t round = 0; rc >= 0 && (int)*npicked < want; round++) {
+    for (size_t round = 0; rc >= 0 && (int)*npicked < x->want; round++) {
         bool any = false;
-        for (size_t i = 0; i < nt && (int)*npicked < want; i++) {
-            if (round >= nper[i])
+        for (size_t i = 0; i < q.n && (int)*npicked < x->want; i++) {
+            if (round >= q.v[i].n)
                 continue;
             any = true;
             *picked = xrealloc(*picked, sizeof(**picked) * (*npicked + 1));
-            (*picked)[(*npicked)++] = per[i][round];
-            memset(&per[i][round], 0, sizeof(per[i][round]));   /* moved */
-            (*tcount_slot(tc, ntc, tenants[i]))++;
-            (*total)++;
+            struct cand *c = &(*picked)[(*npicked)++];
+            memset(c, 0, sizeof(*c));
+            snprintf(c->id, sizeof(c->id), "%s", q.v[i].ids[round]);
+            snprintf(c->tenant, sizeof(c->tenant), "%s", q.v[i].tenant);
         }
         if (!any)
             break;
     }
-    for (size_t i = 0; i < nt; i++) {
-        for (size_t k = 0; k < nper[i]; k++)
-            cand_release(&per[i][k]);
-        free(per[i]);
-    }
-    free(per);
-    free(nper);
-    free(tenants);
+    tqueues_free(&q);
+    if (rc >= 0)
+        rc = cands_lock_and_load(x->d, x->now, *picked, npicked, e);
     return rc < 0 ? rc : IV_OK;
+}
+
+/* Prepares `head` followed by `n` copies of `row` (a fresh statement). */
+static int prep_rows(struct db *d, struct db_stmt **st, const char *head, size_t n,
+                     const char *row, struct iv_err *e)
+{
+    struct buf sql;
+    buf_init(&sql, 512);
+    buf_append_str(&sql, head);
+    repeat_rows(&sql, n, row);
+    char *text = buf_detach(&sql, NULL);
+    int rc = db_prepare(d, text, st, e);
+    free(text);
+    return rc;
+}
+
+/* The run rows, then the job rows, of the n claimed connectors: two multi-row INSERTs. */
+static int insert_jobs(struct db *d, const char *runner_id, int64_t now_ms_at, int64_t lease_ms,
+                       const struct cand *c, const struct store_job *jobs, size_t n,
+                       struct iv_err *e)
+{
+    struct db_stmt *st = NULL;
+    int rc = prep_rows(d, &st,
+                       "INSERT INTO sync_runs (id, connector_id, tenant_id, status, trigger,"
+                       " iomete_table, started_at, state_before, updated_at) VALUES ",
+                       n, "(?, ?, ?, 'running', ?, ?, ?, ?, ?)", e);
+    if (rc < 0)
+        return rc;
+    int64_t updated = now_ms();
+    for (size_t i = 0; i < n; i++) {
+        int k = (int)i * 8;
+        char *tbl = xasprintf("%s.%s", c[i].ns ? c[i].ns : "", c[i].table ? c[i].table : "");
+        db_bind_text(st, k + 1, jobs[i].run_id);
+        db_bind_text(st, k + 2, c[i].id);
+        db_bind_text(st, k + 3, c[i].tenant);
+        db_bind_text(st, k + 4, c[i].trigger);
+        db_bind_text(st, k + 5, tbl);
+        db_bind_int64(st, k + 6, now_ms_at);
+        db_bind_text(st, k + 7, c[i].tap_state);
+        db_bind_int64(st, k + 8, updated);
+        free(tbl);
+    }
+    if ((rc = jq_run(st, e)) < 0)
+        return rc;
+    rc = prep_rows(d, &st,
+                   "INSERT INTO runner_jobs (id, connector_id, run_id, tenant_id, runner_id,"
+                   " child_pid, lease_expires_at, log_tail, cancel_requested, created_at) VALUES ",
+                   n, "(?, ?, ?, ?, ?, NULL, ?, NULL, 0, ?)", e);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        int k = (int)i * 7;
+        db_bind_text(st, k + 1, jobs[i].job_id);
+        db_bind_text(st, k + 2, c[i].id);
+        db_bind_text(st, k + 3, jobs[i].run_id);
+        db_bind_text(st, k + 4, c[i].tenant);
+        db_bind_text(st, k + 5, runner_id);
+        db_bind_int64(st, k + 6, now_ms_at + lease_ms);
+        db_bind_int64(st, k + 7, now_ms_at);
+    }
+    return jq_run(st, e);
 }
 
 int store_jobs_claim(struct store *s, const char *runner_id, int64_t now_ms_at, int64_t lease_ms,
@@ -191,11 +444,9 @@ int store_jobs_claim(struct store *s, const char *runner_id, int64_t now_ms_at, 
         return IV_OK;
     struct db *d = store__acquire(s);
     struct db_stmt *st = NULL;
-    struct tcount *tc = NULL;
-    size_t ntc = 0;
+    struct claim_ctx x = {.d = d, .now = now_ms_at, .lim = lim};
     struct cand *picked = NULL;
     size_t npicked = 0;
-    int total = 0;
     int rc = db_begin(d, e);
     if (rc < 0)
         goto out;
@@ -212,72 +463,48 @@ int store_jobs_claim(struct store *s, const char *runner_id, int64_t now_ms_at, 
     }
 
     /* Current load, over all runners. */
-    rc = jq_prep(d, &st, e, "SELECT tenant_id, COUNT(*) FROM runner_jobs GROUP BY tenant_id", "");
-    if (rc < 0)
+    if ((rc = ctx_load_running(&x, e)) < 0)
         goto fail;
-    while ((rc = db_step(st, e)) == DB_ROW) {
-        int n = (int)db_col_int64(st, 1);
-        *tcount_slot(&tc, &ntc, db_col_text(st, 0)) = n;
-        total += n;
-    }
-    db_finalize(st);
-    st = NULL;
-    if (rc < 0)
-        goto fail;
-    if (total >= lim->max_total) {
+    if (x.total >= lim->max_total) {
         rc = IV_OK;
         db_rollback(d);
         goto out;
     }
 
-    rc = pick_fairly(d, now_ms_at, lim, &tc, &ntc, &total, &picked, &npicked, e);
+    rc = pick_fairly(&x, &picked, &npicked, e);
     if (rc < 0)
         goto fail;
 
     *out = xcalloc(npicked ? npicked : 1, sizeof(**out));
     for (size_t i = 0; i < npicked; i++) {
         struct store_job *j = &(*out)[i];
-        struct cand *c = &picked[i];
         uuid_v4(j->job_id);
         uuid_v4(j->run_id);
-        snprintf(j->trigger, sizeof(j->trigger), "%s", c->trigger);
+        snprintf(j->trigger, sizeof(j->trigger), "%s", picked[i].trigger);
         j->started_at = now_ms_at;
-        char *tbl = xasprintf("%s.%s", c->ns ? c->ns : "", c->table ? c->table : "");
-        rc = jq_prep(d, &st, e,
-                     "INSERT INTO sync_runs (id, connector_id, tenant_id, status, trigger,"
-                     " iomete_table, started_at, state_before, updated_at)"
-                     " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
-                     "sssssisi", j->run_id, c->id, c->tenant, c->trigger, tbl, now_ms_at,
-                     c->tap_state, now_ms());
-        free(tbl);
-        if (rc < 0 || (rc = jq_run(st, e)) < 0) {
-            st = NULL;
-            goto fail;
-        }
-        rc = jq_prep(d, &st, e,
-                     "INSERT INTO runner_jobs (id, connector_id, run_id, tenant_id, runner_id,"
-                     " child_pid, lease_expires_at, log_tail, cancel_requested, created_at)"
-                     " VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, 0, ?)",
-                     "sssssii", j->job_id, c->id, j->run_id, c->tenant, runner_id,
-                     now_ms_at + lease_ms, now_ms_at);
-        if (rc < 0 || (rc = jq_run(st, e)) < 0) {
-            st = NULL;
-            goto fail;
-        }
-        st = NULL;
     }
+    if (npicked > 0 &&
+        (rc = insert_jobs(d, runner_id, now_ms_at, lease_ms, picked, *out, npicked, e)) < 0)
+        goto fail;
     rc = db_commit(d, e);
     if (rc < 0)
         goto fail;
     store__release(s, d);
     d = NULL;
 
-    /* Outside the transaction: the full rows the run needs (tenant-scoped getters). A
-     * connector deleted in between simply yields a job whose renewal finds no row. */
+    /* Outside the transaction: the full rows the run needs (tenant-scoped getters; the
+     * connector row alone, without the API's mapping and run counts, which the run does not
+     * read). A connector deleted in between simply yields a job whose renewal finds no row. */
     for (size_t i = 0; i < npicked; i++) {
         struct store_job *j = &(*out)[i];
         struct iv_err e2 = {0};
-        if (store_connector_get(s, picked[i].tenant, picked[i].id, &j->conn, &e2) != IV_OK) {
+        d = store__acquire(s);
+        int got = store__connector_get(d, picked[i].tenant, picked[i].id, &j->conn, &e2);
+        store__release(s, d);
+        d = NULL;
+        if (got != IV_OK) {
+            store_connector_release(&j->conn);
+            memset(&j->conn, 0, sizeof(j->conn));
             j->conn.id = xstrdup(picked[i].id);
             j->conn.tenant_id = xstrdup(picked[i].tenant);
             continue;
@@ -297,13 +524,11 @@ fail:
     free(*out);
     *out = NULL;
 out:
-    for (size_t i = 0; i < npicked; i++) {
-        free(picked[i].tap_state);
-        free(picked[i].ns);
-        free(picked[i].table);
-    }
+    for (size_t i = 0; i < npicked; i++)
+        cand_release(&picked[i]);
     free(picked);
-    free(tc);
+    free(x.tc);
+    free(x.busy);
     if (d)
         store__release(s, d);
     return rc;

@@ -212,6 +212,18 @@ static const char m006_transform_samples[] =
 static const char m007_schema_changes[] =
     "ALTER TABLE sync_runs ADD COLUMN schema_changes TEXT;";
 
+/* Migration 8: the scheduler's due selection as index ranges (docs/store.md, "Claiming").
+ * connectors_due_next walks due connectors in due order and connectors_due_tenant seeks one
+ * tenant's earliest due connector; both are partial (active connectors with a next run), so
+ * they hold only what a claim may take. sync_runs_running makes "is a run of this connector
+ * running" one seek instead of a read of the connector's whole run history. */
+static const char m008_due_indexes[] =
+    "CREATE INDEX connectors_due_next ON connectors (next_run_at, id, tenant_id)"
+    " WHERE status = 'active' AND next_run_at IS NOT NULL;"
+    "CREATE INDEX connectors_due_tenant ON connectors (tenant_id, next_run_at, id)"
+    " WHERE status = 'active' AND next_run_at IS NOT NULL;"
+    "CREATE INDEX sync_runs_running ON sync_runs (connector_id) WHERE status = 'running';";
+
 /* { version, name, portable SQL, PostgreSQL's own text or NULL } */
 const struct db_migration store_migrations[] = {
     {1, "init control plane", m001_init, NULL},
@@ -221,5 +233,6 @@ const struct db_migration store_migrations[] = {
     {5, "operations: schema drift, secret rotation, run progress", m005_ops, NULL},
     {6, "transform samples of a run", m006_transform_samples, NULL},
     {7, "schema changes a run applied", m007_schema_changes, NULL},
+    {8, "due-selection indexes", m008_due_indexes, NULL},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

@@ -104,6 +104,46 @@ static void test_claim_order_and_limits(void **state)
     assert_string_equal(ids[0], "a3");
 }
 
+/* A backlog that fills the claim's first range (600 due connectors of one tenant, all due
+ * before anyone else's) must not hide the other tenants: the claim falls back to per-tenant
+ * seeks and still goes round-robin (a's first, b's, c's, then a's second ...). */
+static void test_claim_fair_behind_backlog(void **state)
+{
+    struct fx *f = *state;
+    struct iv_err e = {0};
+    make_tenant(f->s, "ta", "tenant-a");
+    make_tenant(f->s, "tb", "tenant-b");
+    make_tenant(f->s, "tc", "tenant-c");
+    struct db *d = store__acquire(f->s);
+    assert_int_equal(db_begin(d, &e), IV_OK);
+    for (int i = 0; i < 600; i++) {
+        char sql[640];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO connectors (id, tenant_id, source_system, tap_name, connector_type,"
+                 " destination_catalog, destination_table, iomete_namespace, sync_schedule,"
+                 " meltano_environment, webhook_secret_enc, status, next_run_at, tap_state,"
+                 " created_at, updated_at) VALUES ('a%03d', 'ta', 'crm', 'tap-csv', 'custom',"
+                 " 'lake', 't', 'ns', '@daily', 'prod', 'sealed', 'active', %d, '{\"b\":1}',"
+                 " 1, 1)", i, 1000 + i);
+        assert_int_equal(db_exec(d, sql, &e), IV_OK);
+    }
+    assert_int_equal(db_commit(d, &e), IV_OK);
+    store__release(f->s, d);
+    make_connector(f->s, "tb", "b1", 5000);
+    make_connector(f->s, "tc", "c1", 6000);
+    make_connector(f->s, "tc", "c2", 6001);
+    char ids[8][64];
+    assert_int_equal(claim(f->s, "r1", 10000, 100, 10, 5, ids), 5);
+    assert_string_equal(ids[0], "a000");
+    assert_string_equal(ids[1], "b1");
+    assert_string_equal(ids[2], "c1");
+    assert_string_equal(ids[3], "a001");
+    assert_string_equal(ids[4], "c2");
+    /* per-tenant limit 3: a has 2 running so it gets one more, b and c have nothing due */
+    assert_int_equal(claim(f->s, "r1", 10000, 100, 3, 5, ids), 1);
+    assert_string_equal(ids[0], "a002");
+}
+
 static void test_renew_delete_expire(void **state)
 {
     struct fx *f = *state;
@@ -246,6 +286,7 @@ int main(void)
     srand((unsigned)getpid());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_claim_order_and_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_fair_behind_backlog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renew_delete_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims, setup, teardown),
     };
