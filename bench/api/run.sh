@@ -42,6 +42,7 @@ wait_http() { # polls with node's fetch (curl's CLI is not among the installed p
 IPORT="$(free_port)"; SECRET="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
 IVORY_DATA_DIR="$T/data" IVORY_DB="${BENCH_DB:-sqlite:$T/data/ivory.db}" IVORY_LISTEN="127.0.0.1:$IPORT" \
 IVORY_JWT_SECRET="$SECRET" IVORY_POLL_INTERVAL=86400 IVORY_LOG_LEVEL=warn IVORY_SERVE_RUNNER=0 \
+    IVORY_TENANT_MAX_CONNECTORS=10000000 \
     "$IVORY_BIN" serve 2>"$T/ivory.log" &
 IVORY_PID=$!
 mkdir -p "$T/data"
