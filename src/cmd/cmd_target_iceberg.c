@@ -41,6 +41,7 @@ struct tgt_config {
     size_t max_line;
     enum pqw_codec codec;
     size_t target_file_bytes;
+    enum singer_drift drift;      /* "schema_drift": evolve (default) | freeze | discard_row */
 };
 
 /* ---- config ------------------------------------------------------------------- */
@@ -73,8 +74,18 @@ static int load_config(const char *path, struct tgt_config *c, struct iv_err *e)
     c->ns = cfg_str(c->root, "namespace", NULL, &bad, e);
     c->table = cfg_str(c->root, "table", NULL, &bad, e);
     const char *codec = cfg_str(c->root, "compression", "zstd", &bad, e);
+    const char *drift = cfg_str(c->root, "schema_drift", "evolve", &bad, e);
     if (bad)
         return bad;
+    if (!strcmp(drift, "evolve"))
+        c->drift = SINGER_DRIFT_EVOLVE;
+    else if (!strcmp(drift, "freeze"))
+        c->drift = SINGER_DRIFT_FREEZE;
+    else if (!strcmp(drift, "discard_row"))
+        c->drift = SINGER_DRIFT_DISCARD_ROW;
+    else
+        return iv_err_set(e, IV_EINVAL, "config %s: 'schema_drift' must be evolve, freeze or "
+                          "discard_row", path);
     if (!c->cat.type)
         return iv_err_set(e, IV_EINVAL, "config %s: 'catalog_type' is required "
                           "(hadoop, sql, rest, glue)", path);
@@ -227,6 +238,7 @@ int cmd_target_iceberg(int argc, char **argv)
         .run_id = run_id,
         .on_commit = echo_state,
         .batch_files = true,   /* the user's own process: BATCH files are read as that user */
+        .drift = cfg.drift,
     };
     if ((rc = singer_loader_new(&ld, &lo, &e)))
         goto fail;
@@ -236,6 +248,13 @@ int cmd_target_iceberg(int argc, char **argv)
     singer_loader_get_stats(ld, &st);
     log_info("target-iceberg: %lld rows, %lld commits, run %s", (long long)st.rows_committed,
              (long long)st.commits, run_id);
+    if (st.rows_discarded) {
+        char *samples = singer_loader_discard_samples(ld);
+        log_warn("target-iceberg: %lld rows did not fit their table and were discarded "
+                 "(schema_drift discard_row); first ones: %s", (long long)st.rows_discarded,
+                 samples ? samples : "[]");
+        free(samples);
+    }
     singer_loader_free(ld);
     lake_catalog_close(cat);
     json_decref(cfg.root);

@@ -5,6 +5,12 @@
  * Commits happen only at STATE boundaries (and at finish), so every snapshot's recorded
  * STATE describes exactly the rows committed up to it: a reader of the last committed STATE
  * can resume the tap from there without losing or repeating rows.
+ *
+ * Schema drift (docs/runner.md): a SCHEMA meeting a table that existed before this load
+ * evolves it, is refused (freeze), or has its stream fitted to the table so that records
+ * which do not fit are discarded, counted and sampled (discard_row). Ownership: the loader
+ * owns its streams' decoders, tables, appends, the SCHEMA messages they were built from and
+ * the JSON of samples and changes; accessors hand out heap copies the caller frees.
  */
 #include "singer/singer.h"
 
@@ -446,7 +452,7 @@ static int make_decoder(struct ld_stream *ts, const struct lake_schema *fit, str
 }
 
 /* freeze: an error when the stream's schema would change its (existing) table. */
-static int refuse_change(struct singer_loader *l, struct ld_stream *ts, struct iv_err *e)
+static int refuse_change(struct ld_stream *ts, struct iv_err *e)
 {
     char change[256];
     int rc = lake_table_schema_change(ts->t, &ts->incoming, change, sizeof change, e);
@@ -454,7 +460,6 @@ static int refuse_change(struct singer_loader *l, struct ld_stream *ts, struct i
         return rc;
     return iv_err_set(e, IV_EINVAL, "schema_drift is 'freeze' and the SCHEMA would change the "
                       "table: %s; nothing of that change was committed", change);
-    (void)l;
 }
 
 /* Records the changes between `before` and the table's schema now. */
@@ -502,7 +507,7 @@ static int apply_policy(struct singer_loader *l, struct ld_stream *ts, bool *cha
     }
     follow_string_columns(ts);
     if (ts->guarded && l->o.drift == SINGER_DRIFT_FREEZE)
-        return refuse_change(l, ts, e);
+        return refuse_change(ts, e);
     struct lake_schema before;
     lake_schema_copy(&before, lake_table_schema(ts->t));
     rc = lake_table_evolve(ts->t, &ts->incoming, changed, e);

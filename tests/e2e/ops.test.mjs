@@ -209,7 +209,15 @@ describe('operations API', { skip: notBuilt('serve') }, () => {
         const after = await get(k.id);
         assert.deepEqual({ ...after, next_run_at: null }, { ...before, next_run_at: null }, 'nothing changed');
         assert.equal((await T.c.get(`/v1/admin/connectors/${k.id}/runs/not-a-run`)).status, 404);
-        assert.equal((await T.c.post(`/v1/admin/connectors/${k.id}/resync`, undefined, { raw: '{"x":1}' })).status, 422);
+        // Bad input on the body-less routes: a body is a clear 4xx and writes nothing.
+        for (const p of [`/v1/admin/connectors/${k.id}/resync`, `/v1/admin/connectors/${k.id}/rotate-webhook-secret`,
+                         `/v1/admin/connectors/${k.id}/runs/${rs[0].id}/cancel`]) {
+            const r = await T.c.post(p, undefined, { raw: '{"x":1}' });
+            assert.equal(r.status, 422, `${p}: ${r.status} ${r.text}`);
+            assert.equal(typeof r.json.detail, 'string');
+        }
+        const unchanged = await get(k.id);
+        assert.deepEqual({ ...unchanged, next_run_at: null }, { ...before, next_run_at: null }, 'refused bodies wrote nothing');
     });
 
     test('/readyz, and /metrics in Prometheus format with runs, rows and webhook failures', async () => {
@@ -267,6 +275,27 @@ describe('operations API', { skip: notBuilt('serve') }, () => {
                 assert.ok(row, `docs/api.md has a table row for ${field}`);
                 if (p.pattern) assert.ok(row.includes(p.pattern), `docs/api.md row of ${field} states ${p.pattern}`);
             }
+        }
+        // The catalog and webhook bodies: a row whose first cell names the field, stating its
+        // allowed values; and no row of those tables names a field the table does not have.
+        const firstCell = (l) => l.split('|')[1] ?? '';
+        for (const [name, header] of [['CatalogBody', '| Field | Notes |'], ['WebhookBody', '| Field | Required | Rule |']]) {
+            const schema = doc.components.schemas[name];
+            const start = md.split('\n').findIndex((l) => l === header);
+            assert.ok(start >= 0, `docs/api.md has the ${name} table`);
+            const rows = [];
+            for (const l of md.split('\n').slice(start + 2)) { if (!l.startsWith('|')) break; rows.push(l); }
+            for (const [field, p] of Object.entries(schema.properties)) {
+                const row = rows.find((l) => firstCell(l).includes(`\`${field}\``));
+                assert.ok(row, `docs/api.md ${name} table has a row for ${field}`);
+                for (const v of p.enum ?? []) if (v !== null) assert.ok(row.includes(`\`${v}\``), `${name}.${field} row states ${v}`);
+                if (p.pattern) assert.ok(row.includes(p.pattern), `${name}.${field} row states ${p.pattern}`);
+                if ((schema.required ?? []).includes(field) && name === 'WebhookBody')
+                    assert.match(row.split('|')[2], /yes/, `${name}.${field} is required`);
+            }
+            for (const l of rows)
+                for (const m of firstCell(l).matchAll(/`([a-z_]+)(\.[a-z_]+)?`/g))
+                    assert.ok(m[1] in schema.properties, `docs/api.md ${name} table names ${m[1]}, which the field table lacks`);
         }
     });
 });

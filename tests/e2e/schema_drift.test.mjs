@@ -13,7 +13,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { notBuilt } from './lib/server.mjs';
-import { metadata } from './lib/iceberg_read.mjs';
+import {
+    lines, metadata, readIcebird, recordMsg, runTarget, schemaMsg, stateMsg, tempDir as targetDir,
+} from './lib/iceberg_read.mjs';
 import {
     ids, registerTap, runnerTenant, startRunnerServer, tableLoc, tableRows, tableSnapshots,
     triggerAndWait,
@@ -144,5 +146,50 @@ describe('schema drift policies', { skip: notBuilt('serve') }, () => {
         assert.match(d.transform_samples[0].error, /no such column/);
         assert.deepEqual(d.stream_rows.items, { table: `${T.namespace}.${c.conn.iomete_table}`, rows_read: 5,
                                                 rows_committed: 2, rows_discarded: 3 });
+    });
+});
+
+// The same policies through `ivory target-iceberg` ("schema_drift" in its config): no server.
+describe('target-iceberg schema_drift', { skip: notBuilt('target-iceberg') }, () => {
+    const A = { id: { type: 'integer' }, name: { type: ['null', 'string'] } };
+    const B = { ...A, extra: { type: ['null', 'string'] } };
+    const setup = (drift) => {
+        const dir = targetDir('ivory-drift-');
+        const cfg = { catalog_type: 'hadoop', warehouse: path.join(dir, 'wh'), namespace: 'ns', schema_drift: drift };
+        const first = runTarget(cfg, lines(schemaMsg('s', A, ['id']), recordMsg('s', { id: 1, name: 'a' }), stateMsg({ n: 1 })), { dir });
+        assert.equal(first.status, 0, first.stderr);
+        return { dir, cfg, loc: { dir: path.join(dir, 'wh', 'ns', 's') } };
+    };
+    const cols = async (loc) => {
+        const md = await metadata(loc);
+        return md.schemas.find((x) => x['schema-id'] === md['current-schema-id']).fields.map((f) => f.name);
+    };
+
+    test('freeze refuses a change to an existing table; a table created in the same load may evolve', async () => {
+        const t = setup('freeze');
+        const r = runTarget(t.cfg, lines(schemaMsg('s', B, ['id']), recordMsg('s', { id: 2, name: 'b', extra: 'x' }), stateMsg({ n: 2 })), { dir: t.dir });
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /stream "s".*freeze.*new column 'extra' \(string\)/);
+        assert.deepEqual(await cols(t.loc), ['id', 'name']);
+        assert.deepEqual((await readIcebird(t.loc)).map((x) => Number(x.id)), [1]);
+        // a new table: its own SCHEMA changes during the load are not drift
+        const n = runTarget(t.cfg, lines(schemaMsg('n', A, ['id']), recordMsg('n', { id: 1 }), stateMsg({ n: 3 }),
+                                         schemaMsg('n', B, ['id']), recordMsg('n', { id: 2, extra: 'y' }), stateMsg({ n: 4 })), { dir: t.dir });
+        assert.equal(n.status, 0, n.stderr);
+        assert.deepEqual(await cols({ dir: path.join(t.dir, 'wh', 'ns', 'n') }), ['id', 'name', 'extra']);
+    });
+
+    test('discard_row keeps the schema and loads the rows that fit; a bad policy is refused', async () => {
+        const t = setup('discard_row');
+        const r = runTarget(t.cfg, lines(schemaMsg('s', B, ['id']), recordMsg('s', { id: 2, name: 'b', extra: 'x' }),
+                                         recordMsg('s', { id: 3, name: 'c', extra: null }), recordMsg('s', { id: 4, name: 4 }),
+                                         stateMsg({ n: 2 })), { dir: t.dir });
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stderr, /2 rows did not fit their table and were discarded/);
+        assert.deepEqual(await cols(t.loc), ['id', 'name']);
+        assert.deepEqual((await readIcebird(t.loc)).map((x) => Number(x.id)).sort(), [1, 3]);
+        const bad = runTarget({ ...t.cfg, schema_drift: 'sometimes' }, lines(schemaMsg('s', A)), { dir: t.dir });
+        assert.equal(bad.status, 1);
+        assert.match(bad.stderr, /'schema_drift' must be evolve, freeze or discard_row/);
     });
 });

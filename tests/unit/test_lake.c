@@ -695,6 +695,30 @@ static void evolve_case(const char *type)
     std_schema(&in);
     in.fields[7].type = LAKE_LONG;
     lake_schema_add(&in, "extra", LAKE_STRING, true, 0, 0);
+
+    /* the "would it change?" check (schema_drift freeze) describes the first change and
+     * writes nothing */
+    char change[256];
+    assert_true(lake_table_created_here(t));
+    assert_int_equal(lake_table_schema_change(t, &s, change, sizeof change, &e), IV_OK);
+    assert_string_equal(change, "");
+    char *mdir0 = xasprintf("%s/wh/db/t/metadata", dir);
+    size_t files0 = count_files(mdir0, ".metadata.json");
+    assert_int_equal(lake_table_schema_change(t, &in, change, sizeof change, &e), IV_OK);
+    assert_string_equal(change, "column 'small' widens from int to long");
+    struct lake_schema only_new;
+    std_schema(&only_new);
+    lake_schema_add(&only_new, "extra", LAKE_STRING, true, 0, 0);
+    assert_int_equal(lake_table_schema_change(t, &only_new, change, sizeof change, &e), IV_OK);
+    assert_string_equal(change, "new column 'extra' (string)");
+    only_new.fields[1].type = LAKE_LONG;   /* a change evolve refuses is the same error */
+    assert_int_equal(lake_table_schema_change(t, &only_new, change, sizeof change, &e), IV_EINVAL);
+    assert_string_equal(e.msg, "column 'name' cannot change from string to long");
+    lake_schema_release(&only_new);
+    assert_int_equal(count_files(mdir0, ".metadata.json"), files0);
+    assert_int_equal(lake_table_schema(t)->nfields, 8);
+    free(mdir0);
+
     bool changed = false;
     int rc = lake_table_evolve(t, &in, &changed, &e);
     if (rc)
@@ -759,6 +783,7 @@ static void evolve_case(const char *type)
     assert_int_equal(lake_table_load(c, "db", "t", &t2, &e), IV_OK);
     assert_int_equal(lake_table_schema(t2)->schema_id, 1);
     assert_int_equal(lake_table_schema(t2)->nfields, 9);
+    assert_false(lake_table_created_here(t2));   /* loaded, not created */
     lake_table_close(t2);
 
     /* required -> optional is a legal relaxation (a new schema); the reverse is not needed */
@@ -766,6 +791,8 @@ static void evolve_case(const char *type)
     struct lake_schema relax;
     std_schema(&relax);
     relax.fields[0].required = false;
+    assert_int_equal(lake_table_schema_change(t, &relax, change, sizeof change, &e), IV_OK);
+    assert_string_equal(change, "column 'id' becomes optional");
     assert_int_equal(lake_table_evolve(t, &relax, &changed, &e), IV_OK);
     assert_true(changed);
     assert_false(lake_table_schema(t)->fields[0].required);

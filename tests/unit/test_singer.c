@@ -664,6 +664,56 @@ static void test_bind(void **state)
     singer_stream_free(st);
 }
 
+/* schema_drift discard_row: singer_stream_misfit names the field whose value did not fit
+ * (and only then: broken JSON names none); an absent column (declared by the stream, not in
+ * the table) takes null and nothing else, and is never written. */
+static void test_misfit_and_absent(void **state)
+{
+    (void)state;
+    json_error_t je;
+    json_t *sch = json_loads("{\"properties\":{\"id\":{\"type\":\"integer\"},"
+                             "\"new\":{\"type\":[\"null\",\"integer\"]},"
+                             "\"name\":{\"type\":[\"null\",\"string\"]}}}", 0, &je);
+    assert_non_null(sch);
+    struct singer_column *cols;
+    int n;
+    struct iv_err e = {0};
+    assert_int_equal(singer_schema_map(sch, NULL, &cols, &n, &e), IV_OK);
+    json_decref(sch);
+    assert_int_equal(n, 3);
+    cols[1].absent = true;   /* what the loader's fit_columns does for a column the table lacks */
+    cols[1].accept = SINGER_J_NULL;
+    cols[1].kind = SINGER_K_STRING;
+    cols[1].type = LAKE_STRING;
+    struct singer_stream *st = singer_stream_new("s", cols, n);
+    const char *names[] = {"id", "name"};
+    enum lake_type types[] = {LAKE_LONG, LAKE_STRING};
+    bool req[] = {true, false};
+    assert_int_equal(singer_stream_bind(st, names, types, req, 2, &e), IV_OK);
+
+    assert_int_equal(dec(st, "{\"id\":1,\"new\":null,\"name\":\"a\"}", &e), IV_OK);
+    assert_string_equal(g_rs.log.data, "0:i1|1:s[a]|\n");
+    assert_null(singer_stream_misfit(st));
+    assert_int_equal(dec(st, "{\"id\":2,\"new\":7,\"name\":\"b\"}", &e), IV_EINVAL);
+    assert_string_equal(singer_stream_misfit(st), "new");
+    assert_non_null(strstr(e.msg, "no such column"));
+    assert_int_equal(g_rs.rows, 0);
+    assert_int_equal(dec(st, "{\"id\":3,\"name\":5}", &e), IV_EINVAL);
+    assert_string_equal(singer_stream_misfit(st), "name");
+    assert_int_equal(dec(st, "{\"name\":\"c\"}", &e), IV_EINVAL);   /* required id missing */
+    assert_string_equal(singer_stream_misfit(st), "id");
+    assert_int_equal(dec(st, "{\"id\":99999999999999999999}", &e), IV_EINVAL);
+    assert_string_equal(singer_stream_misfit(st), "id");
+    /* broken records are not misfits */
+    assert_int_equal(dec(st, "{\"id\":4,\"name\":\"x\",\"name\":\"y\"}", &e), IV_EINVAL);
+    assert_null(singer_stream_misfit(st));
+    assert_int_equal(dec(st, "{\"id\":4,\"name\":tru}", &e), IV_EINVAL);
+    assert_null(singer_stream_misfit(st));
+    assert_int_equal(dec(st, "{\"id\":5}", &e), IV_OK);
+    assert_null(singer_stream_misfit(st));
+    singer_stream_free(st);
+}
+
 /* The stream -> table name rule (docs/singer.md, "Naming rules"): expected names
  * written by hand from the rule. */
 static void check_table_name(const char *stream, const char *want)
@@ -830,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_reader),
         cmocka_unit_test(test_reader_many),
         cmocka_unit_test(test_bind),
+        cmocka_unit_test(test_misfit_and_absent),
         cmocka_unit_test(test_json_helpers),
         cmocka_unit_test(test_table_names),
         cmocka_unit_test(test_schema_constructs),
