@@ -6,14 +6,16 @@
  * A tap name is validated against the contract's pattern before any lookup,
  * so it can never be a path ("../x", "/bin/sh"). The per-run directory comes
  * from mkdtemp (mode 0700) and its files are created 0600 with O_EXCL and
- * O_NOFOLLOW, so nothing else on the machine can read or pre-plant them.
+ * O_NOFOLLOW, so nothing else on the machine can read or pre-plant them. Its name carries
+ * the owner process (pid and start time), so run_files_sweep_stale can remove what a killed
+ * runner left in any state (docs/runner.md "Private run directories of a dead runner").
  */
 #include "runner/child.h"
 
 #include <dirent.h>
-#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

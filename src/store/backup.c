@@ -29,18 +29,16 @@ int store_schema_version(struct store *s, int *version_out, struct iv_err *e)
     struct db *d = store__acquire(s);
     struct db_stmt *st = NULL;
     /* Read-only on purpose (no CREATE TABLE IF NOT EXISTS): a check must not write. A store
-     * without the migrations table has version 0. */
+     * without the migrations table has version 0: SQLite says so at prepare, PostgreSQL
+     * (which prepares lazily) at the first step. */
     int rc = db_prepare(d, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &st, e);
-    if (rc < 0) {
-        if (strstr(e->msg, "no such table") || strstr(e->msg, "does not exist"))
-            rc = IV_OK;
-        goto out;
-    }
-    rc = db_step(st, e);
+    if (rc == IV_OK)
+        rc = db_step(st, e);
     if (rc == DB_ROW)
         *version_out = (int)db_col_int64(st, 0);
+    if (rc < 0 && (strstr(e->msg, "no such table") || strstr(e->msg, "does not exist")))
+        rc = IV_OK;
     rc = rc < 0 ? rc : IV_OK;
-out:
     db_finalize(st);
     store__release(s, d);
     return rc;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sql } from './lib/db.mjs';
 import { client } from './lib/http.mjs';
-import { IVORY, PG_URL, ivory, notBuilt, startServer, tempDir } from './lib/server.mjs';
+import { IVORY, PG_URL, ivory, notBuilt, psql, startServer, storeUrlFor, tempDir } from './lib/server.mjs';
 import { registerTap, runnerTenant, runs, startRunnerServer, triggerAndWait, writeSource } from './lib/runner.mjs';
 
 const run = (args, env) => new Promise((resolve) => {
@@ -21,8 +21,8 @@ const run = (args, env) => new Promise((resolve) => {
     p.on('exit', (status) => resolve({ status, stdout: out, stderr: err }));
 });
 
-// Both suites work on the embedded SQLite store (backup, restore and the version checks read
-// its file); in the PostgreSQL pass they say so and skip (PostgreSQL: pg_dump, docs/deploy.md).
+// Backup and restore work on the embedded SQLite store's file; in the PostgreSQL pass that
+// suite says so and skips (PostgreSQL: pg_dump, docs/deploy.md). migrate --check runs on both.
 const SQLITE_ONLY = PG_URL ? 'SQLite store only (the PostgreSQL pass uses pg_dump; docs/deploy.md)' : false;
 
 describe('backup and restore (SQLite store)', { skip: notBuilt('backup') || SQLITE_ONLY }, () => {
@@ -153,11 +153,13 @@ describe('backup and restore (SQLite store)', { skip: notBuilt('backup') || SQLI
     });
 });
 
-describe('migrate --check', { skip: notBuilt('migrate') || SQLITE_ONLY }, () => {
+describe('migrate --check', { skip: notBuilt('migrate') }, () => {
     test('0 when current, 3 when behind, 4 when the store is newer (and serve refuses it)', async () => {
         const dir = tempDir('ivory-migrate-');
+        // A fresh store: a SQLite file, or an empty schema of the test database (PostgreSQL pass).
+        const db = storeUrlFor(dir);
         try {
-            const env = { IVORY_DATA_DIR: dir, IVORY_DB: `sqlite:${dir}/ivory.db` };
+            const env = { IVORY_DATA_DIR: dir, IVORY_DB: PG_URL ? db : `sqlite:${db}` };
             let r = ivory(['migrate', '--check'], { env });
             assert.equal(r.status, 3, r.stderr);
             assert.equal(JSON.parse(r.stdout).state, 'behind');
@@ -170,7 +172,7 @@ describe('migrate --check', { skip: notBuilt('migrate') || SQLITE_ONLY }, () => 
             assert.equal(r.status, 0, r.stderr);
             assert.deepEqual(JSON.parse(r.stdout),
                 { store_schema_version: latest, binary_schema_version: latest, state: 'current' });
-            sql(`${dir}/ivory.db`, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (${latest + 1}, 'from the future', 0)`);
+            sql(db, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (${latest + 1}, 'from the future', 0)`);
             r = ivory(['migrate', '--check'], { env });
             assert.equal(r.status, 4, r.stderr);
             assert.match(r.stderr, /newer than this binary/);
@@ -179,6 +181,7 @@ describe('migrate --check', { skip: notBuilt('migrate') || SQLITE_ONLY }, () => 
             assert.match(r.stderr, /newer than this binary/);
             await assert.rejects(startServer({ dir, keepDir: true }), /newer than this binary/);
         } finally {
+            if (PG_URL) psql(PG_URL, `DROP SCHEMA IF EXISTS ${fs.readFileSync(path.join(dir, 'pg-schema'), 'utf8').trim()} CASCADE`);
             fs.rmSync(dir, { recursive: true, force: true });
         }
     });

@@ -3,6 +3,25 @@
 import http from 'node:http';
 import { checkResponse } from './openapi.mjs';
 
+// fetch + body text with a deadline. A pooled keep-alive connection the server closed while it
+// sat idle (the server cuts connections idle beyond IVORY_HTTP_HEADER_TIMEOUT, 10 s) is reused
+// when this process's event loop was blocked past that (spawnSync of psql, pg_ctl, the ivory
+// CLI): the request meets a closed socket before the server read it. It is sent again once, on
+// a new connection; a server that is really gone fails the second attempt too.
+export async function fetchText(url, init, timeoutMs = 120000, what = url) {
+    for (let attempt = 0; ; attempt++) {
+        try {
+            const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+            return { res, text: await res.text() };
+        } catch (err) {
+            if (err.name === 'TimeoutError') throw new Error(`${what}: no response within ${timeoutMs} ms`);
+            if (attempt === 0 && ['UND_ERR_SOCKET', 'ECONNRESET'].includes(err.cause?.code)) continue;
+            // undici says only "fetch failed"; the cause (ECONNRESET, ECONNREFUSED, ...) is the news.
+            throw new Error(`${what}: ${err.message}${err.cause ? ` (${err.cause.code ?? ''} ${err.cause.message})` : ''}`, { cause: err });
+        }
+    }
+}
+
 // Every request has a deadline (timeoutMs, default 120 s): a server that never answers fails
 // the test with a clear error instead of hanging the suite.
 export async function request(base, method, path, { token, body, raw, headers = {}, contentType, timeoutMs = 120000 } = {}) {
@@ -16,14 +35,7 @@ export async function request(base, method, path, { token, body, raw, headers = 
         payload = JSON.stringify(body);
         if (contentType !== null) h['content-type'] = contentType ?? 'application/json';
     }
-    let res, text;
-    try {
-        res = await fetch(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
-        text = await res.text();
-    } catch (err) {
-        if (err.name === 'TimeoutError') throw new Error(`${method} ${path}: no response within ${timeoutMs} ms`);
-        throw err;
-    }
+    const { res, text } = await fetchText(base + path, { method, headers: h, body: payload }, timeoutMs, `${method} ${path}`);
     let json;
     try { json = text.length ? JSON.parse(text) : undefined; } catch { json = undefined; }
     checkErrorShape(`${method} ${path}`, res.status, res.headers.get('content-type'), json, text);
