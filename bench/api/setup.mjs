@@ -18,8 +18,11 @@ async function post(p, body) {
     if (r.status >= 300) throw new Error(`POST ${p}: ${r.status} ${t}`);
     return t;
 }
+// A local warehouse must lie under the server's warehouse root (run.sh: IVORY_DATA_DIR is
+// OUT_DIR/data, whose root is data/warehouse).
 await post(`/v1/admin/tenants/${id}/catalog`, {
-    catalog_name: 'ivory-lakehouse', catalog_type: 'hadoop', warehouse: 'file:///tmp/ivory-bench-wh', storage_prefix: slug,
+    catalog_name: 'ivory-lakehouse', catalog_type: 'hadoop',
+    warehouse: `file://${path.resolve(out)}/data/warehouse`, storage_prefix: slug,
 });
 const body = (i) => ({
     source_system: 'salesforce', tap_name: 'tap-salesforce', destination_catalog: 'ivory-lakehouse',

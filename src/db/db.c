@@ -42,7 +42,7 @@ static int map_sqlite(struct db *d, int rc, const char *what, struct iv_err *e)
  * holds it for a commit of about a millisecond) often sleeps far longer than the holder
  * needs, and N waiters take turns at that back-off's pace. Polling every 0.2 ms for the
  * first 0.1 s, then every 5 ms, takes the lock within ~0.2 ms of its release and still
- * gives up after about 10 s (docs/store.md, "Claiming"; bench/scheduler). */
+ * gives up after about 10 s (docs/store.md "SQLite settings and why"; bench/scheduler). */
 static int sqlite_busy_wait(void *arg, int count)
 {
     (void)arg;

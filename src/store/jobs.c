@@ -14,8 +14,15 @@
  * by the write lock and the due query sees every job row already claimed. On PostgreSQL a
  * transaction-scoped advisory lock (CLAIM_ADVISORY_LOCK) gives the same turn-taking, so the
  * due query's snapshot holds every earlier claim and the fairness counts are exact across
- * runners; the due query also takes "FOR UPDATE OF c SKIP LOCKED" so a connector row that a
- * trigger, pause or delete holds is skipped this round instead of waited for.
+ * runners; the locked load of the picked connectors takes "FOR UPDATE OF c SKIP LOCKED" so a
+ * connector row that a trigger, pause or delete holds is skipped this round instead of
+ * waited for.
+ *
+ * Cost (docs/runner.md "Claiming", docs/performance.md "Scheduler and claims"): reading the
+ * running set is O(running jobs); choosing is one index range in due order (the walk) or, when
+ * one tenant's backlog fills it, one index seek per tenant; then one statement locks and loads
+ * the picked connectors and two multi-row INSERTs write the run and job rows. Nothing in a
+ * claim reads all connectors.
  */
 #include "store/store_internal.h"
 
@@ -338,7 +345,7 @@ static void cand_release(struct cand *c)
  * then each one's second, ...). One tenant's backlog of any size can never hold back
  * another tenant's due run while slots are free (issue 7 point 4; docs/security.md).
  * Cost: one index range of at most CLAIM_WALK rows, or (a backlog filling it) one seek per
- * tenant; then one statement locking and loading the picked connectors (docs/store.md,
+ * tenant; then one statement locking and loading the picked connectors (docs/runner.md,
  * "Claiming"). */
 static int pick_fairly(struct claim_ctx *x, struct cand **picked, size_t *npicked,
                        struct iv_err *e)

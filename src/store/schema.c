@@ -212,7 +212,7 @@ static const char m006_transform_samples[] =
 static const char m007_schema_changes[] =
     "ALTER TABLE sync_runs ADD COLUMN schema_changes TEXT;";
 
-/* Migration 8: the scheduler's due selection as index ranges (docs/store.md, "Claiming").
+/* Migration 8: the scheduler's due selection as index ranges (docs/runner.md, "Claiming").
  * connectors_due_next walks due connectors in due order and connectors_due_tenant seeks one
  * tenant's earliest due connector; both are partial (active connectors with a next run), so
  * they hold only what a claim may take. sync_runs_running makes "is a run of this connector
