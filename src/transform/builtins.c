@@ -303,11 +303,18 @@ static int format_int(struct tx_ctx *c, const mpz_t z, const struct spec *sp, st
         head[h++] = type == 'b' ? 'b' : type == 'o' ? 'o' : type;
     }
     head[h] = '\0';
+    size_t dn = strlen(d);
+    if (!sp->group) {
+        /* no grouping: the digits are the body as they are (the usual case, no copy) */
+        int rc = pad(c, sp, '>', head, d, dn, out);
+        if (digits != small)
+            free(digits);
+        return rc;
+    }
     struct buf body;
     buf_init(&body, SIZE_MAX);
     int every = base == 10 ? 3 : 4;
-    size_t dn = strlen(d);
-    if (sp->group && sp->align == '=' && sp->fill == '0' && sp->width > 0) {
+    if (sp->align == '=' && sp->fill == '0' && sp->width > 0) {
         /* zero padding takes part in the grouping, as in CPython */
         int64_t need = sp->width - (int64_t)h;
         size_t total = dn;

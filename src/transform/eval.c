@@ -415,7 +415,9 @@ static int eval_call(struct tx_ctx *c, const struct tx_node *n, struct tx_value 
     struct tx_value *self = NULL;
     if (method && tx_eval_node(c, n->kids[0], &self))
         return IV_EINVAL;
-    struct tx_value **vals = xcalloc((size_t)nall + 1, sizeof *vals);
+    struct tx_value *on_stack[8];   /* the usual call: no allocation for its arguments */
+    struct tx_value **vals = nall < 8 ? on_stack : xcalloc((size_t)nall + 1, sizeof *vals);
+    memset(vals, 0, sizeof *vals * ((size_t)nall + 1));
     int rc = eval_kids(c, n, first, nall, vals);
     if (rc == IV_OK) {
         if (method)
@@ -425,7 +427,8 @@ static int eval_call(struct tx_ctx *c, const struct tx_node *n, struct tx_value 
             rc = tx_call_builtin(c, n->name, vals, npos, n->kwnames, vals + npos, n->nkw, out);
         unref_all(vals, nall);
     }
-    free(vals);
+    if (vals != on_stack)
+        free(vals);
     tx_unref(self);
     return rc;
 }
@@ -706,7 +709,8 @@ int tx_eval(const struct tx_expr *x, struct tx_value *value, struct tx_value *ro
 {
     struct tx_ctx c = {.err = err, .value = value, .row = row};
     limits_or_defaults(limits, &c.lim);
-    memset(err, 0, sizeof *err);
+    err->column = 0;          /* no full memset: this runs once per mapped cell */
+    err->kind[0] = err->msg[0] = '\0';
     *out = NULL;
     return tx_eval_node(&c, x->root, out);
 }

@@ -62,16 +62,17 @@ static struct tx_value *map_whole(const struct tx_value *s, ct_map_fn fn)
 {
     if (s->u.s.nchars == s->u.s.n && (fn == u8_ct_tolower || fn == u8_ct_toupper))
         return map_ascii(s, fn == u8_ct_toupper);
-    size_t n = 0;
+    /* the result goes to a stack buffer when it fits (libunistring allocates otherwise) */
+    uint8_t small[256];
+    size_t n = sizeof small;
     uint8_t *r = fn((const uint8_t *)s->u.s.p, s->u.s.n, unicase_empty_prefix_context,
-                    unicase_empty_suffix_context, NULL, NULL, NULL, &n);
+                    unicase_empty_suffix_context, NULL, NULL, small, &n);
     if (!r)
         return tx_str(s->u.s.p, s->u.s.n);
-    char *p = xmalloc(n + 1);
-    memcpy(p, r, n);
-    p[n] = '\0';
-    free(r);
-    return tx_str_take(p, n);
+    struct tx_value *v = tx_str((const char *)r, n);
+    if (r != small)
+        free(r);
+    return v;
 }
 
 struct tx_value *tx_str_lower(const struct tx_value *s) { return map_whole(s, u8_ct_tolower); }
