@@ -471,6 +471,10 @@ int tx_round(struct tx_ctx *c, const struct tx_value *x, const struct tx_value *
     if (isinf(d))
         return tx_raise(c, "OverflowError", "cannot convert float infinity to integer");
     double r = nearbyint(d);   /* default rounding mode: half-even */
+    if (r > -9.2e18 && r < 9.2e18) {
+        *out = tx_int64((int64_t)r);   /* exact: r is integral and within int64 */
+        return IV_OK;
+    }
     mpz_t z;
     mpz_init_set_d(z, r);
     *out = tx_int_mpz(z);

@@ -4,11 +4,14 @@
  *
  * Ownership: every constructor returns one reference. Containers own one reference to
  * each item. None, True and False are immortal singletons (refs < 0), so they may be
- * shared between threads freely; other counts are atomic.
+ * shared between threads freely; other counts are atomic. So are the small ints -5..256
+ * (as in CPython): tx_int64 hands out a shared immortal value for them, no allocation; their
+ * mpz limbs are static and read-only (no value is ever changed after construction).
  */
 #include "transform/tx_int.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +73,34 @@ void tx_unref(struct tx_value *v)
 
 enum tx_kind tx_kind_of(const struct tx_value *v) { return v ? v->kind : TX_NONE; }
 
+#define SMALL_INT_MIN (-5)
+#define SMALL_INT_MAX 256
+#define SMALL_INT_COUNT (SMALL_INT_MAX - SMALL_INT_MIN + 1)
+static struct tx_value small_ints[SMALL_INT_COUNT];
+static mp_limb_t small_limbs[SMALL_INT_COUNT];
+static pthread_once_t small_ints_once = PTHREAD_ONCE_INIT;
+
+/* Builds the immortal small ints by hand (GMP's layout: _mp_size is the signed limb count;
+ * never freed, never written after this). */
+static void init_small_ints(void)
+{
+    for (int k = 0; k < SMALL_INT_COUNT; k++) {
+        int64_t x = (int64_t)k + SMALL_INT_MIN;
+        small_limbs[k] = (mp_limb_t)(x < 0 ? -x : x);
+        small_ints[k].refs = -1;
+        small_ints[k].kind = TX_INT;
+        small_ints[k].u.z->_mp_alloc = 1;
+        small_ints[k].u.z->_mp_size = x < 0 ? -1 : x > 0 ? 1 : 0;
+        small_ints[k].u.z->_mp_d = &small_limbs[k];
+    }
+}
+
 struct tx_value *tx_int64(int64_t i)
 {
+    if (i >= SMALL_INT_MIN && i <= SMALL_INT_MAX) {
+        pthread_once(&small_ints_once, init_small_ints);
+        return &small_ints[i - SMALL_INT_MIN];
+    }
     struct tx_value *v = tx_new(TX_INT);
     mpz_init(v->u.z);
     if (i >= LONG_MIN && i <= LONG_MAX)
