@@ -58,10 +58,68 @@ static struct tx_value *map_ascii(const struct tx_value *s, bool upper)
     return r;
 }
 
+/* One Latin-1 code point (< 0x100) lower- or uppercased as Unicode's full case mapping does
+ * (checked against CPython for all 256): A-Z and U+00C0..U+00DE (not U+00D7) lower by +0x20;
+ * a-z and U+00E0..U+00FE (not U+00F7) upper by -0x20; U+00B5 -> U+039C, U+00DF -> "SS",
+ * U+00FF -> U+0178; everything else unchanged. No Latin-1 mapping depends on context (final
+ * sigma is U+03A3), and every one keeps the UTF-8 byte count. Writes the bytes to out. */
+static size_t map_latin1(unsigned cp, bool upper, char *out)
+{
+    unsigned r = cp;
+    if (!upper && ((cp >= 'A' && cp <= 'Z') || (cp >= 0xc0 && cp <= 0xde && cp != 0xd7)))
+        r = cp + 0x20;
+    else if (upper && ((cp >= 'a' && cp <= 'z') || (cp >= 0xe0 && cp <= 0xfe && cp != 0xf7)))
+        r = cp - 0x20;
+    else if (upper && cp == 0xdf) {
+        out[0] = out[1] = 'S';
+        return 2;
+    } else if (upper && cp == 0xb5)
+        r = 0x39c;
+    else if (upper && cp == 0xff)
+        r = 0x178;
+    if (r < 0x80) {
+        out[0] = (char)r;
+        return 1;
+    }
+    out[0] = (char)(0xc0 | (r >> 6));
+    out[1] = (char)(0x80 | (r & 0x3f));
+    return 2;
+}
+
+/* Text whose code points are all below U+0100 (UTF-8 bytes: ASCII, or a 0xC2/0xC3 lead and
+ * its continuation): mapped here without libunistring. NULL for any other text. */
+static struct tx_value *map_latin1_text(const struct tx_value *s, bool upper)
+{
+    const unsigned char *p = (const unsigned char *)s->u.s.p;
+    size_t n = s->u.s.n;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] >= 0x80 && ((p[i] != 0xc2 && p[i] != 0xc3) || ++i >= n))
+            return NULL;
+    char small[256];
+    small[0] = '\0';   /* (n is never 0 here: the text is not ASCII) */
+    char *out = n <= sizeof small ? small : xmalloc(n);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned cp = p[i];
+        if (cp >= 0x80)
+            cp = ((cp & 0x1fu) << 6) | (p[++i] & 0x3fu);
+        k += map_latin1(cp, upper, out + k);   /* never more bytes than it read */
+    }
+    struct tx_value *v = tx_str(out, k);
+    if (out != small)
+        free(out);
+    return v;
+}
+
 static struct tx_value *map_whole(const struct tx_value *s, ct_map_fn fn)
 {
-    if (s->u.s.nchars == s->u.s.n && (fn == u8_ct_tolower || fn == u8_ct_toupper))
-        return map_ascii(s, fn == u8_ct_toupper);
+    if (fn == u8_ct_tolower || fn == u8_ct_toupper) {
+        if (s->u.s.nchars == s->u.s.n)
+            return map_ascii(s, fn == u8_ct_toupper);
+        struct tx_value *v = map_latin1_text(s, fn == u8_ct_toupper);
+        if (v)
+            return v;
+    }
     /* the result goes to a stack buffer when it fits (libunistring allocates otherwise) */
     uint8_t small[256];
     size_t n = sizeof small;
