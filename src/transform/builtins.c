@@ -520,12 +520,10 @@ int tx_format(struct tx_ctx *c, const struct tx_value *v, const char *spec, size
         if (sp.z)
             return tx_raise(c, "ValueError", "Negative zero coercion (z) not allowed in "
                             "integer format specifier");
+        if (v->kind == TX_INT)
+            return format_int(c, v->u.z, &sp, out);   /* read only: no copy */
         mpz_t z;
-        mpz_init(z);
-        if (v->kind == TX_BOOL)
-            mpz_set_ui(z, v->u.b);
-        else
-            mpz_set(z, v->u.z);
+        mpz_init_set_ui(z, v->u.b);
         int rc = format_int(c, z, &sp, out);
         mpz_clear(z);
         return rc;

@@ -450,7 +450,13 @@ static int eval_fstring(struct tx_ctx *c, const struct tx_node *n, struct tx_val
             rc = IV_EINVAL;
             break;
         }
-        if (part->nkids > 1 && eval_fstring(c, part->kids[1], &spec)) {
+        /* a constant spec (`{value:07d}`) is used as it is: no str built per evaluation
+         * (evaluating it counted no step either: constant parts are not nodes evaluated) */
+        const struct tx_node *spec_node = part->nkids > 1 ? part->kids[1] : NULL;
+        const struct tx_value *const_spec =
+            spec_node && spec_node->nkids == 1 && spec_node->kids[0]->k == N_CONST
+                ? spec_node->kids[0]->cval : NULL;
+        if (spec_node && !const_spec && eval_fstring(c, spec_node, &spec)) {
             tx_unref(v);
             rc = IV_EINVAL;
             break;
@@ -490,7 +496,10 @@ static int eval_fstring(struct tx_ctx *c, const struct tx_node *n, struct tx_val
             }
             v = tx_str_take(t, strlen(t));
         }
-        rc = tx_format(c, v, spec ? spec->u.s.p : "", spec ? spec->u.s.n : 0, &b);
+        if (const_spec)
+            rc = tx_format(c, v, const_spec->u.s.p, const_spec->u.s.n, &b);
+        else
+            rc = tx_format(c, v, spec ? spec->u.s.p : "", spec ? spec->u.s.n : 0, &b);
         tx_unref(v);
         tx_unref(spec);
     }
