@@ -740,6 +740,24 @@ static int stream_for_records(struct singer_loader *l, const char *what, const c
     return IV_OK;
 }
 
+/* A row read from the tap and queued for the next commit. */
+static void count_row_loaded(struct singer_loader *l, struct ld_stream *ts)
+{
+    l->st.records++;
+    l->pending_rows++;
+    ts->read++;
+    ts->pending++;
+}
+
+/* A row read from the tap that the schema-drift policy keeps out of the table. */
+static void count_row_discarded(struct singer_loader *l, struct ld_stream *ts)
+{
+    l->st.records++;
+    l->st.rows_discarded++;
+    ts->read++;
+    ts->discarded++;
+}
+
 /* discard_row: a record whose value of the misfit field does not fit the table is counted
  * and sampled instead of loaded (e: the decoder's error). A record that is not a JSON object
  * is broken, not misfit: its error stands. */
@@ -751,10 +769,7 @@ static int discard_row(struct singer_loader *l, struct ld_stream *ts, const char
         json_decref(obj);
         return err_wrap(e, IV_EINVAL, "stream \"%s\"", ts->name);
     }
-    l->st.records++;
-    l->st.rows_discarded++;
-    ts->read++;
-    ts->discarded++;
+    count_row_discarded(l, ts);
     if (json_array_size(l->discards) < SINGER_MAX_DISCARD_SAMPLES) {
         const char *field = singer_stream_misfit(ts->dec);
         json_t *v = json_object_get(obj, field);
@@ -790,10 +805,7 @@ static int load_record(struct singer_loader *l, struct ld_stream *ts, const stru
         return discard_row(l, ts, m ? m->record : rec, m ? m->record_len : n, e);
     if (rc)
         return err_wrap(e, rc, "stream \"%s\"", ts->name);
-    l->st.records++;
-    l->pending_rows++;
-    ts->read++;
-    ts->pending++;
+    count_row_loaded(l, ts);
     return IV_OK;
 }
 
@@ -818,10 +830,7 @@ static char *value_sample(const struct singer_value *v)
 static void discard_typed(struct singer_loader *l, struct ld_stream *ts,
                           const struct singer_value *vals, int n, const struct iv_err *e)
 {
-    l->st.records++;
-    l->st.rows_discarded++;
-    ts->read++;
-    ts->discarded++;
+    count_row_discarded(l, ts);
     if (json_array_size(l->discards) >= SINGER_MAX_DISCARD_SAMPLES)
         return;
     const char *field = singer_stream_misfit(ts->dec);
@@ -858,10 +867,7 @@ int singer_loader_row(struct singer_loader *l, const char *stream,
     }
     if (rc)
         return err_wrap(e, rc, "stream \"%s\"", ts->name);
-    l->st.records++;
-    l->pending_rows++;
-    ts->read++;
-    ts->pending++;
+    count_row_loaded(l, ts);
     return IV_OK;
 }
 
