@@ -65,22 +65,12 @@ static char *b64url_encode(const void *p, size_t n)
     return s;
 }
 
-/* Strict: the base64url alphabet only, no padding, canonical trailing bits. */
+/* Strict: canonical unpadded base64url only (base64url_is_canonical). */
 static int b64url_decode(const char *s, size_t n, uint8_t **out, size_t *out_len)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     *out = NULL;
-    if (n % 4 == 1)
+    if (!base64url_is_canonical(s, n))
         return IV_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!s[i] || !strchr(alphabet, s[i]))
-            return IV_EINVAL;
-    if (n % 4) {
-        unsigned last = (unsigned)(strchr(alphabet, s[n - 1]) - alphabet);
-        if (last & (n % 4 == 2 ? 0x0fu : 0x03u))
-            return IV_EINVAL;
-    }
     char *tmp = xmalloc(n + 1);
     memcpy(tmp, s, n);
     tmp[n] = '\0';

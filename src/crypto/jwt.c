@@ -562,27 +562,6 @@ static json_t *try_decode(const char *token, jwt_alg_t alg, const uint8_t *key, 
     return claims;
 }
 
-/* The signature segment must be canonical unpadded base64url: only the
- * base64url alphabet, no length that leaves 6 dangling bits, and zero unused
- * bits in the last character. A lenient decoder maps several texts to the
- * same bytes, so without this check one signature would verify under more
- * than one token text (and defeat replay or deny-list checks keyed on it). */
-static bool is_canonical_b64url(const char *s, size_t n)
-{
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    if (n % 4 == 1)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!s[i] || !strchr(alphabet, s[i]))
-            return false;
-    if (n % 4 == 0)
-        return true;
-    unsigned last = (unsigned)(strchr(alphabet, s[n - 1]) - alphabet);
-    unsigned unused_mask = n % 4 == 2 ? 0x0fu : 0x03u;   /* 4 or 2 bits left over */
-    return (last & unused_mask) == 0;
-}
-
 int jwt_verify(const struct jwt_verifier *v, const char *token, struct jwt_claims *out,
                struct iv_err *e)
 {
@@ -596,7 +575,7 @@ int jwt_verify(const struct jwt_verifier *v, const char *token, struct jwt_claim
     if (!dot1 || !dot2 || strchr(dot2 + 1, '.'))
         return iv_err_set(e, IV_EAUTH, "token is not a compact JWS (three segments)");
 
-    if (!is_canonical_b64url(dot2 + 1, strlen(dot2 + 1)))
+    if (!base64url_is_canonical(dot2 + 1, strlen(dot2 + 1)))
         return iv_err_set(e, IV_EAUTH, "token signature is not canonical base64url");
 
     uint8_t hash[32];

@@ -158,6 +158,22 @@ int base64_decode(const char *s, uint8_t **out, size_t *out_len)
     return IV_OK;
 }
 
+bool base64url_is_canonical(const char *s, size_t n)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    if (n % 4 == 1)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!s[i] || !strchr(alphabet, s[i]))
+            return false;
+    if (n % 4 == 0)
+        return true;
+    unsigned last = (unsigned)(strchr(alphabet, s[n - 1]) - alphabet);
+    unsigned unused_mask = n % 4 == 2 ? 0x0fu : 0x03u;   /* 4 or 2 bits left over */
+    return (last & unused_mask) == 0;
+}
+
 /* Length of a valid UTF-8 sequence starting at p (n bytes left), or 0. */
 static size_t utf8_seq_len(const unsigned char *p, size_t n)
 {

@@ -106,6 +106,10 @@ int hex_decode(const char *s, uint8_t *out, size_t out_len); /* exact length */
 char *base64_encode(const void *p, size_t n);           /* caller frees */
 /* Decodes standard base64 (padding optional). Caller frees *out. */
 int base64_decode(const char *s, uint8_t **out, size_t *out_len);
+/* True when s[0..n) is canonical unpadded base64url: its alphabet only, no length that leaves
+ * 6 dangling bits, zero unused bits in the last character. A lenient decoder maps several
+ * texts to the same bytes, so signed and encrypted tokens (JWT, JWE) accept only this form. */
+bool base64url_is_canonical(const char *s, size_t n);
 /* A NUL-terminated copy of p[0..n) that is valid UTF-8: each byte that starts no valid
  * sequence (and a NUL) becomes U+FFFD. For text from other programs (a tap's stderr) that
  * must survive a JSON string. Caller frees. */
