@@ -257,7 +257,7 @@ static int format_str(struct tx_ctx *c, const struct tx_value *v, const struct s
     return pad(c, sp, '<', "", v->u.s.p, n, out);
 }
 
-static int format_int(struct tx_ctx *c, const mpz_t z, const struct spec *sp, struct buf *out)
+static int format_int(struct tx_ctx *c, mpz_srcptr z, const struct spec *sp, struct buf *out)
 {
     char type = sp->type && sp->type != 'n' ? sp->type : 'd';
     if (sp->prec >= 0)
@@ -284,7 +284,7 @@ static int format_int(struct tx_ctx *c, const mpz_t z, const struct spec *sp, st
     char small[32];
     char *digits = small;
     if (base == 10 && mpz_fits_slong_p(z))
-        snprintf(small, sizeof small, "%ld", mpz_get_si(z));   /* the usual case, no malloc */
+        tx_i64_digits(mpz_get_si(z), small);   /* the usual case, no malloc */
     else
         digits = mpz_get_str(NULL, base, z);
     const char *d = digits[0] == '-' ? digits + 1 : digits;
@@ -520,13 +520,9 @@ int tx_format(struct tx_ctx *c, const struct tx_value *v, const char *spec, size
         if (sp.z)
             return tx_raise(c, "ValueError", "Negative zero coercion (z) not allowed in "
                             "integer format specifier");
-        if (v->kind == TX_INT)
-            return format_int(c, v->u.z, &sp, out);   /* read only: no copy */
-        mpz_t z;
-        mpz_init_set_ui(z, v->u.b);
-        int rc = format_int(c, z, &sp, out);
-        mpz_clear(z);
-        return rc;
+        mpz_t tz;
+        mp_limb_t lz;
+        return format_int(c, tx_int_view(v, tz, &lz), &sp, out);   /* read only: no copy */
     }
     case TX_FLOAT:
         return format_float(c, v->u.f, &sp, out);
@@ -601,6 +597,10 @@ static int fn_int(struct tx_ctx *c, struct tx_value **a, int n, char **kw, struc
             return tx_raise(c, "ValueError", "cannot convert float NaN to integer");
         if (isinf(x->u.f))
             return tx_raise(c, "OverflowError", "cannot convert float infinity to integer");
+        if (x->u.f > -0x1p63 && x->u.f < 0x1p63 && c->lim.max_int_bits >= 64) {
+            *out = tx_int64((int64_t)x->u.f);   /* C truncates toward zero, as int() */
+            return IV_OK;
+        }
         mpz_t z;
         mpz_init_set_d(z, x->u.f);   /* truncates toward zero */
         int rc = tx_check_int_size(c, z);
@@ -668,6 +668,10 @@ static int fn_abs(struct tx_ctx *c, struct tx_value *x, struct tx_value **out)
     }
     if (x->kind == TX_BOOL) {
         *out = tx_int64(x->u.b);
+        return IV_OK;
+    }
+    if (tx_int_inline(x) && x->u.i != INT64_MIN) {
+        *out = x->u.i < 0 ? tx_int64(-x->u.i) : tx_ref(x);
         return IV_OK;
     }
     if (x->kind == TX_INT) {

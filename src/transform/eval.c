@@ -158,6 +158,11 @@ static int unary(struct tx_ctx *c, int op, struct tx_value *x, struct tx_value *
         *out = tx_float(op == '-' ? -x->u.f : x->u.f);
         return IV_OK;
     }
+    int64_t i;
+    if (tx_small(x, &i) && i != INT64_MIN) {   /* -i and ~i (= -i - 1) fit in int64 */
+        *out = tx_int64(op == '-' ? -i : op == '~' ? ~i : i);
+        return IV_OK;
+    }
     if (is_intlike(x)) {
         mpz_t z;
         mpz_init(z);

@@ -24,12 +24,45 @@ struct tx_value {
     union {
         bool b;
         double f;
-        mpz_t z;
+        /* TX_INT: z is always a valid read-only GMP integer. An int that fits in int64 is
+         * "inline": i holds it, z's single limb is zlimb (|i|) inside the value itself, so
+         * it costs no allocation beyond the value and GMP can still read it; only ints
+         * outside int64 own heap limbs (tx_int_inline says which). Never write to z. */
+        struct { mpz_t z; mp_limb_t zlimb; int64_t i; };
         struct { char *p; size_t n; size_t nchars; } s;          /* UTF-8, NUL-terminated */
         struct { struct tx_value **items; size_t n; } seq;       /* list, tuple */
         struct { struct tx_value **keys, **vals; size_t n; } d;  /* insertion order */
     } u;
 };
+
+_Static_assert(GMP_NUMB_BITS == 64 && sizeof(long) == 8, "inline ints need 64-bit limbs");
+
+/* Is v an int held inline (int64 range)? */
+static inline bool tx_int_inline(const struct tx_value *v)
+{
+    return v->kind == TX_INT && v->u.z->_mp_d == &v->u.zlimb;
+}
+
+/* v's value as an int64 when v is a bool or an inline int (the fast paths' operands). */
+static inline bool tx_small(const struct tx_value *v, int64_t *out)
+{
+    if (v->kind == TX_BOOL) {
+        *out = v->u.b;
+        return true;
+    }
+    if (!tx_int_inline(v))
+        return false;
+    *out = v->u.i;
+    return true;
+}
+
+/* A read-only GMP view of an int or bool v in *tmp, no allocation: the result is v's own z
+ * for an int, tmp (pointing at *limb) for a bool. Never pass it to mpz_clear or write it. */
+mpz_srcptr tx_int_view(const struct tx_value *v, mpz_t tmp, mp_limb_t *limb);
+
+/* Decimal digits of an int64 (with '-' if negative) into out (>= 21 bytes); returns the
+ * length. */
+size_t tx_i64_digits(int64_t i, char *out);
 
 /* ---- evaluation context ---------------------------------------------------------------- */
 struct tx_ctx {
