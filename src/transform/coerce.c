@@ -206,8 +206,9 @@ static int to_time(const struct tx_value *v, const struct tx_type *t, json_t **o
         return fail_value(v, t, err, NULL);
     }
     struct tx_value *r = NULL;
-    int rc = tx_call_builtin(&c, t->t == TT_DATE ? "parse_date" : "parse_datetime", &arg, 1,
-                             NULL, NULL, 0, &r);
+    bool date = t->t == TT_DATE;
+    int rc = tx_call_builtin(&c, date ? TXF_PARSE_DATE : TXF_PARSE_DATETIME,
+                             date ? "parse_date" : "parse_datetime", &arg, 1, NULL, NULL, 0, &r);
     tx_unref(arg);
     if (rc)
         return fail_value(v, t, err, "not an ISO-8601 date");

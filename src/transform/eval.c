@@ -426,10 +426,11 @@ static int eval_call(struct tx_ctx *c, const struct tx_node *n, struct tx_value 
     int rc = eval_kids(c, n, first, nall, vals);
     if (rc == IV_OK) {
         if (method)
-            rc = tx_call_method(c, self, n->name, vals, npos, n->kwnames, vals + npos, n->nkw,
-                                out);
+            rc = tx_call_method(c, self, (enum tx_fn)n->fn, n->name, vals, npos, n->kwnames,
+                                vals + npos, n->nkw, out);
         else
-            rc = tx_call_builtin(c, n->name, vals, npos, n->kwnames, vals + npos, n->nkw, out);
+            rc = tx_call_builtin(c, (enum tx_fn)n->fn, n->name, vals, npos, n->kwnames,
+                                 vals + npos, n->nkw, out);
         unref_all(vals, nall);
     }
     if (vals != on_stack)
@@ -591,7 +592,7 @@ int tx_eval_node(struct tx_ctx *c, const struct tx_node *n, struct tx_value **ou
         *out = tx_ref(n->cval);
         return IV_OK;
     case N_NAME: {
-        struct tx_value *x = n->name[0] == 'v' ? c->value : c->row;
+        struct tx_value *x = n->fn == TX_SLOT_ROW ? c->row : c->value;
         *out = x ? tx_ref(x) : tx_none();
         return IV_OK;
     }
