@@ -520,7 +520,8 @@ int tx_coerce_cell(const struct tx_value *v, const struct tx_type *t, struct buf
                    struct tx_cell *out, struct tx_error *err)
 {
     memset(out, 0, sizeof *out);
-    memset(err, 0, sizeof *err);
+    err->column = 0;   /* no full memset of the 436-byte record: this runs once per cell */
+    err->kind[0] = err->msg[0] = '\0';
     if (!v || v->kind == TX_NONE) {
         out->kind = TXC_NULL;
         return IV_OK;

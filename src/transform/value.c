@@ -160,7 +160,36 @@ struct tx_value *tx_float(double d)
     return v;
 }
 
-/* Code points of valid UTF-8: ASCII text (the common case) is checked 8 bytes at a time. */
+/* Code points of UTF-8 text that is valid (shortest forms, no surrogates, <= U+10FFFF);
+ * SIZE_MAX at the first invalid sequence (then libunistring decides, as it always did). */
+static size_t utf8_chars_valid(const unsigned char *p, size_t n)
+{
+    size_t i = 0, count = 0;
+    while (i < n) {
+        unsigned b = p[i];
+        size_t k = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3
+                 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+        if (k == 0 || k > n - i)
+            return SIZE_MAX;
+        for (size_t j = 1; j < k; j++)
+            if ((p[i + j] & 0xc0) != 0x80)
+                return SIZE_MAX;
+        if (k >= 3) {
+            uint32_t cp = k == 3 ? (b & 0x0fu) << 12 | (p[i + 1] & 0x3fu) << 6 | (p[i + 2] & 0x3fu)
+                                 : (b & 0x07u) << 18 | (p[i + 1] & 0x3fu) << 12 |
+                                   (p[i + 2] & 0x3fu) << 6 | (p[i + 3] & 0x3fu);
+            if (k == 3 ? cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)
+                       : cp < 0x10000 || cp > 0x10ffff)
+                return SIZE_MAX;
+        }
+        i += k;
+        count++;
+    }
+    return count;
+}
+
+/* Code points of valid UTF-8: ASCII text (the common case) is checked 8 bytes at a time,
+ * other text decoded here, libunistring only for invalid sequences. */
 static size_t utf8_chars(const char *p, size_t n)
 {
     size_t i = 0;
@@ -172,7 +201,10 @@ static size_t utf8_chars(const char *p, size_t n)
     }
     while (i < n && !(p[i] & 0x80))
         i++;
-    return i == n ? n : i + u8_mbsnlen((const uint8_t *)p + i, n - i);
+    if (i == n)
+        return n;
+    size_t tail = utf8_chars_valid((const unsigned char *)p + i, n - i);
+    return i + (tail != SIZE_MAX ? tail : u8_mbsnlen((const uint8_t *)p + i, n - i));
 }
 
 struct tx_value *tx_str_take(char *p, size_t n)
