@@ -1,4 +1,4 @@
-// api_load.test.mjs — concurrency and shutdown (CONTRACT §11): 200 requests in flight at once
+// api_load.test.mjs — concurrency and shutdown (docs/configuration.md): 200 requests in flight at once
 // (reads and registrations mixed) are all answered correctly, and SIGTERM ends `ivory serve`
 // with exit status 0.
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
-// api_webhook.test.mjs — the runner's completion callback (CONTRACT §7) and the status
-// machine it drives (§5). Runs are made by the runner in production; until it exists, the
+// api_webhook.test.mjs — the runner's completion callback (docs/api.md) and the status
+// machine it drives (docs/api.md). Runs are made by the runner in production; until it exists, the
 // fixture inserts a `running` sync_runs row straight into the test server's SQLite store
 // (lib/db.mjs). Signatures are computed independently with node's crypto (lib/webhook.mjs).
 import assert from 'node:assert/strict';
@@ -25,7 +25,7 @@ function body(conn, runId, over = {}) {
     };
 }
 
-describe('webhook (CONTRACT §7)', { skip: notBuilt('serve') }, () => {
+describe('webhook (docs/api.md "Runner webhook")', { skip: notBuilt('serve') }, () => {
     let srv, T;
     before(async () => {
         srv = await startServer();

@@ -43,7 +43,7 @@ export async function request(base, method, path, { token, body, raw, headers = 
     return { status: res.status, headers: res.headers, json, text };
 }
 
-// CONTRACT §3, checked on every response the suite sees: an error status carries a JSON body
+// docs/api.md, checked on every response the suite sees: an error status carries a JSON body
 // {"error": "<code>", "detail": "<sentence>"} (field optional) with a JSON Content-Type.
 export function checkErrorShape(what, status, contentType, json, text) {
     if (status < 400) return;
