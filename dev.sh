@@ -219,6 +219,24 @@ count_tests() {
     echo "$pass $fail"
 }
 
+# Names every failing test, with where it failed and the first lines of its error, so the last
+# screen of a long run (all a CI log tail may keep) says what broke, not only how many.
+list_failed_tests() {
+    local f
+    for f in "$LOGDIR"/*.log; do
+        [ -e "$f" ] || continue
+        awk -v step="$(basename "$f" .log)" '
+            /^ *not ok [0-9]+ - / { name = $0; sub(/^ *not ok [0-9]+ - /, "", name)
+                                    printf "FAILED [%s] %s\n", step, name; err = 0; next }
+            name != "" && /^ *location: / { sub(/^ */, "  "); print; next }
+            name != "" && /^ *error: / { err = 4; sub(/^ */, "  "); print; next }
+            err > 0 && /^ *(\.\.\.|# Subtest|ok |not ok )/ { err = 0; name = "" }
+            err > 0 { sub(/^ */, "    "); print; err--; if (err == 0) name = ""; next }
+            /^\[  FAILED  \] [^0-9]/ { printf "FAILED [%s] %s\n", step, $0 }
+        ' "$f"
+    done | head -n 80
+}
+
 cmd_test() {
     install_deps
     build
@@ -278,6 +296,7 @@ cmd_test() {
     pg_stop
     counts="$(count_tests)"
     echo
+    [ "${#STEPS_FAILED[@]}" -eq 0 ] || list_failed_tests
     if [ "${#STEPS_FAILED[@]}" -eq 0 ]; then
         echo "dev.sh test: all steps passed (${STEPS_PASSED[*]}) in $((t1 - t0)) s"
     else
