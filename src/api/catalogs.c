@@ -1,5 +1,5 @@
 /*
- * catalogs.c: the tenant lakehouse catalog endpoints (CONTRACT §4), tenant
+ * catalogs.c: the tenant lakehouse catalog endpoints (docs/api.md "Catalogs"), tenant
  * creation on first provisioning (token claim `tenant_slug`), and the health
  * endpoints. An admin token (role=admin) may act on any tenant; any other
  * token only on the tenant equal to its `sub` (else 403). The S3 secret is

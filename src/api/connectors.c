@@ -1,5 +1,5 @@
 /*
- * connectors.c: the connector endpoints of CONTRACT §5 and their JSON views.
+ * connectors.c: the connector endpoints of docs/api.md and their JSON views.
  * The tenant is always the token's `sub`; the store filters every query by
  * it, so another tenant's connector is indistinguishable from a missing one
  * (404). The webhook secret leaves the server once, in the 201 of register;

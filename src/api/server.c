@@ -261,7 +261,7 @@ static bool body_is_blank(const char *p, size_t n)
     return true;
 }
 
-/* A route that takes no body got a non-blank one (CONTRACT §3): it must be
+/* A route that takes no body got a non-blank one (docs/api.md "Errors"): it must be
  * sent as JSON and be an empty object; replies and returns false otherwise. */
 static bool check_no_body(struct api_ctx *c, struct MHD_Connection *conn, struct req *rq)
 {

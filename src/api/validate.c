@@ -1,5 +1,5 @@
 /*
- * validate.c: request-field validation as pure functions (CONTRACT §§2,4,5),
+ * validate.c: request-field validation as pure functions (docs/api.md),
  * plus the shared reply helpers every handler uses (errors, JSON views of
  * times and stored JSON text). No I/O here, so all of it is unit-tested.
  */

@@ -1,6 +1,6 @@
 /*
  * webhook.c: POST /v1/etl/meltano/webhook, the runner's completion callback
- * (CONTRACT §7). No JWT: the body names its connector, whose sealed secret
+ * (docs/api.md "Runner webhook"). No JWT: the body names its connector, whose sealed secret
  * verifies X-Ivory-Signature (HMAC-SHA256 over "<t>." + raw body, 300 s
  * window, constant-time compare). Every authentication failure is the same
  * bare 401, whatever the reason (unknown connector, stale t, wrong MAC).

@@ -1,5 +1,5 @@
 /*
- * cmd_config: `ivory config encrypt|decrypt` (CONTRACT §8, §11).
+ * cmd_config: `ivory config encrypt|decrypt` (docs/security.md, docs/configuration.md).
  *
  * Reads stdin (at most 16 MiB) and writes the result to stdout. Two formats:
  *   v1: envelope   shared key IVORY_CONFIG_KEY (base64 of 32 bytes);

@@ -1,5 +1,5 @@
 /*
- * cmd_runner: `ivory runner` runs only the runner (CONTRACT §1, §11): it polls the store for
+ * cmd_runner: `ivory runner` runs only the runner (docs/configuration.md): it polls the store for
  * due connectors, runs their taps and reports through the webhook at IVORY_API_URL, so many
  * runners can share one store. SIGTERM/SIGINT are blocked in every thread and taken by the
  * main thread with sigwait(); running syncs then get IVORY_SHUTDOWN_GRACE to finish.

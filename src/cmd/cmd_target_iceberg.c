@@ -1,6 +1,6 @@
 /*
  * cmd_target_iceberg: `ivory target-iceberg --config FILE [--run-id ID]`, a
- * standards-following Singer target (CONTRACT §6, §10): Singer messages on
+ * standards-following Singer target (docs/runner.md, docs/singer.md): Singer messages on
  * stdin -> Iceberg tables, one table per stream, through the same lake API
  * the runner uses.
  *

@@ -1,6 +1,6 @@
 /*
  * config: the process configuration, read once from the environment
- * (CONTRACT §11 names). One table declares every option, its default and its
+ * (docs/configuration.md names). One table declares every option, its default and its
  * bounds; serve, runner and the CLI receive a `const struct iv_config *`.
  */
 #ifndef IVORY_CONFIG_H

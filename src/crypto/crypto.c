@@ -1,6 +1,6 @@
 /*
- * crypto.c: HMAC-SHA256 webhook signatures (CONTRACT §7), the AES-256-GCM
- * envelope for tap configs (CONTRACT §8), base64 keys, and the master key that
+ * crypto.c: HMAC-SHA256 webhook signatures (docs/api.md "Runner webhook"), the AES-256-GCM
+ * envelope for tap configs (docs/security.md), base64 keys, and the master key that
  * seals secrets at rest.
  *
  * Every comparison of secret-derived bytes goes through CRYPTO_memcmp. Key

@@ -1,7 +1,7 @@
 /*
  * crypto: everything that touches keys. JWT verification (libjwt), HMAC-SHA256
  * webhook signatures with constant-time comparison, the AES-256-GCM envelope
- * for tap configs (CONTRACT §8), compact JWE with the config key pair
+ * for tap configs (docs/security.md "Config encryption"), compact JWE with the config key pair
  * (client-side encryption without a shared key), sealing secrets at rest with
  * the master key, and master-key loading/generation.
  *
@@ -52,13 +52,13 @@ int jwt_verify(const struct jwt_verifier *v, const char *token, struct jwt_claim
  * Caller frees. extra_json: optional object of extra claims (e.g. {"role":"admin"}). */
 char *jwt_sign_hs256(const char *secret, const char *sub, int64_t ttl_s, const char *extra_json);
 
-/* ---- HMAC webhook signature (CONTRACT §7) --------------------------------- */
+/* ---- HMAC webhook signature (docs/api.md "Runner webhook") --------------------------------- */
 /* Returns a new header value "t=<t>,v1=<hex>" (caller frees). */
 char *webhook_sign(const uint8_t *secret, size_t secret_len, int64_t t, const void *body,
                    size_t body_len);
 /* Checks header against each secret (several may be active during rotation) and
  * every v1= value in the header; t must be within tolerance_s of now, in the past
- * or the future (CONTRACT: 300). Malformed header (element without '=', repeated
+ * or the future (docs/api.md: 300 s). Malformed header (element without '=', repeated
  * or non-numeric t, v1 not 64 hex, no v1) -> false. Other schemes are ignored.
  * Constant-time comparison. Returns true only on a valid match. */
 bool webhook_verify(const char *header, const uint8_t *const *secrets, const size_t *secret_lens,

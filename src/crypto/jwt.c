@@ -1,5 +1,5 @@
 /*
- * jwt: bearer-token verification for the API (CONTRACT §2) on libjwt 1.10.
+ * jwt: bearer-token verification for the API (docs/api.md) on libjwt 1.10.
  *
  * Owns: the key set (HS secret, RSA/EC public keys from a PEM file or a JWKS
  * file, converted to SubjectPublicKeyInfo PEM once at load), the algorithm

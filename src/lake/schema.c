@@ -4,7 +4,7 @@
  * Type strings ("long", "decimal(10,2)") come from types.c.
  *
  * Why flat only: Singer streams map objects and arrays to JSON strings
- * (contract §6), so Ivory never writes nested columns. A table created
+ * (docs/singer.md "Type mapping"), so Ivory never writes nested columns. A table created
  * elsewhere with nested columns is refused with a clear message rather than
  * half understood.
  */

@@ -1,13 +1,13 @@
 /*
  * child.h: the runner's process layer (internal header of src/runner/).
  *
- * Owns: starting a tap as a child process (CONTRACT §6) with a minimal
+ * Owns: starting a tap as a child process (docs/runner.md) with a minimal
  * environment, its own process group, stdin from /dev/null and no inherited
  * descriptors; reading its stdout as lines under a deadline with a line-size
  * cap; keeping a redacted tail of its stderr; terminating the whole process
  * group (TERM, grace, KILL) and reaping it; resolving tap executables; the
  * private temp files a run needs (config, state, catalog); and the signed
- * completion webhook with retries (CONTRACT §7).
+ * completion webhook with retries (docs/api.md "Runner webhook").
  *
  * Typical use by the runner loop (one thread per run):
  *
@@ -230,7 +230,7 @@ int run_files_sweep_stale(void);
 const char *run_files_dir(const struct run_files *rf);   /* borrowed */
 /* Writes data to <dir>/<name> with mode 0600 (O_EXCL|O_NOFOLLOW; name must be a plain
  * file name). *path_out: borrowed, valid until run_files_destroy. Used for the
- * decrypted config (CONTRACT §6), the state and the catalog. */
+ * decrypted config (docs/runner.md), the state and the catalog. */
 int run_files_write(struct run_files *rf, const char *name, const void *data, size_t n,
                     const char **path_out, struct iv_err *e);
 /* Removes every file in the directory (also ones the tap wrote there) and the

@@ -1,5 +1,5 @@
 /*
- * runner: the scheduler + runner loop (CONTRACT §6, §7). Polls the store every
+ * runner: the scheduler + runner loop (docs/runner.md, docs/api.md). Polls the store every
  * IVORY_POLL_INTERVAL for due connectors, claims them (store/jobs.c), runs each tap as a
  * child process on its own thread, streams its output through the Singer loader into the
  * tenant's Iceberg catalog, and reports each run through the signed webhook.

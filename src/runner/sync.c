@@ -1,5 +1,5 @@
 /*
- * sync.c: one run, end to end, on its own thread (CONTRACT §6, §7, §9 passthrough, §10).
+ * sync.c: one run, end to end, on its own thread (docs/runner.md, docs/singer.md).
  *
  *   pre-flight (connector type, catalog, config decryption) -> open the tenant's catalog ->
  *   reconcile the STATE bookmark with the tables' last committed STATE -> private 0600 files
@@ -195,7 +195,7 @@ static char *join_path(const char *base, const char *rel)
     return xasprintf("%.*s/%s", (int)n, base, rel);
 }
 
-/* ---- routing (CONTRACT §9, passthrough) ----------------------------------------------------- */
+/* ---- routing (passthrough, docs/transforms.md) --------------------------------------------- */
 
 /* {dest}_{name}: the table of a stream of a multi-stream tap (the name rule is singer's). */
 static void table_for_stream(const char *dest, const char *stream, char *out, size_t outsz)

@@ -1,5 +1,5 @@
 /*
- * tap.c: finding a tap executable (CONTRACT §6 tap resolution) and the
+ * tap.c: finding a tap executable (docs/runner.md, tap resolution) and the
  * private per-run directory that holds the decrypted config, the state and
  * the catalog while a tap runs (see child.h).
  *

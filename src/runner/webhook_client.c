@@ -1,5 +1,5 @@
 /*
- * webhook_client.c: the runner's completion callback (CONTRACT §6, §7).
+ * webhook_client.c: the runner's completion callback (docs/runner.md, docs/api.md).
  *
  * POST {api_url}/v1/etl/meltano/webhook with libcurl, signed with
  * webhook_sign() over the exact body bytes, a fresh timestamp per attempt (a

@@ -1,5 +1,5 @@
 /*
- * cron: 5-field cron expressions and the retry backoff (CONTRACT §5).
+ * cron: 5-field cron expressions and the retry backoff (docs/api.md "Connectors").
  *
  * Grammar per field: a comma list of items; an item is `*`, `N`, `A-B`, each
  * optionally followed by `/STEP`, or `N/STEP` (= N through the field maximum).

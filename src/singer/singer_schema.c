@@ -1,6 +1,6 @@
 /*
  * singer_schema: JSON Schema (a Singer SCHEMA message) -> Iceberg columns
- * (CONTRACT §6). integer->long, number->double, boolean->boolean,
+ * (docs/runner.md). integer->long, number->double, boolean->boolean,
  * string->string, string+date-time->timestamptz, string+date->date,
  * object/array->string holding compact JSON. ["null", T] (or anyOf with one
  * non-null branch and a null branch) -> optional T; any other union -> string

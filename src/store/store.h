@@ -254,7 +254,7 @@ struct store_webhook_result {
     int64_t next_run_at;                 /* STORE_NULL_TIME */
     int64_t consecutive_failures;
 };
-/* Applies a verified webhook in one transaction (CONTRACT §7). now_ms_at is
+/* Applies a verified webhook in one transaction (docs/api.md "Runner webhook"). now_ms_at is
  * the current time. IV_ENOTFOUND when the run does not exist for this
  * tenant's connector. */
 IV_MUST_USE int store_webhook_apply(struct store *s, const char *tenant_id, const struct store_webhook *w,

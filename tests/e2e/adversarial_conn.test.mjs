@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { idle, slowBody, slowloris, sleep, timed } from './lib/flood.mjs';
 import { notBuilt, startServer } from './lib/server.mjs';
 import { newTenant, register } from './lib/tenant.mjs';
+import { fetchRetry } from './lib/http.mjs';
 
 const HEADER_S = 8;
 const BODY_S = 5;
@@ -42,7 +43,7 @@ describe('adversarial connections (issue 7, point 1)', { skip: notBuilt('serve')
             assert.ok(I.open() >= 990, `only ${I.open()} idle sockets stayed open`);
             const lat = [];
             for (let i = 0; i < 10; i++) {
-                const h = await timed(() => fetch(`${srv.url}/healthz`));
+                const h = await timed(() => fetchRetry(`${srv.url}/healthz`));
                 assert.equal(h.r.status, 200);
                 const l = await timed(() => T.c.get('/v1/admin/connectors'));
                 assert.equal(l.r.status, 200);
@@ -67,7 +68,7 @@ describe('adversarial connections (issue 7, point 1)', { skip: notBuilt('serve')
             assert.equal(I.open(), 0, `${I.open()} idle sockets outlived the header deadline`);
             const cutAt = S.socks.map((s) => (s.state.closedAt - s.state.openedAt) / 1000);
             assert.ok(Math.min(...cutAt) >= HEADER_S - 0.5, `a slowloris socket was cut after ${Math.min(...cutAt)} s`);
-            assert.equal((await fetch(`${srv.url}/healthz`)).status, 200);
+            assert.equal((await fetchRetry(`${srv.url}/healthz`)).status, 200);
         } finally {
             I.close(); S.close(); B.close();
         }
@@ -79,7 +80,7 @@ describe('adversarial connections (issue 7, point 1)', { skip: notBuilt('serve')
             await sleep(300);
             assert.ok(F.open() <= 128, `${F.open()} connections from one address stayed open (limit 128)`);
             assert.ok(F.open() >= 100, `only ${F.open()} connections stayed open`);
-            const h = await fetch(`${srv.url}/healthz`);
+            const h = await fetchRetry(`${srv.url}/healthz`);
             assert.equal(h.status, 200);
             assert.equal((await T.c.get('/v1/admin/connectors')).status, 200);
         } finally {

@@ -11,7 +11,7 @@ import {
 } from './lib/runner.mjs';
 import { postWebhook, signature } from './lib/webhook.mjs';
 import { PG_URL, notBuilt, tempDir } from './lib/server.mjs';
-import { client } from './lib/http.mjs';
+import { client, fetchRetry } from './lib/http.mjs';
 import { sql } from './lib/db.mjs';
 
 describe('adversarial: the runner owns the runs it holds', { skip: notBuilt('serve') }, () => {
@@ -41,7 +41,7 @@ describe('adversarial: the runner owns the runs it holds', { skip: notBuilt('ser
         assert.match(r.json.detail, /Ivory runner/);
         // A made-up runner header with the tenant's own HMAC does not pass either.
         const raw = JSON.stringify(forged);
-        const res = await fetch(`${srv.url}/v1/etl/meltano/webhook`, { method: 'POST', body: raw, headers: {
+        const res = await fetchRetry(`${srv.url}/v1/etl/meltano/webhook`, { method: 'POST', body: raw, headers: {
             'content-type': 'application/json', 'x-ivory-signature': signature(conn.webhook_secret, raw),
             'x-ivory-runner': 'anything', 'x-ivory-runner-signature': signature(conn.webhook_secret, raw) } });
         assert.equal(res.status, 409);
@@ -145,9 +145,9 @@ describe('adversarial: the data directory deleted under a running server (point 
         const srv = await startRunnerServer({ dir, keepDir: true });
         try {
             const T = await runnerTenant(srv);
-            assert.equal((await fetch(`${srv.url}/healthz`)).status, 200);
+            assert.equal((await fetchRetry(`${srv.url}/healthz`)).status, 200);
             fs.rmSync(dir, { recursive: true, force: true });
-            const h = await fetch(`${srv.url}/healthz`);
+            const h = await fetchRetry(`${srv.url}/healthz`);
             assert.equal(h.status, 503);
             assert.equal((await h.json()).error, 'store_lost');
             const r = await T.c.post('/v1/admin/connectors', { source_system: 's', tap_name: 'tap-fixture',

@@ -1,4 +1,4 @@
-// api_auth.test.mjs — JWT authentication (CONTRACT §2) with tokens minted independently by
+// api_auth.test.mjs — JWT authentication (docs/api.md) with tokens minted independently by
 // node's crypto: HS256 secret, RS256 PEM, ES256 JWKS, issuer/audience checks and the
 // allow-list. Every rejected token is 401 with `WWW-Authenticate: Bearer` on every
 // authenticated route, and the webhook does not accept a JWT in place of its signature.
@@ -17,7 +17,7 @@ async function expect401(srv, token, label, { path = '/v1/admin/connectors', hea
     assert.equal(typeof r.json?.error, 'string', `${label}: JSON error body`);
 }
 
-describe('JWT: HS256 (CONTRACT §2)', { skip: notBuilt('serve') }, () => {
+describe('JWT: HS256 (docs/api.md)', { skip: notBuilt('serve') }, () => {
     let srv, T;
     before(async () => {
         srv = await startServer();

@@ -1,5 +1,5 @@
-// api_catalogs_tenancy.test.mjs — lakehouse catalogs (CONTRACT §4) and tenant isolation
-// (§2): upsert 201 then 200, list, deactivate and the 422 that follows, 403 on another
+// api_catalogs_tenancy.test.mjs — lakehouse catalogs (docs/api.md "Catalogs") and tenant isolation
+// (docs/api.md): upsert 201 then 200, list, deactivate and the 422 that follows, 403 on another
 // tenant's catalog path unless admin, and the cross-tenant matrix: tenant B on every
 // id-taking route and method with A's connector id gets 404 and A's connector is unchanged.
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { catalogBody, cliTenant, connectorBody, namespaceOf, newTenant, register
 // The list's shape is not fixed by the contract: accept {catalogs:[...]} or a bare array.
 const catalogsOf = (j) => (Array.isArray(j) ? j : j?.catalogs);
 
-describe('catalogs (CONTRACT §4)', { skip: notBuilt('serve') }, () => {
+describe('catalogs (docs/api.md "Catalogs")', { skip: notBuilt('serve') }, () => {
     let srv;
     before(async () => { srv = await startServer(); });
     after(async () => { if (srv) await srv.stop(); });
@@ -163,7 +163,7 @@ describe('catalogs (CONTRACT §4)', { skip: notBuilt('serve') }, () => {
     });
 });
 
-describe('cross-tenant isolation (CONTRACT §2, OWASP BOLA)', { skip: notBuilt('serve') }, () => {
+describe('cross-tenant isolation (docs/api.md, OWASP BOLA)', { skip: notBuilt('serve') }, () => {
     let srv, A, B, conn;
     before(async () => {
         srv = await startServer();
@@ -173,7 +173,7 @@ describe('cross-tenant isolation (CONTRACT §2, OWASP BOLA)', { skip: notBuilt('
     });
     after(async () => { if (srv) await srv.stop(); });
 
-    // core: §5 routes, must be 404. later: §9/§12 routes that may not be built yet; for them B
+    // core: the connector routes, must be 404. later: mapping and operations routes; for them B
     // must get exactly what a never-existing id gets (404, or 405 while the route is missing).
     const routes = (id) => [
         ['core', 'GET', `/v1/admin/connectors/${id}`],
@@ -219,7 +219,7 @@ describe('cross-tenant isolation (CONTRACT §2, OWASP BOLA)', { skip: notBuilt('
     });
 
     test("an admin token does not see other tenants' connectors by id", async () => {
-        // Admin powers cover catalog endpoints only (§2); connectors stay scoped by sub.
+        // Admin powers cover catalog endpoints only (docs/api.md); connectors stay scoped by sub.
         const admin = client(srv.url, hs256(srv.secret, crypto.randomUUID(), { role: 'admin' }));
         const r = await admin.get(`/v1/admin/connectors/${conn.id}`);
         assert.equal(r.status, 404, r.text);

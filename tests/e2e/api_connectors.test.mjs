@@ -1,4 +1,4 @@
-// api_connectors.test.mjs — the connector lifecycle of CONTRACT §5 against the real server:
+// api_connectors.test.mjs — the connector lifecycle of docs/api.md against the real server:
 // register (exact seed keys), list (every seed key, nulls before the first run, ?status=),
 // detail (extra keys, no secrets), trigger, pause, resume (next cron fire, checked against
 // croniter), delete, and the runs endpoint's limit bounds.
@@ -19,7 +19,7 @@ const DETAIL_KEYS = ['id', 'source_system', 'status', 'mapping_count', 'run_coun
     'tap_version', 'meltano_environment'];
 const FIRST_RUN_DELAY = 300;
 
-describe('connectors lifecycle (CONTRACT §5)', { skip: notBuilt('serve') }, () => {
+describe('connectors lifecycle (docs/api.md "Connectors")', { skip: notBuilt('serve') }, () => {
     let srv, A;
     before(async () => {
         srv = await startServer({ firstRunDelay: FIRST_RUN_DELAY });

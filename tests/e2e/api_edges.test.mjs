@@ -1,4 +1,4 @@
-// api_edges.test.mjs — the corners of CONTRACT §§2–5, 7 where a careful implementation and a
+// api_edges.test.mjs — the corners of docs/api.md where a careful implementation and a
 // careless one differ: tenant creation rules, identities that differ only past a length limit,
 // webhooks that point one connector's signature at another connector's run, webhook body
 // validation, what a failed run must not overwrite, and the delete cascade.
@@ -20,7 +20,7 @@ const whBody = (conn, runId, over = {}) => ({
     iomete_table: `${conn.iomete_namespace}.${conn.iomete_table}`, snapshot_id: 1, ...over,
 });
 
-describe('edges: tenants and identities (CONTRACT §2)', { skip: notBuilt('serve') }, () => {
+describe('edges: tenants and identities (docs/api.md)', { skip: notBuilt('serve') }, () => {
     let srv;
     before(async () => { srv = await startServer(); });
     after(async () => { if (srv) await srv.stop(); });
@@ -86,7 +86,7 @@ describe('edges: tenants and identities (CONTRACT §2)', { skip: notBuilt('serve
     });
 });
 
-describe('edges: webhook (CONTRACT §7)', { skip: notBuilt('serve') }, () => {
+describe('edges: webhook (docs/api.md "Runner webhook")', { skip: notBuilt('serve') }, () => {
     let srv, A, B;
     before(async () => {
         srv = await startServer();
@@ -188,7 +188,7 @@ describe('edges: webhook (CONTRACT §7)', { skip: notBuilt('serve') }, () => {
     });
 });
 
-describe('edges: decoding before validating (CONTRACT §5)', { skip: notBuilt('serve') }, () => {
+describe('edges: decoding before validating (docs/api.md)', { skip: notBuilt('serve') }, () => {
     let srv, T;
     before(async () => { srv = await startServer(); T = await newTenant(srv); });
     after(async () => { if (srv) await srv.stop(); });

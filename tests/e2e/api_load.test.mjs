@@ -1,10 +1,11 @@
-// api_load.test.mjs — concurrency and shutdown (CONTRACT §11): 200 requests in flight at once
+// api_load.test.mjs — concurrency and shutdown (docs/configuration.md): 200 requests in flight at once
 // (reads and registrations mixed) are all answered correctly, and SIGTERM ends `ivory serve`
 // with exit status 0.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { notBuilt, startServer } from './lib/server.mjs';
 import { connectorBody, newTenant } from './lib/tenant.mjs';
+import { fetchRetry } from './lib/http.mjs';
 
 describe('concurrency and shutdown', { skip: notBuilt('serve') }, () => {
     test('200 concurrent requests are all answered correctly', async () => {
@@ -57,7 +58,7 @@ describe('concurrency and shutdown', { skip: notBuilt('serve') }, () => {
         assert.equal(await srv.stop({ signal: 'SIGINT' }), 0, srv.stderr());
         const again = await startServer({ dir: srv.dir, secret: srv.secret });
         try {
-            const r = await fetch(`${again.url}/v1/admin/connectors/${reg.json.id}`,
+            const r = await fetchRetry(`${again.url}/v1/admin/connectors/${reg.json.id}`,
                 { headers: { authorization: `Bearer ${T.token}` } });
             const j = await r.json();
             assert.equal(r.status, 200, JSON.stringify(j));

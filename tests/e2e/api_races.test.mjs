@@ -1,7 +1,7 @@
 // api_races.test.mjs — the same request many times at once, where a check-then-write without a
 // transaction would double-apply: a webhook delivered concurrently (idempotent by run_id,
-// CONTRACT §7), the first provisioning of a tenant from its tenant_slug claim (§2), and
-// concurrent upserts of one catalog name (§4).
+// docs/api.md), the first provisioning of a tenant from its tenant_slug claim (docs/api.md), and
+// concurrent upserts of one catalog name (docs/api.md "Catalogs").
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';

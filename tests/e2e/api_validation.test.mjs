@@ -1,4 +1,4 @@
-// api_validation.test.mjs — request validation and HTTP error semantics (CONTRACT §3, §5):
+// api_validation.test.mjs — request validation and HTTP error semantics (docs/api.md):
 // each register-field rule with accepted and rejected values, required fields, unknown fields,
 // malformed JSON, Content-Type, the 1 MiB body limit, unknown paths (404 JSON) and wrong
 // methods (405 + Allow). Every rejection must leave the store untouched.
@@ -54,7 +54,7 @@ const MATRIX = {
 
 const show = (v) => (typeof v === 'string' && v.length > 40 ? `${JSON.stringify(v.slice(0, 20))}…(${v.length})` : JSON.stringify(v));
 
-describe('request validation (CONTRACT §3, §5)', { skip: notBuilt('serve') }, () => {
+describe('request validation (docs/api.md)', { skip: notBuilt('serve') }, () => {
     let srv, T;
     before(async () => {
         srv = await startServer();

@@ -1,7 +1,8 @@
-// api_webhook.test.mjs — the runner's completion callback (CONTRACT §7) and the status
-// machine it drives (§5). Runs are made by the runner in production; until it exists, the
-// fixture inserts a `running` sync_runs row straight into the test server's SQLite store
-// (lib/db.mjs). Signatures are computed independently with node's crypto (lib/webhook.mjs).
+// api_webhook.test.mjs — the runner's completion callback and the status machine it drives
+// (docs/api.md). The API alone is under test here, with no runner: the fixture inserts the
+// `running` sync_runs row a runner would hold straight into the test server's store
+// (lib/db.mjs), so each webhook's effect is exact. Signatures are computed independently with
+// node's crypto (lib/webhook.mjs).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { cronNext, ISO_UTC } from './lib/cron.mjs';
@@ -25,7 +26,7 @@ function body(conn, runId, over = {}) {
     };
 }
 
-describe('webhook (CONTRACT §7)', { skip: notBuilt('serve') }, () => {
+describe('webhook (docs/api.md "Runner webhook")', { skip: notBuilt('serve') }, () => {
     let srv, T;
     before(async () => {
         srv = await startServer();

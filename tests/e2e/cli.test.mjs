@@ -1,4 +1,4 @@
-// cli.test.mjs — the command line of CONTRACT §11 and §8: --help, version, exit statuses
+// cli.test.mjs — the command line of docs/configuration.md and docs/security.md: --help, version, exit statuses
 // (0 ok, 2 usage, 1 failure, one-line message on stderr), `config encrypt|decrypt` checked
 // against an independent AES-256-GCM implementation (node's crypto), and `tenant create`
 // output whose dev token is verified with node's HMAC.
@@ -39,7 +39,7 @@ describe('ivory --help / version / usage', () => {
     });
 });
 
-describe('ivory config encrypt|decrypt (CONTRACT §8)', { skip: notBuilt('config') }, () => {
+describe('ivory config encrypt|decrypt (docs/security.md)', { skip: notBuilt('config') }, () => {
     const key = crypto.randomBytes(32);
     const env = { IVORY_CONFIG_KEY: key.toString('base64') };
     const plain = JSON.stringify({ username: 'u', password: 'p@ss "quoted" ü', nested: { n: [1, 2] } });
@@ -102,7 +102,7 @@ describe('ivory config encrypt|decrypt (CONTRACT §8)', { skip: notBuilt('config
     });
 });
 
-describe('ivory tenant create (CONTRACT §2, §11)', { skip: notBuilt('tenant') }, () => {
+describe('ivory tenant create (docs/api.md, docs/configuration.md)', { skip: notBuilt('tenant') }, () => {
     const setup = () => {
         const dir = tempDir();
         const secret = crypto.randomBytes(32).toString('hex');

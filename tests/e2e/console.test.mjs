@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { client } from './lib/http.mjs';
+import { client, fetchRetry } from './lib/http.mjs';
 import { hs256 } from './lib/jwt.mjs';
 import { notBuilt } from './lib/server.mjs';
 import { registerTap, startRunnerServer, triggerAndWait } from './lib/runner.mjs';
@@ -76,7 +76,7 @@ describe('console (docs/console.md)', { skip: notBuilt('serve') }, () => {
     }
 
     test('served from the binary with a strict CSP, framing refused, and 404 for unknown files', async () => {
-        const r = await fetch(`${srv.url}/console`);
+        const r = await fetchRetry(`${srv.url}/console`);
         assert.equal(r.status, 200);
         assert.match(r.headers.get('content-type'), /^text\/html/);
         const csp = r.headers.get('content-security-policy');
@@ -86,10 +86,10 @@ describe('console (docs/console.md)', { skip: notBuilt('serve') }, () => {
         assert.equal(r.headers.get('x-frame-options'), 'DENY');
         const html = await r.text();
         assert.doesNotMatch(html, /<script>(?!\s*<\/script>)|\son[a-z]+=/i, 'no inline script or handler in the page');
-        const js = await fetch(`${srv.url}/console/app.js`);
+        const js = await fetchRetry(`${srv.url}/console/app.js`);
         assert.match(js.headers.get('content-type'), /^text\/javascript/);
         assert.doesNotMatch(await js.text(), /innerHTML|eval\(|new Function/, 'the console never builds markup from strings');
-        const missing = await fetch(`${srv.url}/console/nope.js`);
+        const missing = await fetchRetry(`${srv.url}/console/nope.js`);
         assert.equal(missing.status, 404);
         assert.equal((await missing.json()).error, 'not_found');
     });

@@ -22,6 +22,7 @@ import { hs256 } from './lib/jwt.mjs';
 import { createBucket, listKeys, startFaultProxy, startMoto } from './lib/moto.mjs';
 import { startServer, tempDir } from './lib/server.mjs';
 import { newTenant } from './lib/tenant.mjs';
+import { fetchRetry } from './lib/http.mjs';
 
 const PROPS = { id: { type: 'integer' }, name: { type: ['null', 'string'] } };
 const input = (from, n, state) => lines(
@@ -70,12 +71,12 @@ describe('Ivory as an Iceberg REST catalog', { timeout: 300000 }, () => {
         return run(['target-iceberg', '--config', p], inp);
     };
     const loadRaw = async (t, ns, table) => {
-        const r = await fetch(`${srv.url}/iceberg/v1/namespaces/${encodeURIComponent(ns)}/tables/${table}`, { headers: { authorization: `Bearer ${t.token}` } });
+        const r = await fetchRetry(`${srv.url}/iceberg/v1/namespaces/${encodeURIComponent(ns)}/tables/${table}`, { headers: { authorization: `Bearer ${t.token}` } });
         return { status: r.status, json: await r.json().catch(() => null) };
     };
 
     test('iceberg-js: config, namespaces scoped to the tenant, create and load table', async () => {
-        const r = await fetch(`${srv.url}/iceberg/v1/config`, { headers: { authorization: `Bearer ${a.token}` } });
+        const r = await fetchRetry(`${srv.url}/iceberg/v1/config`, { headers: { authorization: `Bearer ${a.token}` } });
         assert.equal(r.status, 200);
         const cfg = await r.json();
         assert.deepEqual(cfg.defaults, {});
@@ -107,7 +108,7 @@ describe('Ivory as an Iceberg REST catalog', { timeout: 300000 }, () => {
         assert.equal(other.json.error.type, 'NoSuchNamespaceException');
         assert.equal(typeof other.json.error.message, 'string');
         await assert.rejects(cb.loadTable({ namespace: [a.namespace], name: 'made_by_js' }), (err) => err.status === 404);
-        const noauth = await fetch(`${srv.url}/iceberg/v1/namespaces`);
+        const noauth = await fetchRetry(`${srv.url}/iceberg/v1/namespaces`);
         assert.equal(noauth.status, 401);
         assert.equal((await noauth.json()).error.type, 'NotAuthorizedException');
         await ca.dropTable({ namespace: [a.namespace], name: 'made_by_js' });

@@ -19,6 +19,7 @@ import {
     registerTap, runnerTenant, runs, sleep, startRunnerServer, triggerAndWait, waitRuns,
     writeSource,
 } from './lib/runner.mjs';
+import { fetchRetry } from './lib/http.mjs';
 
 describe('operations API', { skip: notBuilt('serve') }, () => {
     let srv, T, other;
@@ -221,9 +222,9 @@ describe('operations API', { skip: notBuilt('serve') }, () => {
     });
 
     test('/readyz, and /metrics in Prometheus format with runs, rows and webhook failures', async () => {
-        assert.equal((await fetch(`${srv.url}/readyz`)).status, 200);
+        assert.equal((await fetchRetry(`${srv.url}/readyz`)).status, 200);
         await postWebhook(srv.url, 'f'.repeat(64), { connector_id: 'nope', run_id: 'x', status: 'completed' });
-        const r = await fetch(`${srv.url}/metrics`);
+        const r = await fetchRetry(`${srv.url}/metrics`);
         assert.equal(r.status, 200);
         assert.match(r.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
         const text = await r.text();
@@ -248,7 +249,7 @@ describe('operations API', { skip: notBuilt('serve') }, () => {
     });
 
     test('GET /v1/openapi.json passes an independent OpenAPI validator and describes every route', async () => {
-        const r = await fetch(`${srv.url}/v1/openapi.json`);
+        const r = await fetchRetry(`${srv.url}/v1/openapi.json`);
         assert.equal(r.status, 200);
         const doc = await r.json();
         assert.equal(doc.openapi, '3.1.0');
@@ -267,7 +268,7 @@ describe('operations API', { skip: notBuilt('serve') }, () => {
     });
 
     test('docs/api.md documents every field of the field tables with its rule', async () => {
-        const doc = await (await fetch(`${srv.url}/v1/openapi.json`)).json();
+        const doc = await (await fetchRetry(`${srv.url}/v1/openapi.json`)).json();
         const md = fs.readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
         for (const name of ['Connector', 'ConnectorPatch']) {
             for (const [field, p] of Object.entries(doc.components.schemas[name].properties)) {

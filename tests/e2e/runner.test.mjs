@@ -1,4 +1,4 @@
-// runner.test.mjs — the runner end to end (CONTRACT §6, §7, §9 passthrough, §10): the real
+// runner.test.mjs — the runner end to end (docs/runner.md, docs/singer.md): the real
 // `ivory serve` claims triggered connectors, runs fixture taps (tests/taps/tap-fixture), loads
 // Iceberg tables that are read back with icebird, and reports through the webhook. Each
 // assertion reads real outputs: the runs API, the connector detail, the table's rows and
@@ -14,7 +14,7 @@ import {
     tableRows, tableSnapshots, triggerAndWait, waitRuns, writeSource,
 } from './lib/runner.mjs';
 
-describe('runner (CONTRACT §6)', { skip: notBuilt('serve') }, () => {
+describe('runner (docs/runner.md)', { skip: notBuilt('serve') }, () => {
     let srv, T;
     before(async () => {
         srv = await startRunnerServer({ env: { IVORY_MAX_LINE_BYTES: '65536' } });

@@ -1,4 +1,4 @@
-// runner_crash.test.mjs — exactly once across crashes (CONTRACT §10): `ivory serve` (API +
+// runner_crash.test.mjs — exactly once across crashes (docs/singer.md): `ivory serve` (API +
 // runner) is killed with SIGKILL at random moments while a long sync commits checkpoints,
 // then restarted on the same store and warehouse. The dead runner's job is taken over when
 // its lease expires, the next run reconciles the bookmark with the STATE committed in the

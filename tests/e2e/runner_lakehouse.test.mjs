@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readIcebird, useS3Endpoint } from './lib/iceberg_read.mjs';
-import { client } from './lib/http.mjs';
+import { client, fetchRetry } from './lib/http.mjs';
 import { createBucket, glue, startMoto } from './lib/moto.mjs';
 import {
     ids, range, registerTap, runs, sleep, startRunnerServer, waitRuns, writeSource,
@@ -121,7 +121,7 @@ describe('runner on the platform lakehouse (moto)', { skip: notBuilt('serve') },
             const k = (cat.catalogs ?? cat).find((x) => x.catalog_name === 'ivory-lakehouse');
             assert.equal(k.has_catalog_credential, true);
             assert.ok(!JSON.stringify(cat).includes(A.token));
-            const r = await fetch(`${restSrv.url}/iceberg/v1/namespaces/${A.namespace}/tables/${table}`,
+            const r = await fetchRetry(`${restSrv.url}/iceberg/v1/namespaces/${A.namespace}/tables/${table}`,
                 { headers: { authorization: `Bearer ${A.token}` } });
             assert.equal(r.status, 200);
             const j = await r.json();

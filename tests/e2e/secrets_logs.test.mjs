@@ -19,6 +19,7 @@ import { PG_URL, notBuilt, tempDir } from './lib/server.mjs';
 import {
     encryptConfig, registerTap, runnerTenant, startRunnerServer, triggerAndWait,
 } from './lib/runner.mjs';
+import { fetchRetry } from './lib/http.mjs';
 
 const tag = crypto.randomBytes(4).toString('hex');
 const S = {
@@ -131,7 +132,7 @@ describe('secrets never reach the logs', { skip: notBuilt('serve') }, () => {
         const bad = await T.c.post('/v1/admin/connectors', { source_system: 'x', tap_name: 'tap-fixture',
             destination_catalog: 'ivory-lakehouse', destination_table: 't', config_encrypted: S.tapToken });
         assert.equal(bad.status, 422);
-        const forged = await fetch(`${srv.url}/v1/etl/meltano/webhook`, {
+        const forged = await fetchRetry(`${srv.url}/v1/etl/meltano/webhook`, {
             method: 'POST', headers: { 'content-type': 'application/json', 'x-ivory-signature': `t=${Math.floor(Date.now() / 1000)},v1=${'0'.repeat(64)}` },
             body: JSON.stringify({ connector_id: conn.id, run_id: 'r', status: 'completed' }) });
         assert.ok(forged.status >= 400);

@@ -1,4 +1,4 @@
-// target.test.mjs — `ivory target-iceberg` (CONTRACT §6, §10) end to end: Singer input on stdin,
+// target.test.mjs — `ivory target-iceberg` (docs/runner.md, docs/singer.md) end to end: Singer input on stdin,
 // tables read back row by row with icebird AND DuckDB and compared with the input; committed
 // STATE lines on stdout compared with the snapshot summaries; bad input leaves the table at its
 // last good snapshot.

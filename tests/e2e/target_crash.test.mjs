@@ -1,4 +1,4 @@
-// target_crash.test.mjs — `ivory target-iceberg` under concurrency and crashes (CONTRACT §10):
+// target_crash.test.mjs — `ivory target-iceberg` under concurrency and crashes (docs/singer.md):
 // two writers appending to one table at once (both commits survive, optimistic retry), and
 // `kill -9` at random points of a large write, repeated: the table always reads back with
 // icebird, never holds a partial commit, and its rows are exactly the prefix named by the STATE

@@ -1,7 +1,7 @@
 /*
  * test_api_router: the route matcher (literal and {param} segments, 404 vs
  * 405 with the Allow list), the production route table's shape, and the
- * request-field validators of CONTRACT §§2,4,5 with accepted and rejected
+ * request-field validators of docs/api.md with accepted and rejected
  * values at their boundaries.
  */
 #include "unit.h"

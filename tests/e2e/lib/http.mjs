@@ -9,10 +9,21 @@ import { checkResponse } from './openapi.mjs';
 // CLI): the request meets a closed socket before the server read it. It is sent again once, on
 // a new connection; a server that is really gone fails the second attempt too.
 export async function fetchText(url, init, timeoutMs = 120000, what = url) {
+    const { res, text } = await fetchOnce(url, init, timeoutMs, what, true);
+    return { res, text };
+}
+
+// fetch() for tests that read the Response themselves (headers, status, a stream), with the
+// same single resend on a pooled connection the server closed while it sat idle.
+export async function fetchRetry(url, init = {}, timeoutMs = 120000) {
+    return (await fetchOnce(url, init, timeoutMs, url, false)).res;
+}
+
+async function fetchOnce(url, init, timeoutMs, what, readText) {
     for (let attempt = 0; ; attempt++) {
         try {
             const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-            return { res, text: await res.text() };
+            return { res, text: readText ? await res.text() : undefined };
         } catch (err) {
             if (err.name === 'TimeoutError') throw new Error(`${what}: no response within ${timeoutMs} ms`);
             if (attempt === 0 && ['UND_ERR_SOCKET', 'ECONNRESET'].includes(err.cause?.code)) continue;
@@ -43,7 +54,7 @@ export async function request(base, method, path, { token, body, raw, headers = 
     return { status: res.status, headers: res.headers, json, text };
 }
 
-// CONTRACT §3, checked on every response the suite sees: an error status carries a JSON body
+// docs/api.md, checked on every response the suite sees: an error status carries a JSON body
 // {"error": "<code>", "detail": "<sentence>"} (field optional) with a JSON Content-Type.
 export function checkErrorShape(what, status, contentType, json, text) {
     if (status < 400) return;

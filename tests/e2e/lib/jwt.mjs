@@ -1,6 +1,6 @@
 // jwt.mjs — test-side JWT minting with node's built-in crypto (no npm deps): valid HS256 /
 // RS256 / ES256 tokens, PEM and JWKS exports of the test keys, and the deliberately broken
-// tokens the API must reject (CONTRACT §2). Independent of the server's own JWT code.
+// tokens the API must reject (docs/api.md). Independent of the server's own JWT code.
 import crypto from 'node:crypto';
 
 export const b64url = (buf) => Buffer.from(buf).toString('base64url');

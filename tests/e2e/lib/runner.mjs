@@ -1,6 +1,6 @@
 // runner.mjs — helpers for the runner's end-to-end tests: a server whose runner polls fast,
 // a tenant with a hadoop catalog inside the server's data dir, fixture taps linked into
-// IVORY_TAP_PATH, configs encrypted the way CONTRACT §8 defines (independently, with node's
+// IVORY_TAP_PATH, configs encrypted the way docs/security.md defines (independently, with node's
 // crypto), and waits on the runs API.
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// tenant.mjs — tenants for the e2e suite, made the two ways CONTRACT §2 allows:
+// tenant.mjs — tenants for the e2e suite, made the two ways docs/api.md allows:
 // `ivory tenant create --slug` against the server's own store (prints id, slug, dev token),
 // or a token carrying a `tenant_slug` claim whose first catalog provisioning creates the tenant.
 import crypto from 'node:crypto';

@@ -1,4 +1,4 @@
-// webhook.mjs — signs runner webhook bodies the way CONTRACT §7 defines:
+// webhook.mjs — signs runner webhook bodies the way docs/api.md "Runner webhook" defines:
 // X-Ivory-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>.
 // The HMAC key is the webhook_secret exactly as the API returned it (its 64 hex characters as
 // bytes); pass { keyEncoding: 'hex' } to sign with the 32 decoded bytes instead.
