@@ -224,6 +224,62 @@ static const char m008_due_indexes[] =
     " WHERE status = 'active' AND next_run_at IS NOT NULL;"
     "CREATE INDEX sync_runs_running ON sync_runs (connector_id) WHERE status = 'running';";
 
+/* Migration 9: the generation without one lock per tenant (docs/store.md "Generation").
+ * On PostgreSQL every write used to UPDATE the tenant's row, whose lock is held until commit:
+ * one tenant's write transactions committed one at a time, each waiting for the previous
+ * one's fsync. The counter is now split into 16 shard rows per tenant (tenant_generations,
+ * created with the tenant by a trigger, and here for the tenants already there); a writing
+ * transaction locks a shard no other transaction holds (SKIP LOCKED) and adds one to it, so
+ * up to 16 transactions of one tenant commit together. The generation is tenants.generation
+ * plus the sum of the tenant's shards (store.c tenant_gen_sql): every commit that writes adds
+ * at least one, and snapshots see commits in one order, so equal sums still mean equal
+ * states. A transaction keeps the shard it took for a tenant (the transaction-local setting
+ * ivory.generation_shard), so it never holds two shards of one tenant; only when all 16 are
+ * held does it wait, for one. SQLite serialises all writers anyway: its triggers still bump
+ * tenants.generation and its shard table stays empty. */
+static const char m009_generation_shards[] =
+    "CREATE TABLE tenant_generations ("
+    " tenant_id TEXT NOT NULL,"
+    " shard INTEGER NOT NULL,"
+    " n BIGINT NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (tenant_id, shard));";
+
+static const char m009_generation_shards_pg[] =
+    "CREATE TABLE tenant_generations ("
+    " tenant_id TEXT NOT NULL,"
+    " shard INTEGER NOT NULL,"
+    " n BIGINT NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (tenant_id, shard));"
+    "CREATE OR REPLACE FUNCTION ivory_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " DECLARE"
+    "  t TEXT := CASE WHEN TG_OP = 'DELETE' THEN OLD.tenant_id ELSE NEW.tenant_id END;"
+    "  held TEXT := current_setting('ivory.generation_shard', true);"
+    "  k INTEGER;"
+    " BEGIN"
+    "  IF held IS NOT NULL AND held <> ''"
+    "     AND substr(held, position(' ' IN held) + 1) = t THEN"
+    "   k := split_part(held, ' ', 1)::integer;"
+    "  ELSE"
+    "   SELECT g.shard INTO k FROM tenant_generations g WHERE g.tenant_id = t"
+    "    ORDER BY g.shard LIMIT 1 FOR UPDATE SKIP LOCKED;"
+    "   IF k IS NULL THEN k := (txid_current() % 16)::integer; END IF;"
+    "   PERFORM set_config('ivory.generation_shard', k || ' ' || t, true);"
+    "  END IF;"
+    "  INSERT INTO tenant_generations (tenant_id, shard, n) VALUES (t, k, 1)"
+    "   ON CONFLICT (tenant_id, shard) DO UPDATE SET n = tenant_generations.n + 1;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE FUNCTION ivory_generation_shards() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  INSERT INTO tenant_generations (tenant_id, shard, n)"
+    "   SELECT NEW.id, k, 0 FROM generate_series(0, 15) AS k ON CONFLICT DO NOTHING;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER tenants_gen_shards AFTER INSERT ON tenants"
+    " FOR EACH ROW EXECUTE FUNCTION ivory_generation_shards();"
+    "INSERT INTO tenant_generations (tenant_id, shard, n)"
+    " SELECT t.id, k, 0 FROM tenants t CROSS JOIN generate_series(0, 15) AS k;";
+
 /* { version, name, portable SQL, PostgreSQL's own text or NULL } */
 const struct db_migration store_migrations[] = {
     {1, "init control plane", m001_init, NULL},
@@ -234,5 +290,7 @@ const struct db_migration store_migrations[] = {
     {6, "transform samples of a run", m006_transform_samples, NULL},
     {7, "schema changes a run applied", m007_schema_changes, NULL},
     {8, "due-selection indexes", m008_due_indexes, NULL},
+    {9, "generation shards (no per-tenant row lock)", m009_generation_shards,
+     m009_generation_shards_pg},
 };
 const size_t store_migrations_count = sizeof store_migrations / sizeof store_migrations[0];

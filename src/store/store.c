@@ -33,9 +33,16 @@ struct store {
     bool listener_lost;            /* the LISTEN connection went away; re-opened by the waiter */
     void (*wake_fn)(void *);       /* store_set_wake_hook; under lock */
     void *wake_ctx;
+    /* PostgreSQL: the NOTIFY after a commit that made work due, sent by one thread per store
+     * (store__notify_after_commit). All under lock. */
+    pthread_t notifier;
+    pthread_cond_t notify_cond;
+    bool notifier_running, notify_wanted, notifier_stop;
 };
 
 #define STORE_WORK_CHANNEL "ivory_work"
+
+static void store__announce_work(struct store *s);
 
 void store_set_wake_hook(struct store *s, void (*fn)(void *), void *ctx)
 {
@@ -53,13 +60,72 @@ void store__wake(struct store *s)
     pthread_mutex_unlock(&s->lock);
     if (fn)
         fn(ctx);
-    store_wake(s);      /* and a runner waiting in store_wait_for_work */
-    if (!strncmp(s->url, "postgres", 8)) {
-        /* runners in other processes (API servers with IVORY_SERVE_RUNNER=0) */
+    store__announce_work(s);   /* a runner waiting here, and runners in other processes */
+}
+
+/* ---- post-commit NOTIFY (PostgreSQL) ---------------------------------------------------- */
+
+/* Why not NOTIFY inside the writing transaction, where it is delivered exactly at commit:
+ * PostgreSQL serialises the commits of all notifying transactions of the cluster (a global
+ * lock taken before commit and held through its WAL flush), so every trigger waited for every
+ * other's fsync. Instead the writer commits, then asks this store's notifier thread for a
+ * NOTIFY: one is in flight at a time, and every request made before a NOTIFY starts is covered
+ * by it (the flag is cleared before sending), so triggers that arrive together share one.
+ * A runner that hears it then finds the committed work. If the process dies between the
+ * commit and the NOTIFY, the runners' poll is the safety net (docs/runner.md). */
+static void *store__notifier_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->notify_wanted && !s->notifier_stop)
+            pthread_cond_wait(&s->notify_cond, &s->lock);
+        if (!s->notify_wanted)
+            break;                 /* stopping, nothing left to send */
+        s->notify_wanted = false;
+        pthread_mutex_unlock(&s->lock);
+        struct iv_err e = {0};
         struct db *d = store__acquire(s);
-        db_exec(d, "NOTIFY " STORE_WORK_CHANNEL, NULL);
+        if (db_exec(d, "NOTIFY " STORE_WORK_CHANNEL, &e) < 0)
+            log_warn("store: NOTIFY %s failed (%s): runners find the work at their next poll",
+                     STORE_WORK_CHANNEL, e.msg);
         store__release(s, d);
+        pthread_mutex_lock(&s->lock);
     }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* After a commit that made work due: wakes this process's runner (store_wake) and, on
+ * PostgreSQL, has the notifier thread (started on first use) NOTIFY the other processes. */
+static void store__announce_work(struct store *s)
+{
+    store_wake(s);
+    if (strncmp(s->url, "postgres", 8) != 0)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->notify_wanted = true;
+    if (!s->notifier_running && !s->notifier_stop) {
+        if (pthread_create(&s->notifier, NULL, store__notifier_main, s) == 0)
+            s->notifier_running = true;
+        else
+            log_warn("store: cannot start the NOTIFY thread: runners in other processes find "
+                     "the work at their next poll");
+    }
+    pthread_cond_signal(&s->notify_cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Sends what is still wanted, then ends the notifier thread (store_close). */
+static void store__notifier_stop(struct store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool running = s->notifier_running;
+    s->notifier_stop = true;
+    pthread_cond_signal(&s->notify_cond);
+    pthread_mutex_unlock(&s->lock);
+    if (running)
+        pthread_join(s->notifier, NULL);
 }
 
 int store_open(struct store **out, const char *url, int pool_max, bool migrate,
@@ -72,6 +138,7 @@ int store_open(struct store **out, const char *url, int pool_max, bool migrate,
     s->idle = xcalloc((size_t)s->max, sizeof *s->idle);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    pthread_cond_init(&s->notify_cond, NULL);
     if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         s->wake[0] = s->wake[1] = -1;
         store_close(s);
@@ -102,6 +169,7 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    store__notifier_stop(s);
     for (int i = 0; i < s->n_idle; i++)
         db_close(s->idle[i]);
     db_close(s->listener);
@@ -111,6 +179,7 @@ void store_close(struct store *s)
         close(s->wake[1]);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
+    pthread_cond_destroy(&s->notify_cond);
     free(s->idle);
     free(s->url);
     free(s);
@@ -171,14 +240,6 @@ void store_wake(struct store *s)
     /* Non-blocking: a full pipe already holds a pending wake-up. */
     if (write(s->wake[1], &one, 1) < 0) {
     }
-}
-
-/* Inside a write transaction that made a connector due now: on PostgreSQL every process
- * LISTENing (other runners) hears it at commit, never before; nothing on SQLite, where
- * only this process's runner can be waiting (store_wake after the commit). */
-static int store__notify_work(struct db *d, struct iv_err *e)
-{
-    return db_get_kind(d) == DB_POSTGRES ? db_exec(d, "NOTIFY " STORE_WORK_CHANNEL, e) : IV_OK;
 }
 
 /* While the LISTEN connection cannot be opened (the database is down), the wait is cut to
@@ -458,7 +519,11 @@ int store_tenant_get_by_slug(struct store *s, const char *slug, struct store_ten
     return rc;
 }
 
-static const char tenant_gen_sql[] = "SELECT generation, created_at FROM tenants WHERE id = ?";
+/* The generation: the tenant row's counter (all of it on SQLite) plus the tenant's shards
+ * (PostgreSQL's triggers since migration 9; docs/store.md "Generation"). */
+static const char tenant_gen_sql[] =
+    "SELECT CAST(t.generation + COALESCE((SELECT SUM(g.n) FROM tenant_generations g"
+    " WHERE g.tenant_id = t.id), 0) AS BIGINT), t.created_at FROM tenants t WHERE t.id = ?";
 
 static int tenant_generation_db(struct db *d, const char *tenant_id, int64_t *gen_out,
                                 int64_t *epoch_out, struct iv_err *e)
@@ -848,54 +913,38 @@ static void connector_from_row(struct db_stmt *st, struct store_connector *c)
     c->last_error = db_col_strdup(st, 28);
 }
 
+/* One statement, so one round trip and no explicit transaction: the row is inserted only
+ * when the destination catalog is an active catalog of the tenant (INSERT ... SELECT from
+ * it), and no row inserted means it is not. */
 int store_connector_create(struct store *s, const struct store_connector *in, struct iv_err *e)
 {
     struct db *d = store__acquire(s);
     struct db_stmt *st = NULL;
     int64_t now = now_ms();
-    int rc = db_begin(d, e);
+    int rc = q_prep(d, &st, e,
+                    "INSERT INTO connectors (id, tenant_id, source_system, tap_name, connector_type,"
+                    " destination_catalog, destination_table, iomete_namespace, sync_schedule,"
+                    " config_encrypted, tap_version, meltano_environment, catalog_json,"
+                    " webhook_secret_enc, status, consecutive_failures, rows_total, last_synced_at,"
+                    " next_run_at, tap_state, followup_queued, created_at, updated_at)"
+                    " SELECT ?, cat.tenant_id, ?, ?, ?, cat.catalog_name, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    " 'active', 0, 0, NULL, CAST(? AS BIGINT), NULL, 0, CAST(? AS BIGINT),"
+                    " CAST(? AS BIGINT)"
+                    " FROM tenant_catalogs cat"
+                    " WHERE cat.tenant_id = ? AND cat.catalog_name = ? AND cat.active <> 0",
+                    "ssssssssssssiiiss", in->id, in->source_system, in->tap_name,
+                    in->connector_type, in->destination_table, in->iomete_namespace,
+                    in->sync_schedule, in->config_encrypted, in->tap_version,
+                    in->meltano_environment, in->catalog_json, in->webhook_secret_enc,
+                    in->next_run_at, now, now, in->tenant_id, in->destination_catalog);
     if (rc < 0)
         goto out;
-    rc = q_prep(d, &st, e,
-                "SELECT active FROM tenant_catalogs WHERE tenant_id = ? AND catalog_name = ?",
-                "ss", in->tenant_id, in->destination_catalog);
-    if (rc < 0)
-        goto fail;
-    rc = db_step(st, e);
-    bool ok = rc == DB_ROW && db_col_int64(st, 0) != 0;
-    db_finalize(st);
-    st = NULL;
-    if (rc < 0)
-        goto fail;
-    if (!ok) {
-        rc = iv_err_set(e, IV_EINVAL, "destination_catalog '%s' is not an active catalog of "
-                        "this tenant", in->destination_catalog);
-        goto fail;
-    }
-    rc = q_prep(d, &st, e,
-                "INSERT INTO connectors (id, tenant_id, source_system, tap_name, connector_type,"
-                " destination_catalog, destination_table, iomete_namespace, sync_schedule,"
-                " config_encrypted, tap_version, meltano_environment, catalog_json,"
-                " webhook_secret_enc, status, consecutive_failures, rows_total, last_synced_at,"
-                " next_run_at, tap_state, followup_queued, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, 0, NULL, ?,"
-                " NULL, 0, ?, ?)",
-                "ssssssssssssssiii", in->id, in->tenant_id, in->source_system, in->tap_name,
-                in->connector_type, in->destination_catalog, in->destination_table,
-                in->iomete_namespace, in->sync_schedule, in->config_encrypted, in->tap_version,
-                in->meltano_environment, in->catalog_json, in->webhook_secret_enc,
-                in->next_run_at, now, now);
-    if (rc < 0)
-        goto fail;
     rc = q_run(st, e);
     if (rc < 0)
-        goto fail;
-    rc = db_commit(d, e);
-    if (rc < 0)
-        goto fail;
-    goto out;
-fail:
-    db_rollback(d);
+        goto out;
+    if (db_changes(d) == 0)
+        rc = iv_err_set(e, IV_EINVAL, "destination_catalog '%s' is not an active catalog of "
+                        "this tenant", in->destination_catalog);
 out:
     store__release(s, d);
     return rc;
@@ -1143,8 +1192,6 @@ static int connector_event(struct store *s, const char *tenant_id, const char *i
             goto fail;
         ch.followup = running;
         wake = !running;
-        if (wake && (rc = store__notify_work(d, e)) < 0)
-            goto fail;
         if (running)
             rc = q_prep(d, &st, e,
                         "UPDATE connectors SET followup_queued = 1, updated_at = ?"
@@ -1178,7 +1225,7 @@ static int connector_event(struct store *s, const char *tenant_id, const char *i
     if (rc < 0)
         goto fail;
     if (wake)
-        store_wake(s);
+        store__announce_work(s);
     if (out)
         *out = ch;
     goto out;
@@ -1504,8 +1551,6 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
         if (c.status == CONN_ACTIVE) {
             next = c.followup_queued ? now : cron_ms;
             wake = c.followup_queued;
-            if (wake && (rc = store__notify_work(d, e)) < 0)
-                goto fail;
         } else
             next = c.next_run_at;   /* paused stays NULL; error keeps its NULL */
         rc = q_prep(d, &st, e,
@@ -1548,7 +1593,7 @@ int store_webhook_apply(struct store *s, const char *tenant_id, const struct sto
     if (rc < 0)
         goto fail;
     if (wake)
-        store_wake(s);
+        store__announce_work(s);
     res.status = to;
     res.next_run_at = next;
     res.consecutive_failures = failures;

@@ -552,6 +552,63 @@ static void test_generation_triggers(void **state)
     assert_int_equal(wg, -1);
 }
 
+/* PostgreSQL (migration 9): open write transactions of one tenant do not wait for each
+ * other — up to 16, one generation shard each — and every commit moves the generation by
+ * its row count; the 17th waits (here: runs into lock_timeout) instead of taking a 17th
+ * shard. SQLite serialises writers anyway, so there is nothing to show there. */
+static void test_generation_concurrent_writers(void **state)
+{
+    struct fx *f = *state;
+    if (!fixture_pg)
+        return;
+    enum { N = 16 };
+    struct iv_err e = {0};
+    make_tenant(f->s, "ta", "tenant-a");
+    char id[16], sql[160];
+    for (int i = 0; i <= N; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        make_connector(f->s, "ta", id, "0 2 * * *");
+    }
+    int64_t g0 = gen_of(f->s, "ta");
+    struct db *d[N + 1] = {0};
+    for (int i = 0; i <= N; i++) {
+        assert_int_equal(db_open(&d[i], f->path, &e), IV_OK);
+        assert_int_equal(db_exec(d[i], "SET lock_timeout = '1s'", &e), IV_OK);
+        assert_int_equal(db_begin(d[i], &e), IV_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        /* two rows each: the second reuses the transaction's shard */
+        for (int r = 0; r < 2; r++) {
+            snprintf(sql, sizeof sql, "UPDATE connectors SET updated_at = %d WHERE id = 'c%d'",
+                     r + 1, i);
+            int rc = db_exec(d[i], sql, &e);
+            if (rc != IV_OK)
+                fprintf(stderr, "writer %d: %s\n", i, e.msg);
+            assert_int_equal(rc, IV_OK);
+        }
+    }
+    snprintf(sql, sizeof sql, "UPDATE connectors SET updated_at = 3 WHERE id = 'c%d'", N);
+    assert_true(db_exec(d[N], sql, &e) < 0);      /* all 16 shards held: it waited */
+    db_rollback(d[N]);
+    assert_int_equal(gen_of(f->s, "ta"), g0);      /* nothing committed yet */
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(db_commit(d[i], &e), IV_OK);
+        assert_int_equal(gen_of(f->s, "ta"), g0 + 2 * (i + 1));
+    }
+    for (int i = 0; i <= N; i++)
+        db_close(d[i]);
+    int64_t shards = -1;
+    struct db *q = store__acquire(f->s);
+    struct db_stmt *st = NULL;
+    assert_int_equal(db_prepare(q, "SELECT COUNT(*) FROM tenant_generations"
+                                    " WHERE tenant_id = 'ta' AND n > 0", &st, &e), IV_OK);
+    assert_int_equal(db_step(st, &e), DB_ROW);
+    shards = db_col_int64(st, 0);
+    db_finalize(st);
+    store__release(f->s, q);
+    assert_int_equal(shards, N);                   /* each writer had its own shard */
+}
+
 /* store_connector_each hands out the same rows as store_connector_list. */
 struct each_cmp {
     struct store_connector *v;
@@ -736,6 +793,18 @@ static void test_trigger_wakes_waiter(void **state)
     t0 = now_ms();
     assert_int_equal(store_wait_for_work(f->s, 100), 0);
     assert_true(now_ms() - t0 >= 90);
+    if (!fixture_pg)
+        return;
+    /* PostgreSQL: a store of another process (no shared pipe) hears the NOTIFY that the
+     * trigger's store sends after its commit. */
+    struct store *other = NULL;
+    assert_int_equal(store_open(&other, f->path, 1, false, &e), IV_OK);
+    assert_int_equal(store_wait_for_work(other, 0), 0);          /* LISTENing, nothing yet */
+    assert_int_equal(store_connector_trigger(f->s, "ta", "c1", now_ms(), &ch, &e), IV_OK);
+    t0 = now_ms();
+    assert_int_equal(store_wait_for_work(other, 5000), 1);
+    assert_true(now_ms() - t0 < 1000);
+    store_close(other);
 }
 
 int main(void)
@@ -757,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_db_url_redact),
         cmocka_unit_test_setup_teardown(test_trigger_wakes_waiter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation_triggers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generation_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connector_each_matches_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_catalog_and_discovery, setup, teardown),
     };
