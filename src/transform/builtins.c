@@ -1286,11 +1286,8 @@ static int m_split(struct tx_ctx *c, struct tx_value *s, struct tx_value **a, in
             if (q >= end)
                 break;
             if (splits >= maxsplit) {
-                /* the rest, without trailing whitespace */
-                struct tx_value *rest = tx_str((const char *)q, (size_t)(end - q));
-                struct tx_value *stripped = strip(rest, NULL, 2);
-                tx_unref(rest);
-                list_push(l, stripped);
+                /* the rest as it is: CPython keeps its trailing whitespace */
+                list_push(l, tx_str((const char *)q, (size_t)(end - q)));
                 break;
             }
             const uint8_t *w = q;

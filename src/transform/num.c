@@ -19,6 +19,30 @@
 
 /* ---- float repr ------------------------------------------------------------------------ */
 
+/* e is d printed as "[-]D.DDDe[+-]XX" (correctly rounded) and does not read back as d. The
+ * other decimal of the same length next to d (last digit one up or down, toward d) may
+ * still read back, where d's rounding interval is lopsided (d a power of two): then it is
+ * the shortest repr, as CPython's (e.g. 2**-24 is 5.960464477539063e-08). Rewrites e to it
+ * and returns true; false when it does not read back either. */
+static bool round_trip_neighbour(double d, char *e)
+{
+    char c[40];
+    strcpy(c, e);
+    char *x = strchr(c, 'e');
+    bool up = fabs(strtod(e, NULL)) < fabs(d);   /* e is below d's magnitude: one up */
+    char *q = x - 1;
+    for (; q >= c && (*q == '.' || (up ? *q == '9' : *q == '0')); q--)
+        if (*q != '.')
+            *q = up ? '0' : '9';
+    if (q < c || *q == '-')
+        return false;   /* a carry past the first digit: leave it to longer ones */
+    *q = (char)(*q + (up ? 1 : -1));
+    if (c[c[0] == '-'] == '0' || strtod(c, NULL) != d)   /* a borrow to a leading 0: same */
+        return false;
+    strcpy(e, c);
+    return true;
+}
+
 void tx_float_repr(double d, char *out)
 {
     if (isnan(d)) {
@@ -37,7 +61,7 @@ void tx_float_repr(double d, char *out)
     int prec = 1;
     for (; prec <= 17; prec++) {
         snprintf(e, sizeof e, "%.*e", prec - 1, d);
-        if (strtod(e, NULL) == d)
+        if (strtod(e, NULL) == d || round_trip_neighbour(d, e))
             break;
     }
     /* e = "[-]D.DDDDe[+-]XX": collect digits and the decimal exponent. */

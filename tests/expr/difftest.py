@@ -38,6 +38,11 @@ FIXED = [
     "parse_datetime('2024-02-29T23:59:59.5-01:30')", "to_epoch('1970-01-01T00:00:01Z')",
     "parse_date('2024-01-01T00:30:00+01:00')", "format_datetime('2024-03-05T06:07:08Z', "
     "'%Y/%m/%d %H:%M:%S %j')", "parse_datetime('2024-02-30')",
+    # shortest float repr where the nearest shorter decimal does not read back but its
+    # neighbour does (powers of two); split(maxsplit) keeps the rest's trailing whitespace
+    "2.0**-24", "4 ** -12", "-(2.0**-30)", "2.0**60", "2.0**-1000", "str(2.0**-24)",
+    "'  a b  '.split(maxsplit=1)", "'a b \\n'.split(None, 1)", "'  a b  '.split(maxsplit=0)",
+    "' a\u3000b\u3000 '.split(maxsplit=1)",
 ]
 
 INTS = [0, 1, -1, 2, 3, 7, -7, 10, 42, -42, 100, 255, 1000, 12345, -99999, 2**31, 2**53 + 1,
