@@ -25,11 +25,23 @@ struct column_rule {
     int col;                      /* index of target_column in the target's columns */
 };
 
-/* The rules of one source stream (indexes into mapping_stage.rules). */
+/* The rules of one source stream (indexes into mapping_stage.rules), and the same rules
+ * grouped by the source field they read: a member is matched to its field once (starting
+ * where the previous member matched, since records usually keep their key order), then
+ * feeds every rule of that field. */
+struct source_field {
+    const char *name;             /* borrowed from the first rule of the field */
+    size_t len;
+    int *rules;
+    int nrules;
+};
+
 struct source_stream {
     char *name;
     int *rules;
     int nrules;
+    struct source_field *fields;
+    int nfields;
     bool reads_row;               /* some expression reads `row`: build it for each record */
 };
 
@@ -67,6 +79,9 @@ void mapping_stage_free(struct mapping_stage *m)
     for (int i = 0; i < m->nstreams; i++) {
         free(m->streams[i].name);
         free(m->streams[i].rules);
+        for (int f = 0; f < m->streams[i].nfields; f++)
+            free(m->streams[i].fields[f].rules);
+        free(m->streams[i].fields);
     }
     free(m->streams);
     free(m->rules);
@@ -105,6 +120,17 @@ static void add_to_source(struct mapping_stage *m, int rule)
     ss->rules = xrealloc(ss->rules, sizeof(int) * (size_t)(ss->nrules + 1));
     ss->rules[ss->nrules++] = rule;
     ss->reads_row |= tx_expr_reads(r->expr, "row");
+    struct source_field *f = NULL;
+    for (int i = 0; i < ss->nfields && !f; i++)
+        if (ss->fields[i].len == r->field_len && !strcmp(ss->fields[i].name, r->source_field))
+            f = &ss->fields[i];
+    if (!f) {
+        ss->fields = xrealloc(ss->fields, sizeof *ss->fields * (size_t)(ss->nfields + 1));
+        f = &ss->fields[ss->nfields++];
+        *f = (struct source_field){.name = r->source_field, .len = r->field_len};
+    }
+    f->rules = xrealloc(f->rules, sizeof(int) * (size_t)(f->nrules + 1));
+    f->rules[f->nrules++] = rule;
 }
 
 /* Compiles rule i from mapping v; IV_EINVAL naming it. */
@@ -204,32 +230,25 @@ static void add_sample(struct mapping_stage *m, const struct column_rule *r,
 /* A member's JSON value as an expression value (NULL and e set when it cannot be one). */
 static struct tx_value *member_value(const struct singer_member *mb, struct iv_err *e)
 {
-    char tmp[64];
     switch (mb->type) {
     case SINGER_JNULL: return tx_none();
     case SINGER_JBOOL: return tx_bool(mb->b);
     case SINGER_JSTR: return tx_str(mb->val, mb->val_len);
     case SINGER_JINT:
-    case SINGER_JNUM:
-        if (mb->val_len < sizeof tmp) {
-            memcpy(tmp, mb->val, mb->val_len);
-            tmp[mb->val_len] = '\0';
-            char *end;
-            errno = 0;
-            if (mb->type == SINGER_JINT) {
-                long long x = strtoll(tmp, &end, 10);
-                if (errno == 0)
-                    return tx_int64(x);
-            } else {
-                double d = strtod(tmp, &end);
-                if (isfinite(d))
-                    return tx_float(d);
-            }
+    case SINGER_JNUM: {
+        int64_t i;
+        double d;
+        if (mb->val_len < 64) {   /* longer numbers: out of range, as always */
+            if (mb->type == SINGER_JINT && singer_number_int64(mb->val, mb->val_len, &i) == 0)
+                return tx_int64(i);
+            if (mb->type == SINGER_JNUM && singer_number_double(mb->val, mb->val_len, &d) == 0)
+                return tx_float(d);
         }
         iv_err_set(e, IV_EINVAL, "field \"%.*s\": number %.*s is out of range",
                    (int)(mb->key_len > 100 ? 100 : mb->key_len), mb->key,
                    (int)(mb->val_len > 40 ? 40 : mb->val_len), mb->val);
         return NULL;
+    }
     case SINGER_JOBJ:
     case SINGER_JARR: {
         json_error_t je;
@@ -254,7 +273,6 @@ static struct tx_value *member_value(const struct singer_member *mb, struct iv_e
 static bool direct_cell(struct mapping_stage *m, const struct column_rule *r,
                         const struct singer_member *mb, struct tx_cell *c)
 {
-    char tmp[32];
     memset(c, 0, sizeof *c);
     switch (mb->type) {
     case SINGER_JNULL:
@@ -275,19 +293,15 @@ static bool direct_cell(struct mapping_stage *m, const struct column_rule *r,
     case SINGER_JINT:
         if ((r->type.t != TT_LONG && r->type.t != TT_INT) || mb->val_len > 18)
             return false;   /* 18 digits always fit */
-        memcpy(tmp, mb->val, mb->val_len);
-        tmp[mb->val_len] = '\0';
         c->kind = TXC_LONG;
-        c->i = strtoll(tmp, NULL, 10);
+        if (singer_number_int64(mb->val, mb->val_len, &c->i))
+            return false;   /* cannot happen at <= 18 digits */
         return r->type.t == TT_LONG || (c->i >= INT32_MIN && c->i <= INT32_MAX);
     case SINGER_JNUM:
-        if (r->type.t != TT_DOUBLE || mb->val_len >= sizeof tmp)
+        if (r->type.t != TT_DOUBLE || mb->val_len >= 32)
             return false;
-        memcpy(tmp, mb->val, mb->val_len);
-        tmp[mb->val_len] = '\0';
         c->kind = TXC_DOUBLE;
-        c->d = strtod(tmp, NULL);
-        return isfinite(c->d);
+        return singer_number_double(mb->val, mb->val_len, &c->d) == 0;
     default:
         return false;
     }
@@ -296,18 +310,34 @@ static bool direct_cell(struct mapping_stage *m, const struct column_rule *r,
 struct record_walk {
     struct mapping_stage *m;
     const struct source_stream *ss;
+    int next_field;               /* where the next member's field is looked for first */
 };
+
+/* The source field named by the member's key, or NULL (an unmapped member). */
+static const struct source_field *member_field(struct record_walk *w,
+                                               const struct singer_member *mb)
+{
+    const struct source_stream *ss = w->ss;
+    int i = w->next_field;
+    for (int k = 0; k < ss->nfields; k++, i = i + 1 < ss->nfields ? i + 1 : 0) {
+        const struct source_field *f = &ss->fields[i];
+        if (f->len == mb->key_len && !memcmp(f->name, mb->key, mb->key_len)) {
+            w->next_field = i + 1 < ss->nfields ? i + 1 : 0;
+            return f;
+        }
+    }
+    return NULL;
+}
 
 static int on_member(void *ctx, const struct singer_member *mb, struct iv_err *e)
 {
     struct record_walk *w = ctx;
     struct mapping_stage *m = w->m;
     struct tx_value *v = NULL;
-    for (int i = 0; i < w->ss->nrules; i++) {
-        int ri = w->ss->rules[i];
+    const struct source_field *f = member_field(w, mb);
+    for (int i = 0; f && i < f->nrules; i++) {
+        int ri = f->rules[i];
         const struct column_rule *r = &m->rules[ri];
-        if (r->field_len != mb->key_len || memcmp(r->source_field, mb->key, mb->key_len))
-            continue;
         if (m->seen[ri]) {
             tx_unref(v);
             return iv_err_set(e, IV_EINVAL, "duplicate key \"%s\" in a record", r->source_field);
@@ -342,7 +372,7 @@ static bool transform_rule(struct mapping_stage *m, int ri)
         return true;
     struct tx_value *value = m->vals[ri] ? m->vals[ri] : tx_none();
     struct tx_value *res = NULL;
-    struct tx_error err = {0};
+    struct tx_error err;   /* tx_eval and tx_coerce_cell set it (no per-cell memset) */
     char msg[520];
     if (r->expr) {
         if (tx_eval(r->expr, value, m->row, NULL, &res, &err) != IV_OK) {

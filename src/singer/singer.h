@@ -245,6 +245,12 @@ typedef int (*singer_member_fn)(void *ctx, const struct singer_member *m, struct
 int singer_record_members(struct singer_parser *p, const struct singer_msg *m,
                           singer_member_fn fn, void *ctx, struct iv_err *e);
 
+/* A number member's text (singer_member.val of a SINGER_JINT / SINGER_JNUM) as an int64 /
+ * a finite double, exactly as strtoll / strtod give it (the decoder's own shortcuts: no
+ * copy, no libc parse for the usual short numbers). 0, or -1 when out of range. */
+int singer_number_int64(const char *s, size_t n, int64_t *out);
+int singer_number_double(const char *s, size_t n, double *out);
+
 /* ---- helpers shared with tests ------------------------------------------------ */
 /* Validates one complete JSON value spanning exactly [p, p+len) (surrounding
  * whitespace allowed). 0 or IV_EINVAL with a message naming the byte offset. */

@@ -290,6 +290,29 @@ static int parse_i64(const char *p, size_t n, int64_t *out)
     return 0;
 }
 
+int singer_number_int64(const char *s, size_t n, int64_t *out)
+{
+    return n ? parse_i64(s, n, out) : -1;
+}
+
+int singer_number_double(const char *s, size_t n, double *out)
+{
+    if (js_double_fast(s, n, out) == 0)
+        return 0;
+    char tmp[64];
+    char *heap = NULL, *p = tmp;
+    if (n >= sizeof(tmp))
+        p = heap = xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    double d = strtod(p, NULL);
+    free(heap);
+    if (!isfinite(d))
+        return -1;
+    *out = d;
+    return 0;
+}
+
 /* Text of a validated string value: in place, or unescaped into tmp. */
 static const char *string_text(const char *s, size_t n, bool esc, char *tmp, size_t tmpsz,
                                size_t *outn)

@@ -16,17 +16,35 @@
 #include <unistr.h>
 
 
-static const char *const builtin_names[] = {
-    "str", "int", "float", "bool", "len", "abs", "round", "min", "max", "sum", "sorted",
-    "parse_datetime", "parse_date", "to_epoch", "format_datetime", NULL};
+struct fn_name {
+    const char *name;
+    enum tx_fn id;
+};
 
-bool tx_builtin_known(const char *name)
+static const struct fn_name builtin_names[] = {
+    {"str", TXF_STR}, {"int", TXF_INT}, {"float", TXF_FLOAT}, {"bool", TXF_BOOL},
+    {"len", TXF_LEN}, {"abs", TXF_ABS}, {"round", TXF_ROUND}, {"min", TXF_MIN},
+    {"max", TXF_MAX}, {"sum", TXF_SUM}, {"sorted", TXF_SORTED},
+    {"parse_datetime", TXF_PARSE_DATETIME}, {"parse_date", TXF_PARSE_DATE},
+    {"to_epoch", TXF_TO_EPOCH}, {"format_datetime", TXF_FORMAT_DATETIME}, {NULL, TXF_NONE}};
+
+static const struct fn_name method_names[] = {
+    {"strip", TXM_STRIP}, {"lstrip", TXM_LSTRIP}, {"rstrip", TXM_RSTRIP},
+    {"lower", TXM_LOWER}, {"upper", TXM_UPPER}, {"title", TXM_TITLE},
+    {"capitalize", TXM_CAPITALIZE}, {"replace", TXM_REPLACE}, {"split", TXM_SPLIT},
+    {"join", TXM_JOIN}, {"startswith", TXM_STARTSWITH}, {"endswith", TXM_ENDSWITH},
+    {"zfill", TXM_ZFILL}, {"find", TXM_FIND}, {"get", TXM_GET}, {NULL, TXF_NONE}};
+
+static enum tx_fn lookup_fn(const struct fn_name *t, const char *name)
 {
-    for (int i = 0; builtin_names[i]; i++)
-        if (!strcmp(builtin_names[i], name))
-            return true;
-    return false;
+    for (; t->name; t++)
+        if (!strcmp(t->name, name))
+            return t->id;
+    return TXF_NONE;
 }
+
+enum tx_fn tx_builtin_id(const char *name) { return lookup_fn(builtin_names, name); }
+enum tx_fn tx_method_id(const char *name) { return lookup_fn(method_names, name); }
 
 static struct tx_value *str_from_buf(struct buf *b)
 {
@@ -257,7 +275,7 @@ static int format_str(struct tx_ctx *c, const struct tx_value *v, const struct s
     return pad(c, sp, '<', "", v->u.s.p, n, out);
 }
 
-static int format_int(struct tx_ctx *c, const mpz_t z, const struct spec *sp, struct buf *out)
+static int format_int(struct tx_ctx *c, mpz_srcptr z, const struct spec *sp, struct buf *out)
 {
     char type = sp->type && sp->type != 'n' ? sp->type : 'd';
     if (sp->prec >= 0)
@@ -284,7 +302,7 @@ static int format_int(struct tx_ctx *c, const mpz_t z, const struct spec *sp, st
     char small[32];
     char *digits = small;
     if (base == 10 && mpz_fits_slong_p(z))
-        snprintf(small, sizeof small, "%ld", mpz_get_si(z));   /* the usual case, no malloc */
+        tx_i64_digits(mpz_get_si(z), small);   /* the usual case, no malloc */
     else
         digits = mpz_get_str(NULL, base, z);
     const char *d = digits[0] == '-' ? digits + 1 : digits;
@@ -520,13 +538,9 @@ int tx_format(struct tx_ctx *c, const struct tx_value *v, const char *spec, size
         if (sp.z)
             return tx_raise(c, "ValueError", "Negative zero coercion (z) not allowed in "
                             "integer format specifier");
-        if (v->kind == TX_INT)
-            return format_int(c, v->u.z, &sp, out);   /* read only: no copy */
-        mpz_t z;
-        mpz_init_set_ui(z, v->u.b);
-        int rc = format_int(c, z, &sp, out);
-        mpz_clear(z);
-        return rc;
+        mpz_t tz;
+        mp_limb_t lz;
+        return format_int(c, tx_int_view(v, tz, &lz), &sp, out);   /* read only: no copy */
     }
     case TX_FLOAT:
         return format_float(c, v->u.f, &sp, out);
@@ -601,6 +615,10 @@ static int fn_int(struct tx_ctx *c, struct tx_value **a, int n, char **kw, struc
             return tx_raise(c, "ValueError", "cannot convert float NaN to integer");
         if (isinf(x->u.f))
             return tx_raise(c, "OverflowError", "cannot convert float infinity to integer");
+        if (x->u.f > -0x1p63 && x->u.f < 0x1p63 && c->lim.max_int_bits >= 64) {
+            *out = tx_int64((int64_t)x->u.f);   /* C truncates toward zero, as int() */
+            return IV_OK;
+        }
         mpz_t z;
         mpz_init_set_d(z, x->u.f);   /* truncates toward zero */
         int rc = tx_check_int_size(c, z);
@@ -668,6 +686,10 @@ static int fn_abs(struct tx_ctx *c, struct tx_value *x, struct tx_value **out)
     }
     if (x->kind == TX_BOOL) {
         *out = tx_int64(x->u.b);
+        return IV_OK;
+    }
+    if (tx_int_inline(x) && x->u.i != INT64_MIN) {
+        *out = x->u.i < 0 ? tx_int64(-x->u.i) : tx_ref(x);
         return IV_OK;
     }
     if (x->kind == TX_INT) {
@@ -973,12 +995,12 @@ static int utc_of(struct tx_ctx *c, const struct tx_value *sv, struct dt *u)
     return IV_OK;
 }
 
-static int fn_date(struct tx_ctx *c, const char *name, struct tx_value **a, int n,
-                   struct tx_value **out)
+static int fn_date(struct tx_ctx *c, enum tx_fn fn, const char *name, struct tx_value **a,
+                   int n, struct tx_value **out)
 {
     struct dt u;
     char b[64];
-    if (!strcmp(name, "format_datetime")) {
+    if (fn == TXF_FORMAT_DATETIME) {
         if (n != 2)
             return tx_raise(c, "TypeError", "format_datetime() takes exactly 2 arguments");
         if (want_str(c, a[1], "format") || utc_of(c, a[0], &u))
@@ -1019,9 +1041,9 @@ static int fn_date(struct tx_ctx *c, const char *name, struct tx_value **a, int 
         return tx_raise(c, "TypeError", "%s() takes exactly one argument (%d given)", name, n);
     if (utc_of(c, a[0], &u))
         return IV_EINVAL;
-    if (!strcmp(name, "parse_date")) {
+    if (fn == TXF_PARSE_DATE) {
         snprintf(b, sizeof b, "%04lld-%02d-%02d", (long long)u.y, u.mo, u.d);
-    } else if (!strcmp(name, "parse_datetime")) {
+    } else if (fn == TXF_PARSE_DATETIME) {
         int k = snprintf(b, sizeof b, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)u.y, u.mo,
                          u.d, u.h, u.mi, u.s);
         if (u.us)
@@ -1038,49 +1060,54 @@ static int fn_date(struct tx_ctx *c, const char *name, struct tx_value **a, int 
     return IV_OK;
 }
 
-int tx_call_builtin(struct tx_ctx *c, const char *name, struct tx_value **a, int n,
-                    char **kw, struct tx_value **kv, int nkw, struct tx_value **out)
+static int call_round(struct tx_ctx *c, struct tx_value **a, int n, char **kw,
+                      struct tx_value **kv, int nkw, struct tx_value **out)
 {
-    if (!strcmp(name, "int"))
-        return fn_int(c, a, n, kw, kv, nkw, out);
-    if (!strcmp(name, "sum"))
-        return fn_sum(c, a, n, kw, kv, nkw, out);
-    if (!strcmp(name, "sorted"))
-        return fn_sorted(c, a, n, kw, kv, nkw, out);
-    if (!strcmp(name, "min") || !strcmp(name, "max"))
-        return fn_minmax(c, name[1] == 'a', a, n, nkw, out);
-    if (!strcmp(name, "round")) {
-        struct tx_value *nd = n > 1 ? a[1] : NULL;
-        for (int i = 0; i < nkw; i++) {
-            if (strcmp(kw[i], "ndigits") || nd)
-                return tx_raise(c, "TypeError", "round() got an unexpected keyword argument "
-                                "'%s'", kw[i]);
-            nd = kv[i];
-        }
-        if (n < 1 || n > 2)
-            return tx_raise(c, "TypeError", "round() takes at most 2 arguments (%d given)", n);
-        return tx_round(c, a[0], nd, out);
+    struct tx_value *nd = n > 1 ? a[1] : NULL;
+    for (int i = 0; i < nkw; i++) {
+        if (strcmp(kw[i], "ndigits") || nd)
+            return tx_raise(c, "TypeError", "round() got an unexpected keyword argument "
+                            "'%s'", kw[i]);
+        nd = kv[i];
+    }
+    if (n < 1 || n > 2)
+        return tx_raise(c, "TypeError", "round() takes at most 2 arguments (%d given)", n);
+    return tx_round(c, a[0], nd, out);
+}
+
+int tx_call_builtin(struct tx_ctx *c, enum tx_fn fn, const char *name, struct tx_value **a,
+                    int n, char **kw, struct tx_value **kv, int nkw, struct tx_value **out)
+{
+    switch (fn) {
+    case TXF_INT: return fn_int(c, a, n, kw, kv, nkw, out);
+    case TXF_SUM: return fn_sum(c, a, n, kw, kv, nkw, out);
+    case TXF_SORTED: return fn_sorted(c, a, n, kw, kv, nkw, out);
+    case TXF_MIN:
+    case TXF_MAX: return fn_minmax(c, fn == TXF_MAX, a, n, nkw, out);
+    case TXF_ROUND: return call_round(c, a, n, kw, kv, nkw, out);
+    default: break;
     }
     if (nkw)
         return tx_raise(c, "TypeError", "%s() takes no keyword arguments", name);
-    if (!strcmp(name, "str")) {
+    switch (fn) {
+    case TXF_STR:
         if (n > 1)
             return tx_raise(c, "NotSupported", "str() with an encoding is not supported");
         return fn_str(c, a, n, out);
-    }
-    if (!strcmp(name, "float"))
-        return arity(c, name, n, 0, 1, 0) ? IV_EINVAL : fn_float(c, a, n, out);
-    if (!strcmp(name, "bool")) {
+    case TXF_FLOAT: return arity(c, name, n, 0, 1, 0) ? IV_EINVAL : fn_float(c, a, n, out);
+    case TXF_BOOL:
         if (arity(c, name, n, 0, 1, 0))
             return IV_EINVAL;
         *out = tx_bool(n && tx_truthy(a[0]));
         return IV_OK;
+    case TXF_LEN: return arity(c, name, n, 1, 1, 0) ? IV_EINVAL : fn_len(c, a[0], out);
+    case TXF_ABS: return arity(c, name, n, 1, 1, 0) ? IV_EINVAL : fn_abs(c, a[0], out);
+    case TXF_PARSE_DATETIME:
+    case TXF_PARSE_DATE:
+    case TXF_TO_EPOCH:
+    case TXF_FORMAT_DATETIME: return fn_date(c, fn, name, a, n, out);
+    default: return tx_raise(c, "NameError", "name '%s' is not defined", name);
     }
-    if (!strcmp(name, "len"))
-        return arity(c, name, n, 1, 1, 0) ? IV_EINVAL : fn_len(c, a[0], out);
-    if (!strcmp(name, "abs"))
-        return arity(c, name, n, 1, 1, 0) ? IV_EINVAL : fn_abs(c, a[0], out);
-    return fn_date(c, name, a, n, out);
 }
 
 /* ---- str methods --------------------------------------------------------------------------- */
@@ -1446,64 +1473,61 @@ static int m_zfill(struct tx_ctx *c, struct tx_value *s, struct tx_value *w,
     return IV_OK;
 }
 
-static int str_method(struct tx_ctx *c, struct tx_value *s, const char *name,
+static int str_method(struct tx_ctx *c, struct tx_value *s, enum tx_fn fn, const char *name,
                       struct tx_value **a, int n, char **kw, struct tx_value **kv, int nkw,
                       struct tx_value **out)
 {
     if (tx_step(c, (int64_t)(s->u.s.n / 64)))
         return IV_EINVAL;
-    if (!strcmp(name, "split"))
+    if (fn == TXM_SPLIT)
         return m_split(c, s, a, n, kw, kv, nkw, out);
     if (nkw)
         return tx_raise(c, "TypeError", "%s() takes no keyword arguments", name);
-    int which = !strcmp(name, "strip") ? 3 : !strcmp(name, "lstrip") ? 1
-              : !strcmp(name, "rstrip") ? 2 : 0;
-    if (which) {
+    struct tx_value *(*cm)(const struct tx_value *) = NULL;
+    switch (fn) {
+    case TXM_STRIP:
+    case TXM_LSTRIP:
+    case TXM_RSTRIP:
         if (n > 1)
             return tx_raise(c, "TypeError", "%s expected at most 1 argument, got %d", name, n);
         if (n == 1 && a[0]->kind != TX_NONE && a[0]->kind != TX_STR)
             return tx_raise(c, "TypeError", "%s arg must be None or str", name);
-        *out = strip(s, n == 1 && a[0]->kind == TX_STR ? a[0] : NULL, which);
+        *out = strip(s, n == 1 && a[0]->kind == TX_STR ? a[0] : NULL,
+                     fn == TXM_STRIP ? 3 : fn == TXM_LSTRIP ? 1 : 2);
         return IV_OK;
-    }
-    struct tx_value *(*cm)(const struct tx_value *) =
-        !strcmp(name, "lower") ? tx_str_lower : !strcmp(name, "upper") ? tx_str_upper
-        : !strcmp(name, "title") ? tx_str_title : !strcmp(name, "capitalize")
-        ? tx_str_capitalize : NULL;
-    if (cm) {
-        if (n)
-            return tx_raise(c, "TypeError", "str.%s() takes no arguments (%d given)", name, n);
-        *out = cm(s);
-        return limit_str(c, (*out)->u.s.n);
-    }
-    if (!strcmp(name, "replace"))
-        return m_replace(c, s, a, n, out);
-    if (!strcmp(name, "join")) {
+    case TXM_LOWER: cm = tx_str_lower; break;
+    case TXM_UPPER: cm = tx_str_upper; break;
+    case TXM_TITLE: cm = tx_str_title; break;
+    case TXM_CAPITALIZE: cm = tx_str_capitalize; break;
+    case TXM_REPLACE: return m_replace(c, s, a, n, out);
+    case TXM_JOIN:
         if (n != 1)
             return tx_raise(c, "TypeError", "str.join() takes exactly one argument (%d given)",
                             n);
         return m_join(c, s, a[0], out);
-    }
-    if (!strcmp(name, "startswith") || !strcmp(name, "endswith"))
-        return m_affix(c, s, name[0] == 'e', a, n, out);
-    if (!strcmp(name, "zfill")) {
+    case TXM_STARTSWITH:
+    case TXM_ENDSWITH: return m_affix(c, s, fn == TXM_ENDSWITH, a, n, out);
+    case TXM_ZFILL:
         if (n != 1)
             return tx_raise(c, "TypeError", "str.zfill() takes exactly one argument (%d given)",
                             n);
         return m_zfill(c, s, a[0], out);
+    case TXM_FIND: return m_find(c, s, a, n, out);
+    default: return tx_raise(c, "AttributeError", "'str' object has no attribute '%s'", name);
     }
-    if (!strcmp(name, "find"))
-        return m_find(c, s, a, n, out);
-    return tx_raise(c, "AttributeError", "'str' object has no attribute '%s'", name);
+    if (n)
+        return tx_raise(c, "TypeError", "str.%s() takes no arguments (%d given)", name, n);
+    *out = cm(s);
+    return limit_str(c, (*out)->u.s.n);
 }
 
-int tx_call_method(struct tx_ctx *c, struct tx_value *self, const char *name,
+int tx_call_method(struct tx_ctx *c, struct tx_value *self, enum tx_fn fn, const char *name,
                    struct tx_value **a, int n, char **kw, struct tx_value **kv, int nkw,
                    struct tx_value **out)
 {
     if (self->kind == TX_STR)
-        return str_method(c, self, name, a, n, kw, kv, nkw, out);
-    if (self->kind == TX_DICT && !strcmp(name, "get")) {
+        return str_method(c, self, fn, name, a, n, kw, kv, nkw, out);
+    if (self->kind == TX_DICT && fn == TXM_GET) {
         if (nkw)
             return tx_raise(c, "TypeError", "dict.get() takes no keyword arguments");
         if (n < 1 || n > 2)

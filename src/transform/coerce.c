@@ -206,8 +206,9 @@ static int to_time(const struct tx_value *v, const struct tx_type *t, json_t **o
         return fail_value(v, t, err, NULL);
     }
     struct tx_value *r = NULL;
-    int rc = tx_call_builtin(&c, t->t == TT_DATE ? "parse_date" : "parse_datetime", &arg, 1,
-                             NULL, NULL, 0, &r);
+    bool date = t->t == TT_DATE;
+    int rc = tx_call_builtin(&c, date ? TXF_PARSE_DATE : TXF_PARSE_DATETIME,
+                             date ? "parse_date" : "parse_datetime", &arg, 1, NULL, NULL, 0, &r);
     tx_unref(arg);
     if (rc)
         return fail_value(v, t, err, "not an ISO-8601 date");
@@ -519,7 +520,8 @@ int tx_coerce_cell(const struct tx_value *v, const struct tx_type *t, struct buf
                    struct tx_cell *out, struct tx_error *err)
 {
     memset(out, 0, sizeof *out);
-    memset(err, 0, sizeof *err);
+    err->column = 0;   /* no full memset of the 436-byte record: this runs once per cell */
+    err->kind[0] = err->msg[0] = '\0';
     if (!v || v->kind == TX_NONE) {
         out->kind = TXC_NULL;
         return IV_OK;

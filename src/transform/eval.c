@@ -158,6 +158,11 @@ static int unary(struct tx_ctx *c, int op, struct tx_value *x, struct tx_value *
         *out = tx_float(op == '-' ? -x->u.f : x->u.f);
         return IV_OK;
     }
+    int64_t i;
+    if (tx_small(x, &i) && i != INT64_MIN) {   /* -i and ~i (= -i - 1) fit in int64 */
+        *out = tx_int64(op == '-' ? -i : op == '~' ? ~i : i);
+        return IV_OK;
+    }
     if (is_intlike(x)) {
         mpz_t z;
         mpz_init(z);
@@ -421,10 +426,11 @@ static int eval_call(struct tx_ctx *c, const struct tx_node *n, struct tx_value 
     int rc = eval_kids(c, n, first, nall, vals);
     if (rc == IV_OK) {
         if (method)
-            rc = tx_call_method(c, self, n->name, vals, npos, n->kwnames, vals + npos, n->nkw,
-                                out);
+            rc = tx_call_method(c, self, (enum tx_fn)n->fn, n->name, vals, npos, n->kwnames,
+                                vals + npos, n->nkw, out);
         else
-            rc = tx_call_builtin(c, n->name, vals, npos, n->kwnames, vals + npos, n->nkw, out);
+            rc = tx_call_builtin(c, (enum tx_fn)n->fn, n->name, vals, npos, n->kwnames,
+                                 vals + npos, n->nkw, out);
         unref_all(vals, nall);
     }
     if (vals != on_stack)
@@ -586,7 +592,7 @@ int tx_eval_node(struct tx_ctx *c, const struct tx_node *n, struct tx_value **ou
         *out = tx_ref(n->cval);
         return IV_OK;
     case N_NAME: {
-        struct tx_value *x = n->name[0] == 'v' ? c->value : c->row;
+        struct tx_value *x = n->fn == TX_SLOT_ROW ? c->row : c->value;
         *out = x ? tx_ref(x) : tx_none();
         return IV_OK;
     }

@@ -87,6 +87,10 @@ void tx_float_repr(double d, char *out)
 
 int tx_int_to_double(struct tx_ctx *c, const mpz_t z, double *out)
 {
+    if (mpz_fits_slong_p(z)) {
+        *out = (double)mpz_get_si(z);   /* the hardware conversion rounds half-even */
+        return IV_OK;
+    }
     if (mpz_sizeinbase(z, 2) <= 53) {
         *out = mpz_get_d(z);   /* exact */
         return IV_OK;
@@ -110,13 +114,6 @@ int tx_check_int_size(struct tx_ctx *c, const mpz_t z)
     return IV_OK;
 }
 
-static void as_mpz(const struct tx_value *v, mpz_t out)
-{
-    if (v->kind == TX_BOOL)
-        mpz_init_set_ui(out, v->u.b);
-    else
-        mpz_init_set(out, v->u.z);
-}
 
 static int as_double(struct tx_ctx *c, const struct tx_value *v, double *out)
 {
@@ -124,8 +121,9 @@ static int as_double(struct tx_ctx *c, const struct tx_value *v, double *out)
         *out = v->u.f;
         return IV_OK;
     }
-    if (v->kind == TX_BOOL) {
-        *out = v->u.b;
+    int64_t i;
+    if (tx_small(v, &i)) {
+        *out = (double)i;   /* the hardware conversion rounds half-even, as Python */
         return IV_OK;
     }
     return tx_int_to_double(c, v->u.z, out);
@@ -247,7 +245,7 @@ static int float_op(struct tx_ctx *c, int op, double x, double y, struct tx_valu
     return IV_OK;
 }
 
-static int int_pow(struct tx_ctx *c, mpz_t x, mpz_t y, struct tx_value **out)
+static int int_pow(struct tx_ctx *c, mpz_srcptr x, mpz_srcptr y, struct tx_value **out)
 {
     if (mpz_sgn(y) < 0) {
         if (mpz_sgn(x) == 0)
@@ -279,7 +277,8 @@ static int int_pow(struct tx_ctx *c, mpz_t x, mpz_t y, struct tx_value **out)
     return rc;
 }
 
-static int int_op(struct tx_ctx *c, int op, mpz_t x, mpz_t y, struct tx_value **out)
+static int int_op(struct tx_ctx *c, int op, mpz_srcptr x, mpz_srcptr y,
+                  struct tx_value **out)
 {
     if (op == '/') {
         if (mpz_sgn(y) == 0)
@@ -340,6 +339,45 @@ static int int_op(struct tx_ctx *c, int op, mpz_t x, mpz_t y, struct tx_value **
     return rc;
 }
 
+/* x OP y for int64 operands when the result is an int64 and no error is due: true with
+ * *out set; false (nothing done) on overflow, a zero divisor, a negative or large shift, or an
+ * op left to GMP (/, **), so the general path computes or raises exactly as before. */
+static bool small_int_op(struct tx_ctx *c, int op, int64_t x, int64_t y, struct tx_value **out)
+{
+    int64_t r;
+    if (c->lim.max_int_bits < 64)
+        return false;   /* the size limit could bite below int64: let GMP check it */
+    switch (op) {
+    case '+': if (__builtin_add_overflow(x, y, &r)) return false; break;
+    case '-': if (__builtin_sub_overflow(x, y, &r)) return false; break;
+    case '*': if (__builtin_mul_overflow(x, y, &r)) return false; break;
+    case 'F':
+    case '%': {
+        if (y == 0 || (x == INT64_MIN && y == -1))
+            return false;
+        int64_t q = x / y, m = x % y;   /* C truncates toward zero */
+        if (m != 0 && ((m < 0) != (y < 0))) {   /* Python floors: toward -inf */
+            q -= 1;
+            m += y;
+        }
+        r = op == 'F' ? q : m;
+        break;
+    }
+    case '&': r = x & y; break;   /* two's complement = Python's infinite sign extension */
+    case '|': r = x | y; break;
+    case '^': r = x ^ y; break;
+    case 'R':
+        if (y < 0)
+            return false;
+        r = y >= 63 ? (x < 0 ? -1 : 0) : x >> y;   /* arithmetic shift: floor, as Python */
+        break;
+    default:
+        return false;
+    }
+    *out = tx_int64(r);
+    return true;
+}
+
 int tx_arith(struct tx_ctx *c, int op, const struct tx_value *a, const struct tx_value *b,
              struct tx_value **out)
 {
@@ -357,13 +395,12 @@ int tx_arith(struct tx_ctx *c, int op, const struct tx_value *a, const struct tx
         *out = tx_bool(op == '&' ? (x && y) : op == '|' ? (x || y) : (x != y));
         return IV_OK;
     }
-    mpz_t x, y;
-    as_mpz(a, x);
-    as_mpz(b, y);
-    int rc = int_op(c, op, x, y, out);
-    mpz_clear(x);
-    mpz_clear(y);
-    return rc;
+    int64_t x64, y64;
+    if (tx_small(a, &x64) && tx_small(b, &y64) && small_int_op(c, op, x64, y64, out))
+        return IV_OK;
+    mpz_t tx, ty;
+    mp_limb_t lx, ly;
+    return int_op(c, op, tx_int_view(a, tx, &lx), tx_int_view(b, ty, &ly), out);
 }
 
 /* ---- round ----------------------------------------------------------------------------- */
@@ -413,7 +450,7 @@ static int round_float_digits(struct tx_ctx *c, double x, long nd, struct tx_val
     return IV_OK;
 }
 
-static int round_int_digits(struct tx_ctx *c, const mpz_t z, long nd, struct tx_value **out)
+static int round_int_digits(struct tx_ctx *c, mpz_srcptr z, long nd, struct tx_value **out)
 {
     if (nd >= 0) {
         *out = tx_int_mpz(z);
@@ -452,17 +489,14 @@ int tx_round(struct tx_ctx *c, const struct tx_value *x, const struct tx_value *
             nd = mpz_sgn(n->u.z) > 0 ? 100000 : -100000;
         if (x->kind == TX_FLOAT)
             return round_float_digits(c, x->u.f, (long)nd, out);
-        mpz_t z;
-        as_mpz(x, z);
-        int rc = round_int_digits(c, z, (long)nd, out);
-        mpz_clear(z);
-        return rc;
+        mpz_t tz;
+        mp_limb_t lz;
+        return round_int_digits(c, tx_int_view(x, tz, &lz), (long)nd, out);
     }
     if (x->kind != TX_FLOAT) {
-        mpz_t z;
-        as_mpz(x, z);
-        *out = tx_int_mpz(z);
-        mpz_clear(z);
+        mpz_t tz;
+        mp_limb_t lz;
+        *out = tx_int_mpz(tx_int_view(x, tz, &lz));   /* round(True) is the int 1 */
         return IV_OK;
     }
     double d = x->u.f;

@@ -608,18 +608,6 @@ static bool is_reserved(const char *p, size_t n)
     return false;
 }
 
-static const char *const methods[] = {
-    "strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "replace", "split",
-    "join", "startswith", "endswith", "zfill", "find", "get", NULL};
-
-static bool known_method(const char *name)
-{
-    for (int i = 0; methods[i]; i++)
-        if (!strcmp(methods[i], name))
-            return true;
-    return false;
-}
-
 static bool enter(struct parser *ps)
 {
     if (++ps->depth > ps->max_depth) {
@@ -781,9 +769,10 @@ static struct tx_node *parse_trailers(struct parser *ps, struct tx_node *n)
                 free(name);
                 goto bad;
             }
-            if (!strncmp(name, "__", 2) || !known_method(name) || !is_op(ps, "(")) {
+            enum tx_fn fn = tx_method_id(name);
+            if (!strncmp(name, "__", 2) || fn == TXF_NONE || !is_op(ps, "(")) {
                 fail(ps, ncol, !strncmp(name, "__", 2) ? "dunder attributes are not allowed"
-                     : !known_method(name) ? "attribute or method '%s' is not allowed (see "
+                     : fn == TXF_NONE ? "attribute or method '%s' is not allowed (see "
                      "the allow-list in docs/transforms.md)" : "attribute access is not "
                      "allowed: '%s' must be called", name);
                 free(name);
@@ -791,6 +780,7 @@ static struct tx_node *parse_trailers(struct parser *ps, struct tx_node *n)
             }
             struct tx_node *m = node(N_METHOD, ncol);
             m->name = name;
+            m->fn = fn;   /* resolved once: evaluations dispatch on the id */
             add_kid(m, n);
             n = m;
             if (next(ps) || parse_args(ps, m))
@@ -924,8 +914,9 @@ static struct tx_node *parse_name(struct parser *ps)
         free(name);
         return NULL;
     }
+    enum tx_fn fn = tx_builtin_id(name);
     if (is_op(ps, "(")) {
-        if (!tx_builtin_known(name)) {
+        if (fn == TXF_NONE) {
             fail(ps, col, "function '%s' is not allowed (see the allow-list in "
                  "docs/transforms.md)", name);
             free(name);
@@ -933,6 +924,7 @@ static struct tx_node *parse_name(struct parser *ps)
         }
         n = node(N_CALL, col);
         n->name = name;
+        n->fn = fn;   /* resolved once: evaluations dispatch on the id */
         if (next(ps) || parse_args(ps, n)) {
             tx_node_free(n);
             return NULL;
@@ -940,7 +932,7 @@ static struct tx_node *parse_name(struct parser *ps)
         return n;
     }
     if (strcmp(name, "value") && strcmp(name, "row")) {
-        fail(ps, col, tx_builtin_known(name) ? "function '%s' must be called"
+        fail(ps, col, fn != TXF_NONE ? "function '%s' must be called"
                                               : "name '%s' is not defined (only 'value' and "
                                                 "'row')", name);
         free(name);
@@ -948,6 +940,7 @@ static struct tx_node *parse_name(struct parser *ps)
     }
     n = node(N_NAME, col);
     n->name = name;
+    n->fn = name[0] == 'r' ? TX_SLOT_ROW : TX_SLOT_VALUE;   /* a slot, not a name, at run time */
     return n;
 }
 

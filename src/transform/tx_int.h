@@ -24,12 +24,45 @@ struct tx_value {
     union {
         bool b;
         double f;
-        mpz_t z;
+        /* TX_INT: z is always a valid read-only GMP integer. An int that fits in int64 is
+         * "inline": i holds it, z's single limb is zlimb (|i|) inside the value itself, so
+         * it costs no allocation beyond the value and GMP can still read it; only ints
+         * outside int64 own heap limbs (tx_int_inline says which). Never write to z. */
+        struct { mpz_t z; mp_limb_t zlimb; int64_t i; };
         struct { char *p; size_t n; size_t nchars; } s;          /* UTF-8, NUL-terminated */
         struct { struct tx_value **items; size_t n; } seq;       /* list, tuple */
         struct { struct tx_value **keys, **vals; size_t n; } d;  /* insertion order */
     } u;
 };
+
+_Static_assert(GMP_NUMB_BITS == 64 && sizeof(long) == 8, "inline ints need 64-bit limbs");
+
+/* Is v an int held inline (int64 range)? */
+static inline bool tx_int_inline(const struct tx_value *v)
+{
+    return v->kind == TX_INT && v->u.z->_mp_d == &v->u.zlimb;
+}
+
+/* v's value as an int64 when v is a bool or an inline int (the fast paths' operands). */
+static inline bool tx_small(const struct tx_value *v, int64_t *out)
+{
+    if (v->kind == TX_BOOL) {
+        *out = v->u.b;
+        return true;
+    }
+    if (!tx_int_inline(v))
+        return false;
+    *out = v->u.i;
+    return true;
+}
+
+/* A read-only GMP view of an int or bool v in *tmp, no allocation: the result is v's own z
+ * for an int, tmp (pointing at *limb) for a bool. Never pass it to mpz_clear or write it. */
+mpz_srcptr tx_int_view(const struct tx_value *v, mpz_t tmp, mp_limb_t *limb);
+
+/* Decimal digits of an int64 (with '-' if negative) into out (>= 21 bytes); returns the
+ * length. */
+size_t tx_i64_digits(int64_t i, char *out);
 
 /* ---- evaluation context ---------------------------------------------------------------- */
 struct tx_ctx {
@@ -93,6 +126,22 @@ struct tx_value *tx_str_title(const struct tx_value *s);
 struct tx_value *tx_str_capitalize(const struct tx_value *s);
 bool tx_cp_printable(uint32_t cp);
 
+/* ---- names resolved at compile time ---------------------------------------------------- */
+/* The allow-listed functions (TXF_*) and methods (TXM_*): the parser stores the id in the
+ * call's node, so an evaluation dispatches on an int, never on the name. */
+enum tx_fn {
+    TXF_NONE,
+    TXF_STR, TXF_INT, TXF_FLOAT, TXF_BOOL, TXF_LEN, TXF_ABS, TXF_ROUND, TXF_MIN, TXF_MAX,
+    TXF_SUM, TXF_SORTED, TXF_PARSE_DATETIME, TXF_PARSE_DATE, TXF_TO_EPOCH, TXF_FORMAT_DATETIME,
+    TXM_STRIP, TXM_LSTRIP, TXM_RSTRIP, TXM_LOWER, TXM_UPPER, TXM_TITLE, TXM_CAPITALIZE,
+    TXM_REPLACE, TXM_SPLIT, TXM_JOIN, TXM_STARTSWITH, TXM_ENDSWITH, TXM_ZFILL, TXM_FIND, TXM_GET,
+};
+/* The id of an allow-listed function / method name; TXF_NONE when it is not allowed. */
+enum tx_fn tx_builtin_id(const char *name);
+enum tx_fn tx_method_id(const char *name);
+/* The two names an expression reads (N_NAME's fn). */
+enum tx_slot { TX_SLOT_VALUE, TX_SLOT_ROW };
+
 /* ---- syntax tree (lex.c, parse.c) ------------------------------------------------------ */
 enum tx_node_kind {
     N_CONST, N_NAME, N_LIST, N_TUPLE, N_DICT, N_UNARY, N_BINOP, N_AND, N_OR, N_NOT,
@@ -107,6 +156,8 @@ struct tx_node {
     int col;                     /* 1-based column in the source */
     struct tx_value *cval;       /* N_CONST */
     char *name;                  /* N_NAME, N_CALL (function), N_METHOD (method) */
+    int fn;                      /* N_CALL/N_METHOD: the enum tx_fn id, resolved at parse
+                                  * time; N_NAME: the enum tx_slot */
     struct tx_node **kids;       /* children (NULL entries allowed for N_SLICE) */
     int nkids;
     int *cmps;                   /* N_COMPARE: nkids - 1 operators */
@@ -129,12 +180,13 @@ int tx_eval_node(struct tx_ctx *c, const struct tx_node *n, struct tx_value **ou
 /* a OP b for any operands (numbers, sequence + and *), raising Python's TypeError. */
 int tx_binary(struct tx_ctx *c, int op, struct tx_value *a, struct tx_value *b,
               struct tx_value **out);
-int tx_call_builtin(struct tx_ctx *c, const char *name, struct tx_value **args, int nargs,
-                    char **kwnames, struct tx_value **kwvals, int nkw, struct tx_value **out);
-int tx_call_method(struct tx_ctx *c, struct tx_value *self, const char *name,
+/* Calls function fn (its name, for messages) / method fn of self. */
+int tx_call_builtin(struct tx_ctx *c, enum tx_fn fn, const char *name, struct tx_value **args,
+                    int nargs, char **kwnames, struct tx_value **kwvals, int nkw,
+                    struct tx_value **out);
+int tx_call_method(struct tx_ctx *c, struct tx_value *self, enum tx_fn fn, const char *name,
                    struct tx_value **args, int nargs, char **kwnames, struct tx_value **kwvals,
                    int nkw, struct tx_value **out);
-bool tx_builtin_known(const char *name);
 /* format(v, spec) */
 int tx_format(struct tx_ctx *c, const struct tx_value *v, const char *spec, size_t speclen,
               struct buf *out);

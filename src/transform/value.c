@@ -5,8 +5,10 @@
  * Ownership: every constructor returns one reference. Containers own one reference to
  * each item. None, True and False are immortal singletons (refs < 0), so they may be
  * shared between threads freely; other counts are atomic. So are the small ints -5..256
- * (as in CPython): tx_int64 hands out a shared immortal value for them, no allocation; their
- * mpz limbs are static and read-only (no value is ever changed after construction).
+ * (as in CPython): tx_int64 hands out a shared immortal value for them, no allocation. Every
+ * int in int64 range is "inline" (tx_int.h): its one GMP limb lives inside the value, so it
+ * costs one allocation and GMP can still read it; only larger ints own heap limbs. No value
+ * is ever changed after construction.
  */
 #include "transform/tx_int.h"
 
@@ -45,7 +47,8 @@ void tx_unref(struct tx_value *v)
         return;
     switch (v->kind) {
     case TX_INT:
-        mpz_clear(v->u.z);
+        if (!tx_int_inline(v))
+            mpz_clear(v->u.z);
         break;
     case TX_STR:
         if (v->u.s.p != (char *)(v + 1))   /* else the bytes live in v's own block */
@@ -77,21 +80,26 @@ enum tx_kind tx_kind_of(const struct tx_value *v) { return v ? v->kind : TX_NONE
 #define SMALL_INT_MAX 256
 #define SMALL_INT_COUNT (SMALL_INT_MAX - SMALL_INT_MIN + 1)
 static struct tx_value small_ints[SMALL_INT_COUNT];
-static mp_limb_t small_limbs[SMALL_INT_COUNT];
 static pthread_once_t small_ints_once = PTHREAD_ONCE_INIT;
 
-/* Builds the immortal small ints by hand (GMP's layout: _mp_size is the signed limb count;
- * never freed, never written after this). */
+/* Makes v the inline int i (tx_int_inline): GMP's layout by hand, _mp_size the signed limb
+ * count, the one limb |i| inside v. */
+static void set_inline_int(struct tx_value *v, int64_t i)
+{
+    v->u.i = i;
+    v->u.zlimb = i < 0 ? (mp_limb_t)0 - (mp_limb_t)i : (mp_limb_t)i;
+    v->u.z->_mp_alloc = 1;
+    v->u.z->_mp_size = i < 0 ? -1 : i > 0 ? 1 : 0;
+    v->u.z->_mp_d = &v->u.zlimb;
+}
+
+/* Builds the immortal small ints (never freed, never written after this). */
 static void init_small_ints(void)
 {
     for (int k = 0; k < SMALL_INT_COUNT; k++) {
-        int64_t x = (int64_t)k + SMALL_INT_MIN;
-        small_limbs[k] = (mp_limb_t)(x < 0 ? -x : x);
         small_ints[k].refs = -1;
         small_ints[k].kind = TX_INT;
-        small_ints[k].u.z->_mp_alloc = 1;
-        small_ints[k].u.z->_mp_size = x < 0 ? -1 : x > 0 ? 1 : 0;
-        small_ints[k].u.z->_mp_d = &small_limbs[k];
+        set_inline_int(&small_ints[k], (int64_t)k + SMALL_INT_MIN);
     }
 }
 
@@ -101,18 +109,48 @@ struct tx_value *tx_int64(int64_t i)
         pthread_once(&small_ints_once, init_small_ints);
         return &small_ints[i - SMALL_INT_MIN];
     }
-    struct tx_value *v = tx_new(TX_INT);
-    mpz_init(v->u.z);
-    if (i >= LONG_MIN && i <= LONG_MAX)
-        mpz_set_si(v->u.z, (long)i);
+    struct tx_value *v = xmalloc(sizeof *v);
+    v->refs = 1;
+    v->kind = TX_INT;
+    set_inline_int(v, i);
     return v;
 }
 
 struct tx_value *tx_int_mpz(const mpz_t z)
 {
+    if (mpz_fits_slong_p(z))
+        return tx_int64(mpz_get_si(z));   /* every int64 is inline: one representation */
     struct tx_value *v = tx_new(TX_INT);
     mpz_init_set(v->u.z, z);
     return v;
+}
+
+mpz_srcptr tx_int_view(const struct tx_value *v, mpz_t tmp, mp_limb_t *limb)
+{
+    if (v->kind == TX_INT)
+        return v->u.z;
+    *limb = v->kind == TX_BOOL && v->u.b;
+    tmp->_mp_alloc = 1;
+    tmp->_mp_size = *limb ? 1 : 0;
+    tmp->_mp_d = limb;
+    return tmp;
+}
+
+size_t tx_i64_digits(int64_t i, char *out)
+{
+    char tmp[24];
+    size_t n = 0, k = 0;
+    uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (i < 0)
+        out[k++] = '-';
+    while (n)
+        out[k++] = tmp[--n];
+    out[k] = '\0';
+    return k;
 }
 
 struct tx_value *tx_float(double d)
@@ -122,7 +160,36 @@ struct tx_value *tx_float(double d)
     return v;
 }
 
-/* Code points of valid UTF-8: ASCII text (the common case) is checked 8 bytes at a time. */
+/* Code points of UTF-8 text that is valid (shortest forms, no surrogates, <= U+10FFFF);
+ * SIZE_MAX at the first invalid sequence (then libunistring decides, as it always did). */
+static size_t utf8_chars_valid(const unsigned char *p, size_t n)
+{
+    size_t i = 0, count = 0;
+    while (i < n) {
+        unsigned b = p[i];
+        size_t k = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3
+                 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+        if (k == 0 || k > n - i)
+            return SIZE_MAX;
+        for (size_t j = 1; j < k; j++)
+            if ((p[i + j] & 0xc0) != 0x80)
+                return SIZE_MAX;
+        if (k >= 3) {
+            uint32_t cp = k == 3 ? (b & 0x0fu) << 12 | (p[i + 1] & 0x3fu) << 6 | (p[i + 2] & 0x3fu)
+                                 : (b & 0x07u) << 18 | (p[i + 1] & 0x3fu) << 12 |
+                                   (p[i + 2] & 0x3fu) << 6 | (p[i + 3] & 0x3fu);
+            if (k == 3 ? cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)
+                       : cp < 0x10000 || cp > 0x10ffff)
+                return SIZE_MAX;
+        }
+        i += k;
+        count++;
+    }
+    return count;
+}
+
+/* Code points of valid UTF-8: ASCII text (the common case) is checked 8 bytes at a time,
+ * other text decoded here, libunistring only for invalid sequences. */
 static size_t utf8_chars(const char *p, size_t n)
 {
     size_t i = 0;
@@ -134,7 +201,10 @@ static size_t utf8_chars(const char *p, size_t n)
     }
     while (i < n && !(p[i] & 0x80))
         i++;
-    return i == n ? n : i + u8_mbsnlen((const uint8_t *)p + i, n - i);
+    if (i == n)
+        return n;
+    size_t tail = utf8_chars_valid((const unsigned char *)p + i, n - i);
+    return i + (tail != SIZE_MAX ? tail : u8_mbsnlen((const uint8_t *)p + i, n - i));
 }
 
 struct tx_value *tx_str_take(char *p, size_t n)
@@ -228,10 +298,7 @@ bool tx_get_int64(const struct tx_value *v, int64_t *out)
         *out = v->u.b;
         return true;
     }
-    if (v->kind != TX_INT || !mpz_fits_slong_p(v->u.z))
-        return false;
-    *out = mpz_get_si(v->u.z);
-    return true;
+    return tx_small(v, out);   /* an int outside int64 is never inline */
 }
 
 bool tx_get_float(const struct tx_value *v, double *out)
@@ -286,10 +353,30 @@ bool tx_is_number(const struct tx_value *v)
     return v->kind == TX_BOOL || v->kind == TX_INT || v->kind == TX_FLOAT;
 }
 
+/* int64 against a finite or infinite, non-nan double, exactly: <0, 0, >0. */
+static int cmp_i64_double(int64_t i, double d)
+{
+    if (i >= -(INT64_C(1) << 53) && i <= (INT64_C(1) << 53)) {   /* (double)i is exact */
+        double x = (double)i;
+        return (x > d) - (x < d);
+    }
+    if (d >= 0x1p63)
+        return -1;
+    if (d < -0x1p63)
+        return 1;
+    /* |d| < 2^63 and |i| > 2^53: d's fraction bits are gone at this magnitude unless
+     * |d| < 2^53, where the int side already decides. */
+    if (d > -0x1p53 && d < 0x1p53)
+        return i > 0 ? 1 : -1;
+    int64_t t = (int64_t)d;   /* exact: |d| >= 2^53 is an integer */
+    return (i > t) - (i < t);
+}
+
 /* Numeric comparison, exact between ints and floats as in Python: <0, 0, >0; 2 = unordered
- * (nan). */
+ * (nan). Bools and int64-range ints compare without GMP. */
 static int num_cmp(const struct tx_value *a, const struct tx_value *b)
 {
+    int64_t x64, y64;
     if (a->kind == TX_FLOAT && b->kind == TX_FLOAT) {
         if (isnan(a->u.f) || isnan(b->u.f))
             return 2;
@@ -304,23 +391,19 @@ static int num_cmp(const struct tx_value *a, const struct tx_value *b)
         int r;
         if (isinf(d)) {
             r = d > 0 ? -1 : 1;
-        } else if (iv->kind == TX_BOOL) {
-            double x = iv->u.b;
-            r = (x > d) - (x < d);
+        } else if (tx_small(iv, &x64)) {
+            r = cmp_i64_double(x64, d);
         } else {
             r = mpz_cmp_d(iv->u.z, d);
             r = (r > 0) - (r < 0);
         }
         return swap ? -r : r;
     }
-    mpz_t x, y;
-    mpz_init(x);
-    mpz_init(y);
-    if (a->kind == TX_BOOL) mpz_set_ui(x, a->u.b); else mpz_set(x, a->u.z);
-    if (b->kind == TX_BOOL) mpz_set_ui(y, b->u.b); else mpz_set(y, b->u.z);
-    int r = mpz_cmp(x, y);
-    mpz_clear(x);
-    mpz_clear(y);
+    if (tx_small(a, &x64) && tx_small(b, &y64))
+        return (x64 > y64) - (x64 < y64);
+    mpz_t tx, ty;
+    mp_limb_t lx, ly;
+    int r = mpz_cmp(tx_int_view(a, tx, &lx), tx_int_view(b, ty, &ly));
     return (r > 0) - (r < 0);
 }
 
@@ -423,8 +506,14 @@ static int write_str_repr(const char *p, size_t n, struct buf *b)
     return rc ? rc : buf_putc(b, quote);
 }
 
-static int write_int(const mpz_t z, struct buf *b)
+static int write_int(const struct tx_value *v, struct buf *b)
 {
+    if (tx_int_inline(v)) {
+        char d[24];
+        size_t k = tx_i64_digits(v->u.i, d);
+        return buf_append(b, d, k) ? IV_ETOOBIG : IV_OK;
+    }
+    const __mpz_struct *z = v->u.z;
     size_t n = mpz_sizeinbase(z, 10) + 2;
     if (buf_reserve(b, n + 1))
         return IV_ETOOBIG;
@@ -442,7 +531,7 @@ static int write_repr(const struct tx_value *v, struct buf *b, int depth)
     switch (v->kind) {
     case TX_NONE: return buf_append_str(b, "None");
     case TX_BOOL: return buf_append_str(b, v->u.b ? "True" : "False");
-    case TX_INT: return write_int(v->u.z, b);
+    case TX_INT: return write_int(v, b);
     case TX_FLOAT:
         tx_float_repr(v->u.f, tmp);
         return buf_append_str(b, tmp);
@@ -574,7 +663,7 @@ static int to_json(const struct tx_value *v, struct buf *b, struct tx_error *err
     switch (v->kind) {
     case TX_NONE: return buf_append_str(b, "null");
     case TX_BOOL: return buf_append_str(b, v->u.b ? "true" : "false");
-    case TX_INT: return write_int(v->u.z, b);
+    case TX_INT: return write_int(v, b);
     case TX_FLOAT: return float_json(v->u.f, b);
     case TX_STR: return json_string_out(v->u.s.p, v->u.s.n, b);
     case TX_LIST:
@@ -637,7 +726,7 @@ int tx_to_typed_json(const struct tx_value *v, struct buf *b)
     case TX_INT:
         rc = buf_append_str(b, "[\"I\",\"");
         if (!rc)
-            rc = write_int(v->u.z, b);
+            rc = write_int(v, b);
         return rc ? rc : buf_append_str(b, "\"]");
     case TX_FLOAT:
         tx_float_repr(v->u.f, tmp);

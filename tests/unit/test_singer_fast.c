@@ -234,6 +234,10 @@ static void test_doubles_match_strtod(void **state)
             if (memcmp(&cap.f64[COL_X], &want, sizeof want) != 0)
                 fail_msg("%s: %.17g, strtod says %.17g", s, cap.f64[COL_X], want);
         }
+        double got = 0;   /* the transform stage's number helper agrees too */
+        if ((singer_number_double(s, n, &got) == 0) != ok ||
+            (ok && memcmp(&got, &want, sizeof want) != 0))
+            fail_msg("%s: singer_number_double %.17g, strtod says %.17g", s, got, want);
     }
     singer_stream_free(st);
 }
@@ -262,6 +266,9 @@ static void test_integers_match_strtoll(void **state)
             assert_int_equal(cap.kind[COL_N], V_I64);
             assert_true(cap.i64[COL_N] == want);
         }
+        int64_t got = 0;   /* the transform stage's number helper agrees too */
+        if ((singer_number_int64(s, n, &got) == 0) != ok || (ok && got != want))
+            fail_msg("%s: singer_number_int64 %lld, strtoll says %lld", s, (long long)got, want);
     }
     /* a fraction or exponent in an integer column is a type error, not a truncation */
     assert_int_not_equal(decode_one(st, "n", "12.5", 4, &cap), IV_OK);

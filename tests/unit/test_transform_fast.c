@@ -4,7 +4,10 @@
  * libunistring's full case mapping itself, for every code point below U+0100 in three
  * positions of a string; the shared immortal small ints (-5..256) are ordinary ints to every
  * operation (arithmetic, str, comparison, release) and the values next to the range are
- * still allocated ones; round(float) gives the same ints inside and outside int64.
+ * still allocated ones; round(float) gives the same ints inside and outside int64. Ints
+ * at the int64 edges (held inline, with overflow-checked fast paths) give GMP's results on
+ * every side of the edge; len() (the code point count of a str, counted without libunistring
+ * for valid UTF-8) agrees with libunistring's u8_mbsnlen on random valid and invalid bytes.
  */
 #include "unit.h"
 #include "transform/transform.h"
@@ -130,6 +133,75 @@ static void test_small_ints_are_ordinary(void **state)
     tx_unref(v);
 }
 
+static void test_int64_edges(void **state)
+{
+    (void)state;
+    struct tx_value *v = tx_int64(INT64_MAX);
+    char *got = eval_json("[value + 1, -value - 2, value * 2, value * -value, -(-value - 1), "
+                          "~(-value - 1), abs(-value - 1), (-value - 1) // -1, "
+                          "(-value - 1) % -1, value // -2, value % -2, -7 // 2, -7 % 2, "
+                          "7 % -2, (-value - 1) >> 63, -1 >> 100, 5 & -3, -5 | 3, -5 ^ 3, "
+                          "1 << 63, value - value, value == 2**63 - 1, value < 2.0**63, "
+                          "value == 2.0**63, int(-9.2e18), 3037000500 * 3037000500]", v);
+    assert_string_equal(got, "[9223372036854775808,-9223372036854775809,18446744073709551614,"
+                        "-85070591730234615847396907784232501249,9223372036854775808,"
+                        "9223372036854775807,9223372036854775808,9223372036854775808,0,"
+                        "-4611686018427387904,-1,-4,1,-1,-1,-1,5,-5,-8,9223372036854775808,0,"
+                        "true,true,false,-9200000000000000000,9223372037000250000]");
+    free(got);
+    int64_t x = 0;
+    struct tx_value *big = NULL;   /* the results past the edge are GMP ints, not wrapped */
+    struct tx_expr *e = NULL;
+    struct tx_error err;
+    assert_int_equal(tx_compile("value + 1", 9, &e, &err), IV_OK);
+    assert_int_equal(tx_eval(e, v, NULL, NULL, &big, &err), IV_OK);
+    assert_false(tx_get_int64(big, &x));
+    tx_unref(big);
+    tx_expr_free(e);
+    tx_unref(v);
+}
+
+/* len() of n bytes of s: the evaluator's code point count. */
+static int64_t eval_len(const char *s, size_t n)
+{
+    struct tx_value *v = tx_str(s, n);
+    struct tx_expr *e = NULL;
+    struct tx_error err;
+    assert_int_equal(tx_compile("len(value)", 10, &e, &err), IV_OK);
+    struct tx_value *r = NULL;
+    assert_int_equal(tx_eval(e, v, NULL, NULL, &r, &err), IV_OK);
+    int64_t k = -1;
+    assert_true(tx_get_int64(r, &k));
+    tx_unref(r);
+    tx_expr_free(e);
+    tx_unref(v);
+    return k;
+}
+
+static void test_code_point_count_matches_libunistring(void **state)
+{
+    (void)state;
+    /* bytes that make valid, overlong, surrogate, out-of-range and cut sequences */
+    static const unsigned char pool[] = {'a', 'Z', ' ', 0x7f, 0xc2, 0xc3, 0xdf, 0xc0, 0xc1,
+                                         0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0x80, 0x8f,
+                                         0x90, 0x9f, 0xa0, 0xbf};
+    uint32_t seed = 12345;
+    char s[24];
+    for (int i = 0; i < 200000; i++) {
+        size_t n = (size_t)(i % 23);
+        for (size_t j = 0; j < n; j++) {
+            seed = seed * 1103515245u + 12345u;
+            s[j] = (char)pool[(seed >> 16) % sizeof pool];
+        }
+        int64_t want = (int64_t)u8_mbsnlen((const uint8_t *)s, n);
+        int64_t got = eval_len(s, n);
+        if (got != want)
+            fail_msg("case %d (%zu bytes): len %lld, u8_mbsnlen %lld", i, n, (long long)got,
+                     (long long)want);
+    }
+    assert_int_equal(eval_len("\xf0\x9f\x98\x80 caf\xc3\xa9 \xe2\x82\xac", 14), 8);
+}
+
 static void test_round_float_edges(void **state)
 {
     (void)state;
@@ -148,6 +220,8 @@ int main(void)
         cmocka_unit_test(test_case_beyond_latin1_and_long_text),
         cmocka_unit_test(test_small_ints_are_ordinary),
         cmocka_unit_test(test_round_float_edges),
+        cmocka_unit_test(test_int64_edges),
+        cmocka_unit_test(test_code_point_count_matches_libunistring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
