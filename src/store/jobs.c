@@ -267,13 +267,23 @@ static int seek_due_per_tenant(struct claim_ctx *x, struct tqueues *q, struct iv
 }
 
 /* `rows` copies of `row` (e.g. "(?, ?)"), comma-separated, appended to b. */
-static void repeat_rows(struct buf *b, size_t rows, const char *row)
+/* The claim's SQL grows with the number of connectors it picks (IVORY_MAX_CONCURRENT_RUNS,
+ * up to 1024): its buffer's limit is sized from that count, so the statement is never cut. */
+static size_t sql_limit(size_t rows, size_t per_row)
 {
-    for (size_t r = 0; r < rows; r++) {
+    return 4096 + rows * (per_row + 2);
+}
+
+static int repeat_rows(struct buf *b, size_t rows, const char *row)
+{
+    int rc = IV_OK;
+    for (size_t r = 0; r < rows && rc == IV_OK; r++) {
         if (r)
-            buf_append_str(b, ",");
-        buf_append_str(b, row);
+            rc = buf_append_str(b, ",");
+        if (rc == IV_OK)
+            rc = buf_append_str(b, row);
     }
+    return rc;
 }
 
 /* Locks the picked connectors (PostgreSQL: FOR UPDATE, skipping a row that a trigger, pause
@@ -286,23 +296,28 @@ static int cands_lock_and_load(struct db *d, int64_t now_ms_at, struct cand *v, 
     if (*n == 0)
         return IV_OK;
     struct buf sql;
-    buf_init(&sql, 1024);
-    buf_append_str(&sql,
+    buf_init(&sql, sql_limit(*n, 2));
+    int rc = buf_append_str(&sql,
                    "SELECT c.id, c.tap_state, c.iomete_namespace, c.destination_table,"
                    " CASE WHEN c.consecutive_failures > 0 THEN 'retry'"
                    "      WHEN c.updated_at > c.created_at AND c.next_run_at - c.updated_at <= 2000"
                    "           AND c.updated_at - c.next_run_at <= 2000 THEN 'manual'"
                    "      ELSE 'schedule' END"
-                   " FROM connectors c WHERE c.id IN ");
-    buf_append_str(&sql, "(?");
-    for (size_t i = 1; i < *n; i++)
-        buf_append_str(&sql, ",?");
-    buf_append_str(&sql, ") AND" DUE_WHERE);
-    if (db_get_kind(d) == DB_POSTGRES)
-        buf_append_str(&sql, " FOR UPDATE OF c SKIP LOCKED");
+                   " FROM connectors c WHERE c.id IN (?");
+    for (size_t i = 1; i < *n && rc == IV_OK; i++)
+        rc = buf_append_str(&sql, ",?");
+    if (rc == IV_OK)
+        rc = buf_append_str(&sql, ") AND" DUE_WHERE);
+    if (rc == IV_OK && db_get_kind(d) == DB_POSTGRES)
+        rc = buf_append_str(&sql, " FOR UPDATE OF c SKIP LOCKED");
+    if (rc != IV_OK) {
+        buf_release(&sql);
+        return iv_err_set(e, IV_ETOOBIG, "claim: the statement for %zu connectors is too long",
+                          *n);
+    }
     char *text = buf_detach(&sql, NULL);
     struct db_stmt *st = NULL;
-    int rc = db_prepare(d, text, &st, e);
+    rc = db_prepare(d, text, &st, e);
     free(text);
     if (rc < 0)
         return rc;
@@ -385,11 +400,16 @@ static int prep_rows(struct db *d, struct db_stmt **st, const char *head, size_t
                      const char *row, struct iv_err *e)
 {
     struct buf sql;
-    buf_init(&sql, 512);
-    buf_append_str(&sql, head);
-    repeat_rows(&sql, n, row);
+    buf_init(&sql, strlen(head) + sql_limit(n, strlen(row)));
+    int rc = buf_append_str(&sql, head);
+    if (rc == IV_OK)
+        rc = repeat_rows(&sql, n, row);
+    if (rc != IV_OK) {
+        buf_release(&sql);
+        return iv_err_set(e, IV_ETOOBIG, "claim: the statement for %zu rows is too long", n);
+    }
     char *text = buf_detach(&sql, NULL);
-    int rc = db_prepare(d, text, st, e);
+    rc = db_prepare(d, text, st, e);
     free(text);
     return rc;
 }

@@ -144,6 +144,32 @@ static void test_claim_fair_behind_backlog(void **state)
     assert_string_equal(ids[0], "a002");
 }
 
+/* One claim picks as many connectors as the runner has free slots (IVORY_MAX_CONCURRENT_RUNS
+ * goes up to 1024): the claim's statements grow with that count and must not be cut short. */
+static void test_claim_many_at_once(void **state)
+{
+    struct fx *f = *state;
+    struct iv_err e = {0};
+    make_tenant(f->s, "ta", "tenant-a");
+    struct db *d = store__acquire(f->s);
+    assert_int_equal(db_begin(d, &e), IV_OK);
+    for (int i = 0; i < 1100; i++) {
+        char sql[640];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO connectors (id, tenant_id, source_system, tap_name, connector_type,"
+                 " destination_catalog, destination_table, iomete_namespace, sync_schedule,"
+                 " meltano_environment, webhook_secret_enc, status, next_run_at, tap_state,"
+                 " created_at, updated_at) VALUES ('m%04d', 'ta', 'crm', 'tap-csv', 'custom',"
+                 " 'lake', 't', 'ns', '@daily', 'prod', 'sealed', 'active', %d, '{\"b\":1}',"
+                 " 1, 1)", i, 1000 + i);
+        assert_int_equal(db_exec(d, sql, &e), IV_OK);
+    }
+    assert_int_equal(db_commit(d, &e), IV_OK);
+    store__release(f->s, d);
+    assert_int_equal(claim(f->s, "r1", 10000, 1024, 1024, 1024, NULL), 1024);
+    assert_int_equal(claim(f->s, "r2", 10000, 2048, 2048, 1024, NULL), 76);
+}
+
 static void test_renew_delete_expire(void **state)
 {
     struct fx *f = *state;
@@ -287,6 +313,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_claim_order_and_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_fair_behind_backlog, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_many_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renew_delete_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims, setup, teardown),
     };
