@@ -623,23 +623,10 @@ static int decode_value(struct singer_stream *s, struct jscan *js, int ci, struc
                 return iv_err_set(e, IV_EINVAL, "field \"%s\": integer %.*s is out of range",
                                   c->name, (int)(n > 40 ? 40 : n), v);
         } else if (c->kind == SINGER_K_DOUBLE) {
-            if (js_double_fast(v, n, &sl->v.d) == 0) {
-                sl->kind = S_F64;
-                return 0;
-            }
-            char tmp[64];
-            char *heap = NULL, *p = tmp;
-            if (n >= sizeof(tmp))
-                p = heap = xmalloc(n + 1);
-            memcpy(p, v, n);
-            p[n] = '\0';
-            double d = strtod(p, NULL);
-            free(heap);
-            if (!isfinite(d))
+            if (singer_number_double(v, n, &sl->v.d) != 0)
                 return iv_err_set(e, IV_EINVAL, "field \"%s\": number %.*s is out of range",
                                   c->name, (int)(n > 40 ? 40 : n), v);
             sl->kind = S_F64;
-            sl->v.d = d;
         } else if (c->kind == SINGER_K_DECIMAL) {
             return decimal_value(sl, c, v, n, false, e);
         } else {   /* JSON text; TEXT: the number as written */

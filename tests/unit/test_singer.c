@@ -269,6 +269,12 @@ static void test_record_int_limits(void **state)
     assert_int_equal(dec(st, "{\"id\":18446744073709551616}", &e), IV_EINVAL);
     assert_int_equal(dec(st, "{\"id\":1.5}", &e), IV_EINVAL);
     assert_non_null(strstr(e.msg, "expected integer"));
+    /* doubles: past DBL_MAX is out of range; a literal longer than the stack copy parses */
+    assert_int_equal(dec(st, "{\"id\":1,\"amount\":1e999}", &e), IV_EINVAL);
+    assert_non_null(strstr(e.msg, "out of range"));
+    assert_int_equal(dec(st, "{\"id\":1,\"amount\":-1.5000000000000000000000000000000000000000"
+                             "00000000000000000000000000000000000000000000}", &e), IV_OK);
+    assert_non_null(strstr(g_rs.log.data, "1:f-1.5|"));
     assert_int_equal(dec(st, "{\"id\":1e3}", &e), IV_EINVAL);
     assert_int_equal(dec(st, "{\"id\":\"12\"}", &e), IV_EINVAL);
     assert_int_equal(dec(st, "{\"id\":-0}", &e), IV_OK);
