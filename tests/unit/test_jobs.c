@@ -107,28 +107,36 @@ static void test_claim_order_and_limits(void **state)
 /* A backlog that fills the claim's first range (600 due connectors of one tenant, all due
  * before anyone else's) must not hide the other tenants: the claim falls back to per-tenant
  * seeks and still goes round-robin (a's first, b's, c's, then a's second ...). */
-static void test_claim_fair_behind_backlog(void **state)
+/* Inserts `count` active connectors of `tenant` named <prefix>NNNN, due from next_run_at
+ * first_due on (one ms apart), in one transaction. */
+static void insert_due_connectors(struct store *s, const char *tenant, const char *prefix,
+                                  int count, int first_due)
 {
-    struct fx *f = *state;
     struct iv_err e = {0};
-    make_tenant(f->s, "ta", "tenant-a");
-    make_tenant(f->s, "tb", "tenant-b");
-    make_tenant(f->s, "tc", "tenant-c");
-    struct db *d = store__acquire(f->s);
+    struct db *d = store__acquire(s);
     assert_int_equal(db_begin(d, &e), IV_OK);
-    for (int i = 0; i < 600; i++) {
+    for (int i = 0; i < count; i++) {
         char sql[640];
         snprintf(sql, sizeof sql,
                  "INSERT INTO connectors (id, tenant_id, source_system, tap_name, connector_type,"
                  " destination_catalog, destination_table, iomete_namespace, sync_schedule,"
                  " meltano_environment, webhook_secret_enc, status, next_run_at, tap_state,"
-                 " created_at, updated_at) VALUES ('a%03d', 'ta', 'crm', 'tap-csv', 'custom',"
+                 " created_at, updated_at) VALUES ('%s%03d', '%s', 'crm', 'tap-csv', 'custom',"
                  " 'lake', 't', 'ns', '@daily', 'prod', 'sealed', 'active', %d, '{\"b\":1}',"
-                 " 1, 1)", i, 1000 + i);
+                 " 1, 1)", prefix, i, tenant, first_due + i);
         assert_int_equal(db_exec(d, sql, &e), IV_OK);
     }
     assert_int_equal(db_commit(d, &e), IV_OK);
-    store__release(f->s, d);
+    store__release(s, d);
+}
+
+static void test_claim_fair_behind_backlog(void **state)
+{
+    struct fx *f = *state;
+    make_tenant(f->s, "ta", "tenant-a");
+    make_tenant(f->s, "tb", "tenant-b");
+    make_tenant(f->s, "tc", "tenant-c");
+    insert_due_connectors(f->s, "ta", "a", 600, 1000);
     make_connector(f->s, "tb", "b1", 5000);
     make_connector(f->s, "tc", "c1", 6000);
     make_connector(f->s, "tc", "c2", 6001);
@@ -149,23 +157,8 @@ static void test_claim_fair_behind_backlog(void **state)
 static void test_claim_many_at_once(void **state)
 {
     struct fx *f = *state;
-    struct iv_err e = {0};
     make_tenant(f->s, "ta", "tenant-a");
-    struct db *d = store__acquire(f->s);
-    assert_int_equal(db_begin(d, &e), IV_OK);
-    for (int i = 0; i < 1100; i++) {
-        char sql[640];
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO connectors (id, tenant_id, source_system, tap_name, connector_type,"
-                 " destination_catalog, destination_table, iomete_namespace, sync_schedule,"
-                 " meltano_environment, webhook_secret_enc, status, next_run_at, tap_state,"
-                 " created_at, updated_at) VALUES ('m%04d', 'ta', 'crm', 'tap-csv', 'custom',"
-                 " 'lake', 't', 'ns', '@daily', 'prod', 'sealed', 'active', %d, '{\"b\":1}',"
-                 " 1, 1)", i, 1000 + i);
-        assert_int_equal(db_exec(d, sql, &e), IV_OK);
-    }
-    assert_int_equal(db_commit(d, &e), IV_OK);
-    store__release(f->s, d);
+    insert_due_connectors(f->s, "ta", "m", 1100, 1000);
     assert_int_equal(claim(f->s, "r1", 10000, 1024, 1024, 1024, NULL), 1024);
     assert_int_equal(claim(f->s, "r2", 10000, 2048, 2048, 1024, NULL), 76);
 }
