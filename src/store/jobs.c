@@ -266,7 +266,6 @@ static int seek_due_per_tenant(struct claim_ctx *x, struct tqueues *q, struct iv
     return rc < 0 ? rc : IV_OK;
 }
 
-/* `rows` copies of `row` (e.g. "(?, ?)"), comma-separated, appended to b. */
 /* The claim's SQL grows with the number of connectors it picks (IVORY_MAX_CONCURRENT_RUNS,
  * up to 1024): its buffer's limit is sized from that count, so the statement is never cut. */
 static size_t sql_limit(size_t rows, size_t per_row)
@@ -274,6 +273,8 @@ static size_t sql_limit(size_t rows, size_t per_row)
     return 4096 + rows * (per_row + 2);
 }
 
+/* `rows` copies of `row` (e.g. "(?, ?)"), comma-separated, appended to b (IV_ETOOBIG past
+ * b's limit). */
 static int repeat_rows(struct buf *b, size_t rows, const char *row)
 {
     int rc = IV_OK;
@@ -303,9 +304,9 @@ static int cands_lock_and_load(struct db *d, int64_t now_ms_at, struct cand *v, 
                    "      WHEN c.updated_at > c.created_at AND c.next_run_at - c.updated_at <= 2000"
                    "           AND c.updated_at - c.next_run_at <= 2000 THEN 'manual'"
                    "      ELSE 'schedule' END"
-                   " FROM connectors c WHERE c.id IN (?");
-    for (size_t i = 1; i < *n && rc == IV_OK; i++)
-        rc = buf_append_str(&sql, ",?");
+                   " FROM connectors c WHERE c.id IN (");
+    if (rc == IV_OK)
+        rc = repeat_rows(&sql, *n, "?");
     if (rc == IV_OK)
         rc = buf_append_str(&sql, ") AND" DUE_WHERE);
     if (rc == IV_OK && db_get_kind(d) == DB_POSTGRES)

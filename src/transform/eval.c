@@ -502,10 +502,8 @@ static int eval_fstring(struct tx_ctx *c, const struct tx_node *n, struct tx_val
             }
             v = tx_str_take(t, strlen(t));
         }
-        if (const_spec)
-            rc = tx_format(c, v, const_spec->u.s.p, const_spec->u.s.n, &b);
-        else
-            rc = tx_format(c, v, spec ? spec->u.s.p : "", spec ? spec->u.s.n : 0, &b);
+        const struct tx_value *use = const_spec ? const_spec : spec;
+        rc = tx_format(c, v, use ? use->u.s.p : "", use ? use->u.s.n : 0, &b);
         tx_unref(v);
         tx_unref(spec);
     }
